@@ -1,0 +1,84 @@
+/**
+ * `ringmaster plan FILE`: findings as a table, then one document per VM, written to
+ * `--out DIR` or printed (secret file contents are never printed, only written).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { computeDesiredState, type DesiredState } from '../../shared/desired-state.ts';
+import { layoutUnder } from '../../shared/layout.ts';
+import type { ResourceGroup } from '../../shared/schema/resource-group.ts';
+import type { VmDocument } from '../../shared/schema/document.ts';
+import { secretValue } from '../../shared/schema/primitives.ts';
+import { InputError, readResourceGroup } from '../input.ts';
+import { table } from '../table.ts';
+
+export interface PlanOptions {
+  readonly out?: string;
+  readonly json?: boolean;
+  readonly tokenFile?: string;
+  readonly root?: string;
+}
+
+export function redactSecrets(document: VmDocument): VmDocument {
+  return {
+    ...document,
+    files: document.files.map((file) => (file.secret ? { ...file, content: `<secret, ${file.content.length} bytes: written only with --out>` } : file)),
+  };
+}
+
+async function withToken(rg: ResourceGroup, tokenFile: string | undefined): Promise<{ rg: ResourceGroup; generated: boolean }> {
+  if (rg.secrets.clusterToken || !rg.cluster) return { rg, generated: false };
+  if (tokenFile) {
+    const token = (await readFile(tokenFile, 'utf8').catch(() => {
+      throw new InputError(tokenFile, ['cannot read the token file']);
+    })).trim();
+    const valid = secretValue.safeParse(token);
+    if (!valid.success) throw new InputError(tokenFile, [`token ${valid.error.issues[0]?.message ?? 'is invalid'}`]);
+    return { rg: { ...rg, secrets: { ...rg.secrets, clusterToken: token } }, generated: false };
+  }
+  return { rg: { ...rg, secrets: { ...rg.secrets, clusterToken: randomBytes(32).toString('hex') } }, generated: true };
+}
+
+export function findingsTable(state: DesiredState): string {
+  if (state.findings.length === 0) return 'No findings.';
+  return table(
+    ['SEVERITY', 'SUBJECT', 'CODE', 'MESSAGE'],
+    state.findings.map((f) => [f.severity, `${f.subject.kind} ${f.subject.name}`, f.code, f.message]),
+  );
+}
+
+export function documentsTable(state: DesiredState): string {
+  const rows = [
+    ...state.documents.map((d) => [d.vm, d.roles.join(',') || '-', String(d.files.length), d.hash.slice(0, 19), 'ready']),
+    ...state.blocked.map((b) => [b.vm, '', '', '', `blocked: ${b.reasons.join(', ')}`]),
+  ].sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
+  return table(['VM', 'ROLES', 'FILES', 'HASH', 'DOCUMENT'], rows);
+}
+
+export async function plan(file: string, options: PlanOptions): Promise<number> {
+  const { rg, generated } = await withToken(await readResourceGroup(file), options.tokenFile);
+  const state = computeDesiredState(rg, options.root ? { layout: layoutUnder(options.root) } : {});
+  const hasErrors = state.findings.some((f) => f.severity === 'error');
+
+  if (options.json && !options.out) {
+    process.stdout.write(`${JSON.stringify({ ...state, documents: state.documents.map(redactSecrets) }, null, 2)}\n`);
+    return hasErrors ? 1 : 0;
+  }
+  process.stdout.write(`Resource group ${state.resourceGroup}\n\n${findingsTable(state)}\n\n${documentsTable(state)}\n`);
+  if (generated) process.stdout.write('\nNo cluster token was given (--token-file): a new random one was generated for this plan.\n');
+  if (options.out) {
+    await mkdir(options.out, { recursive: true });
+    for (const document of state.documents) {
+      const path = join(options.out, `${document.vm}.json`);
+      await writeFile(path, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
+      await chmod(path, 0o600);
+    }
+    process.stdout.write(`\nWrote ${state.documents.length} documents to ${options.out}\n`);
+  } else if (!options.json) {
+    for (const document of state.documents) {
+      process.stdout.write(`\n--- ${document.vm}.json\n${JSON.stringify(redactSecrets(document), null, 2)}\n`);
+    }
+  }
+  return hasErrors ? 1 : 0;
+}

@@ -1,0 +1,109 @@
+/**
+ * The desired state of a resource group: a pure function from its description (and the
+ * slot table of the last run) to one document per VM, plus the findings that explain it.
+ * No I/O, no clock, no randomness: the same input gives byte-identical documents, so
+ * a reconciler writes only what changed and can re-run at any time.
+ */
+import { DocumentParts } from './documents/builder.ts';
+import { type RenderContext, renderAgent, renderNfs, renderServer, renderWebgateway } from './documents/roles.ts';
+import { blockedVms, type Finding, sortFindings } from './findings/finding.ts';
+import { frontendFindings } from './findings/frontends.ts';
+import { maintenanceFindings } from './findings/maintenance.ts';
+import { networkFindings } from './findings/network.ts';
+import { topologyFindings } from './findings/topology.ts';
+import { documentHash } from './hash.ts';
+import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
+import { buildModel, type Model } from './model.ts';
+import { planHaproxy } from './render/haproxy.ts';
+import { type RoleAssignment, assignRoles } from './role-assignment.ts';
+import { DOCUMENT_API_VERSION, type KubernetesTasks, type VmDocument } from './schema/document.ts';
+import type { ResourceGroup } from './schema/resource-group.ts';
+import type { Vm } from './schema/vm.ts';
+import type { SlotTable } from './slots.ts';
+import { kubernetesRolesOf } from './topology.ts';
+
+export interface DesiredStateOptions {
+  readonly layout?: Layout;
+  /** The slot tables of the previous run, so pods keep their haproxy slots. */
+  readonly previousSlots?: Readonly<Record<string, SlotTable>>;
+  /** The control plane's endpoint webhook URL for this resource group. */
+  readonly webhookUrl?: string;
+}
+
+export interface BlockedVm {
+  readonly vm: string;
+  /** The codes of the error findings that withhold its document. */
+  readonly reasons: readonly string[];
+}
+
+export interface DesiredState {
+  readonly resourceGroup: string;
+  /** One per VM that is not blocked, sorted by VM name. */
+  readonly documents: readonly VmDocument[];
+  readonly blocked: readonly BlockedVm[];
+  readonly findings: readonly Finding[];
+  /** Roles given by automatic assignment: persist them, they must not change later. */
+  readonly assignments: readonly RoleAssignment[];
+  /** Slot tables to pass back as `previousSlots` next time. */
+  readonly slots: Readonly<Record<string, SlotTable>>;
+}
+
+function pollInterval(model: Model, vm: Vm): number {
+  const poll = model.cluster?.poll;
+  if (vm.roles.includes('webgateway')) return poll?.webgatewaySeconds ?? 1;
+  return poll?.defaultSeconds ?? 30;
+}
+
+function renderDocument(vm: Vm, ctx: RenderContext): VmDocument {
+  const { model } = ctx;
+  const roles = model.cluster ? kubernetesRolesOf(vm) : [];
+  const parts = new DocumentParts();
+  const server = model.topology.servers[0];
+  let kubernetes: KubernetesTasks | undefined;
+  if (roles.includes('k3s-server')) kubernetes = renderServer(parts, vm, ctx);
+  if (server && roles.includes('k3s-agent')) renderAgent(parts, vm, server, ctx);
+  if (server && roles.includes('webgateway')) renderWebgateway(parts, vm, server, ctx);
+  if (roles.includes('k3s-nfs')) renderNfs(parts, ctx);
+
+  const body = {
+    apiVersion: DOCUMENT_API_VERSION,
+    kind: 'VmDocument' as const,
+    resourceGroup: model.rg.name,
+    vm: vm.name,
+    roles,
+    pollIntervalSeconds: pollInterval(model, vm),
+    ...parts.sorted(),
+    ...(roles.includes('webgateway') ? { haproxy: ctx.haproxy.runtime } : {}),
+    ...(kubernetes ? { kubernetes } : {}),
+  };
+  return { ...body, hash: documentHash(body) };
+}
+
+export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOptions = {}): DesiredState {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
+  const assignment = assignRoles(rg);
+  const model = buildModel(rg, assignment.vms);
+  const haproxy = planHaproxy(model, layout, options.previousSlots);
+  const findings = sortFindings([
+    ...assignment.findings,
+    ...topologyFindings(model),
+    ...networkFindings(model),
+    ...frontendFindings(model),
+    ...maintenanceFindings(model),
+    ...(model.topology.webgateways.length > 0 ? haproxy.findings : []),
+  ]);
+  const blocked = blockedVms(findings);
+  const ctx: RenderContext = { model, layout, haproxy, webhookUrl: options.webhookUrl };
+
+  const documents: VmDocument[] = [];
+  const blockedList: BlockedVm[] = [];
+  for (const vm of model.vms) {
+    if (blocked.has(vm.name)) {
+      const reasons = findings.filter((f) => f.blocks.includes(vm.name)).map((f) => f.code);
+      blockedList.push({ vm: vm.name, reasons: [...new Set(reasons)] });
+    } else {
+      documents.push(renderDocument(vm, ctx));
+    }
+  }
+  return { resourceGroup: rg.name, documents, blocked: blockedList, findings, assignments: assignment.assignments, slots: haproxy.slots };
+}

@@ -1,0 +1,35 @@
+/** Collects what one VM must have; the result is sorted so equal input gives equal bytes. */
+import type { DirectorySpec, FileSpec, ServiceSpec } from '../schema/document.ts';
+
+type FileInput = Omit<FileSpec, 'owner' | 'group' | 'secret'> & Partial<Pick<FileSpec, 'owner' | 'group' | 'secret'>>;
+
+export class DocumentParts {
+  readonly files: FileSpec[] = [];
+  readonly directories: DirectorySpec[] = [];
+  readonly services: ServiceSpec[] = [];
+
+  file(spec: FileInput): this {
+    const { path, mode, content, owner = 'root', group = 'root', secret = false } = spec;
+    this.files.push({ path, mode, owner, group, secret, content });
+    return this;
+  }
+
+  directory(path: string, mode = '0755', owner = 'root', group = 'root'): this {
+    if (!this.directories.some((d) => d.path === path)) this.directories.push({ path, mode, owner, group });
+    return this;
+  }
+
+  service(spec: ServiceSpec): this {
+    this.services.push(spec);
+    return this;
+  }
+
+  sorted(): { directories: DirectorySpec[]; files: FileSpec[]; services: ServiceSpec[] } {
+    const byPath = <T extends { path: string }>(a: T, b: T) => a.path.localeCompare(b.path);
+    return {
+      directories: [...this.directories].sort(byPath),
+      files: [...this.files].sort(byPath),
+      services: [...this.services].sort((a, b) => a.name.localeCompare(b.name)),
+    };
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * One renderer per role: each adds the files, folders and services its role needs to a
+ * VM's document. A VM with several roles (say k3s-agent and k3s-nfs) gets each part.
+ */
+import { dirname } from 'node:path/posix';
+import type { Layout } from '../layout.ts';
+import type { Model } from '../model.ts';
+import { maintenanceQueue } from '../findings/maintenance.ts';
+import type { HaproxyPlan } from '../render/haproxy.ts';
+import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k3s.ts';
+import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
+import { renderExports } from '../render/nfs.ts';
+import { frontendVirtualHosts, renderNginx, type VirtualHost } from '../render/nginx.ts';
+import type { KubernetesTasks } from '../schema/document.ts';
+import { SUDO_SRV } from '../schema/user.ts';
+import type { Vm } from '../schema/vm.ts';
+import type { DocumentParts } from './builder.ts';
+
+export interface RenderContext {
+  readonly model: Model;
+  readonly layout: Layout;
+  readonly haproxy: HaproxyPlan;
+  /** Where the server's endpoint watcher posts; absent until the control plane has a URL. */
+  readonly webhookUrl: string | undefined;
+}
+
+function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string): void {
+  const { layout, model } = ctx;
+  parts
+    .directory(dirname(layout.k3sConfig))
+    .directory(dirname(layout.k3sTokenFile), '0700')
+    .file({ path: layout.k3sConfig, mode: '0600', content: config })
+    .file({ path: layout.k3sTokenFile, mode: '0600', content: `${model.rg.secrets.clusterToken ?? ''}\n`, secret: true })
+    .service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile], reload: layout.reload('k3s') });
+}
+
+function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly VirtualHost[]): void {
+  if (vhosts.length === 0) return;
+  for (const dir of [dirname(layout.nginxConfig), layout.nginxRunDir, layout.nginxLogDir, layout.nginxTempDir, layout.acmeWebroot]) parts.directory(dir);
+  parts
+    .file({ path: layout.nginxConfig, mode: '0644', content: renderNginx(vhosts, layout) })
+    .service({ name: 'nginx', files: [layout.nginxConfig], validate: ['nginx', '-t', '-q', '-c', layout.nginxConfig], reload: layout.reload('nginx') });
+}
+
+export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): KubernetesTasks {
+  const { model, layout } = ctx;
+  const cluster = model.cluster!;
+  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout));
+  parts.directory(layout.k3sManifestsDir);
+  for (const nfsVm of model.topology.nfs) {
+    parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-nfs-${nfsVm.name}.yaml`, mode: '0600', content: renderNfsProvisioner(nfsVm, layout) });
+  }
+  const dashboardHost = cluster.dashboard.hostname ?? vm.fqdn;
+  if (cluster.dashboard.enabled) {
+    parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-dashboard.yaml`, mode: '0600', content: renderDashboard() });
+    if (dashboardHost) {
+      const vpn = cluster.dashboard.vpnOnly;
+      nginxFiles(parts, layout, [
+        {
+          serverName: dashboardHost,
+          forceSSL: true,
+          addresses: vm.publicAddresses,
+          // VPN-only with no VPN network configured fails closed: `deny all`.
+          locations: [{ path: '/', proxyPass: `https://127.0.0.1:${DASHBOARD_NODE_PORT}`, ...(vpn ? { allow: cluster.dashboard.vpnNetworks } : {}) }],
+        },
+      ]);
+    }
+  }
+  const { webhookKey } = model.rg.secrets;
+  if (webhookKey && ctx.webhookUrl) {
+    parts.file({ path: layout.webhookKeyFile, mode: '0600', content: `${webhookKey}\n`, secret: true });
+  }
+  const watched = new Map(model.frontends.map((f) => [`${f.namespace}/${f.serviceName}`, { namespace: f.namespace, service: f.serviceName }]));
+  return {
+    accessUsers: model.rg.users.filter((user) => user.permissions.includes(SUDO_SRV)).map((user) => user.name).sort(),
+    kubeconfigTtlHours: cluster.kubeconfigTtlHours,
+    apiServerUrl: apiServerUrl(vm),
+    watchedServices: [...watched.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, value]) => value),
+    drainNodes: maintenanceQueue(model).slice(0, 1).map((agent) => agent.name),
+    drainTimeoutSeconds: cluster.drainTimeoutSeconds,
+    ...(webhookKey && ctx.webhookUrl ? { webhook: { url: ctx.webhookUrl, keyFile: layout.webhookKeyFile } } : {}),
+  };
+}
+
+export function renderAgent(parts: DocumentParts, vm: Vm, server: Vm, ctx: RenderContext): void {
+  k3sFiles(parts, ctx, renderAgentConfig(ctx.model, vm, server, ctx.layout, 'k3s-agent'));
+}
+
+export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: RenderContext): void {
+  const { layout, model } = ctx;
+  k3sFiles(parts, ctx, renderAgentConfig(model, vm, server, layout, 'webgateway'));
+  parts
+    .directory(dirname(layout.haproxyConfig))
+    .directory(dirname(layout.haproxySocket))
+    .directory(dirname(layout.haproxyStateFile))
+    .file({ path: layout.haproxyConfig, mode: '0644', content: ctx.haproxy.config })
+    .service({ name: 'haproxy', files: [layout.haproxyConfig], validate: ['haproxy', '-c', '-q', '-f', layout.haproxyConfig], reload: layout.reload('haproxy') });
+  nginxFiles(parts, layout, frontendVirtualHosts(model.frontends, vm.publicAddresses));
+}
+
+export function renderNfs(parts: DocumentParts, ctx: RenderContext): void {
+  const { layout, model } = ctx;
+  parts
+    .directory(layout.nfsExportDir, '0755', 'nobody', 'nogroup')
+    .directory(dirname(layout.nfsExportsFile))
+    .file({ path: layout.nfsExportsFile, mode: '0644', content: renderExports(model.topology.agents, layout) })
+    .service({ name: 'nfs', files: [layout.nfsExportsFile], reload: layout.reload('nfs') });
+}

@@ -1,0 +1,32 @@
+/**
+ * Maintenance: a k3s-agent in maintenance is drained first, one agent of a resource group at a
+ * time (the earliest request goes first); servers and webgateways are never drained.
+ */
+import type { Model } from '../model.ts';
+import type { Vm } from '../schema/vm.ts';
+import { type Finding, info, vmSubject } from './finding.ts';
+
+/** Agents waiting for maintenance, in the order they are drained. */
+export function maintenanceQueue(model: Model): Vm[] {
+  return model.topology.agents
+    .filter((vm) => vm.maintenance.state === 'requested')
+    .sort((a, b) => (a.maintenance.requestedAt ?? '').localeCompare(b.maintenance.requestedAt ?? '') || a.name.localeCompare(b.name));
+}
+
+export function maintenanceFindings(model: Model): Finding[] {
+  const findings: Finding[] = [];
+  const [draining, ...waiting] = maintenanceQueue(model);
+  if (draining) {
+    findings.push(info('maintenance.draining', vmSubject(draining.name), `${draining.name} is cordoned and drained for maintenance.`));
+  }
+  for (const vm of waiting) {
+    findings.push(info('maintenance.waiting', vmSubject(vm.name), `${vm.name} waits for maintenance until ${draining?.name} is finished: one agent at a time.`));
+  }
+  for (const vm of model.vms) {
+    if (vm.maintenance.state !== 'requested') continue;
+    if (vm.roles.includes('k3s-server') || vm.roles.includes('webgateway')) {
+      findings.push(info('maintenance.not-drained', vmSubject(vm.name), `${vm.name} goes into maintenance without a drain: servers and webgateways are never drained.`));
+    }
+  }
+  return findings;
+}

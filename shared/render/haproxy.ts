@@ -1,0 +1,169 @@
+/**
+ * haproxy.cfg for the webgateway: one frontend and one backend per
+ * `flyingcircus.kubernetes.frontend` entry, exactly as the spec describes. Pod servers sit in
+ * stable slots at `podPort`; every agent's load balancer at `lbServicePort` is a `backup`
+ * (the only servers when there is no `podPort`). Connections that fail are retried on
+ * another server; a sent request never is.
+ *
+ * One model, two outputs: the config file, and the runtime section the agent applies through
+ * haproxy's runtime API, so endpoint changes never reload haproxy.
+ */
+import { contentHash } from '../hash.ts';
+import { type PodEndpoint, podEndpoints } from '../endpoints.ts';
+import { type Finding, frontendSubject, info, warning } from '../findings/finding.ts';
+import type { Layout } from '../layout.ts';
+import type { Model } from '../model.ts';
+import type { HaproxyBackend, HaproxyRuntime, HaproxyServer } from '../schema/document.ts';
+import type { Frontend } from '../schema/frontend.ts';
+import { assignSlots, type SlotTable } from '../slots.ts';
+import { findService } from '../endpoints.ts';
+import { hostPort, srvAddress } from '../topology.ts';
+
+/** Address of a free slot: never contacted, the server is `disabled` (maint). */
+const PLACEHOLDER = { address: '127.0.0.1', port: 1 };
+
+export interface HaproxyPlan {
+  readonly config: string;
+  readonly runtime: HaproxyRuntime;
+  readonly slots: Record<string, SlotTable>;
+  readonly findings: Finding[];
+}
+
+export const backendName = (frontend: Frontend) => `be_${frontend.name}`;
+const frontendName = (frontend: Frontend) => `fe_${frontend.name}`;
+
+function joinOptions(...parts: string[]): string {
+  return parts.map((part) => part.trim()).filter(Boolean).join(' ');
+}
+
+function podOptions(frontend: Frontend): string {
+  return joinOptions('check', frontend.sslBackend ? 'ssl verify none' : '', frontend.extraPodTemplateOptions, frontend.haproxyExtraConfig);
+}
+
+function loadBalancerOptions(frontend: Frontend, backup: boolean): string {
+  return joinOptions('check', backup ? 'backup' : '', frontend.sslBackend ? 'ssl verify none' : '', frontend.haproxyExtraConfig);
+}
+
+function serverLine(server: HaproxyServer, options: string): string {
+  const target = hostPort(server.address ?? PLACEHOLDER.address, server.port ?? PLACEHOLDER.port);
+  const state = server.state === 'maint' ? ' disabled' : server.state === 'drain' ? ' weight 0' : '';
+  const comment = server.target ? `  # ${server.target}` : '';
+  return `    server ${server.server} ${target} ${options}${state}${comment}`;
+}
+
+function slotServers(frontend: Frontend, pods: readonly PodEndpoint[], table: SlotTable): HaproxyServer[] {
+  const byKey = new Map(pods.map((pod) => [pod.key, pod]));
+  return table.map((key, index) => {
+    const pod = key === null ? undefined : byKey.get(key);
+    const server = `pod${index + 1}`;
+    if (!pod) return { server, state: 'maint' as const };
+    return { server, address: pod.address, port: pod.port, state: pod.state, target: pod.key };
+  });
+}
+
+function loadBalancerServers(model: Model, frontend: Frontend): HaproxyServer[] {
+  if (frontend.lbServicePort === undefined) return [];
+  return model.topology.agents.flatMap((agent) => {
+    const address = srvAddress(agent);
+    return address ? [{ server: `lb-${agent.name}`, address, port: frontend.lbServicePort, state: 'ready' as const, target: agent.name }] : [];
+  });
+}
+
+function renderGlobal(model: Model, layout: Layout): string[] {
+  const lines = [
+    '# Managed by Ringmaster: changes here are overwritten.',
+    `# Resource group ${model.rg.name}: one frontend and backend per flyingcircus.kubernetes.frontend entry.`,
+    'global',
+    '    log /dev/log local0',
+    `    stats socket ${layout.haproxySocket} mode 600 level admin expose-fd listeners`,
+    '    stats timeout 30s',
+    `    server-state-file ${layout.haproxyStateFile}`,
+    '',
+    'defaults',
+    '    log global',
+    '    option dontlognull',
+    '    timeout connect 5s',
+    '    timeout client 60s',
+    '    timeout server 60s',
+    '    timeout tunnel 1h',
+    '    timeout http-request 10s',
+    '    # A connection that fails is retried once per server on another one; a sent request never is.',
+    '    retries 3',
+    '    option redispatch 1',
+    '    retry-on conn-failure',
+    '    load-server-state-from-file global',
+    '    default-server inter 2s fall 2 rise 1',
+  ];
+  if (model.frontends.some((frontend) => frontend.servicePort !== undefined && frontend.podPort === undefined)) {
+    lines.push('', 'resolvers cluster', `    nameserver coredns ${hostPort(model.cluster?.network.clusterDns ?? '10.43.0.10', 53)}`, '    accepted_payload_size 8192', '    hold valid 10s');
+  }
+  return lines;
+}
+
+export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonly<Record<string, SlotTable>> = {}): HaproxyPlan {
+  const structure: string[] = renderGlobal(model, layout);
+  const full: string[] = [...structure];
+  const backends: HaproxyBackend[] = [];
+  const slots: Record<string, SlotTable> = {};
+  const findings: Finding[] = [];
+
+  for (const frontend of model.frontends) {
+    const mode = frontend.mode;
+    const head = [
+      '',
+      `frontend ${frontendName(frontend)}`,
+      `    mode ${mode}`,
+      `    option ${mode === 'http' ? 'httplog' : 'tcplog'}`,
+      ...frontend.binds.map((bind) => `    bind ${bind}`),
+      `    default_backend ${backendName(frontend)}`,
+      '',
+      `backend ${backendName(frontend)}`,
+      `    mode ${mode}`,
+      '    balance leastconn',
+    ];
+    structure.push(...head);
+    full.push(...head);
+
+    const pods = podEndpoints(frontend, model.rg.endpoints);
+    const table = frontend.podPort === undefined ? [] : assignSlots(previousSlots[frontend.name], pods.map((pod) => pod.key), frontend.maxExpectedPods);
+    if (frontend.podPort !== undefined) slots[frontend.name] = table;
+    const podServers = slotServers(frontend, pods, table);
+    const lbServers = loadBalancerServers(model, frontend);
+    const options = podOptions(frontend);
+    full.push(...podServers.map((server) => serverLine(server, options)));
+
+    if (frontend.servicePort !== undefined && frontend.podPort === undefined && frontend.lbServicePort === undefined) {
+      const fqdn = `${frontend.serviceName}.${frontend.namespace}.svc.cluster.local`;
+      const line = `    server svc ${fqdn}:${frontend.servicePort} ${joinOptions(loadBalancerOptions(frontend, false), 'resolvers cluster init-addr none')}`;
+      structure.push(line);
+      full.push(line);
+    }
+    const lbLines = lbServers.map((server) => serverLine(server, loadBalancerOptions(frontend, frontend.podPort !== undefined)));
+    structure.push(...lbLines);
+    full.push(...lbLines);
+
+    backends.push({ name: backendName(frontend), frontend: frontend.name, serverOptions: options, slots: podServers, loadBalancers: lbServers });
+    if (pods.length > frontend.maxExpectedPods) {
+      findings.push(
+        warning('frontend.pods-beyond-expected', frontendSubject(frontend.name), `Frontend ${frontend.name} has ${pods.length} pods, more than maxExpectedPods (${frontend.maxExpectedPods}); all get traffic (servers are added at run time), but raise maxExpectedPods.`),
+      );
+    }
+    if (frontend.podPort !== undefined && !findService(model.rg.endpoints, frontend)) {
+      findings.push(info('frontend.no-endpoints', frontendSubject(frontend.name), `No endpoints of service ${frontend.namespace}/${frontend.serviceName} observed yet${lbServers.length > 0 ? '; traffic goes to the load balancer backups' : ''}.`));
+    }
+  }
+
+  const config = `${full.join('\n')}\n`;
+  return {
+    config,
+    slots,
+    findings,
+    runtime: {
+      socket: layout.haproxySocket,
+      serverStateFile: layout.haproxyStateFile,
+      configPath: layout.haproxyConfig,
+      structureHash: contentHash(structure.join('\n')),
+      backends,
+    },
+  };
+}

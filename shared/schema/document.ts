@@ -1,0 +1,115 @@
+/**
+ * The per-VM desired-state document: the contract between the control plane and the pull
+ * agent. Everything a VM must have is here, with real paths and the commands that check
+ * and load it; the structured sections carry what the agent changes live.
+ */
+import { z } from 'zod';
+import { KUBERNETES_ROLES } from '../roles.ts';
+
+export const DOCUMENT_API_VERSION = 'ringmaster.io/v1' as const;
+
+const absolutePath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').max(4096);
+const fileMode = z.string().regex(/^0[0-7]{3}$/, 'must be an octal mode such as "0644"');
+const argv = z.array(z.string()).min(1, 'must name a program');
+
+export const fileSpecSchema = z.strictObject({
+  path: absolutePath,
+  mode: fileMode,
+  owner: z.string().default('root'),
+  group: z.string().default('root'),
+  content: z.string(),
+  /** Never logged, never copied into reports or status. */
+  secret: z.boolean().default(false),
+});
+
+export const directorySpecSchema = z.strictObject({
+  path: absolutePath,
+  mode: fileMode,
+  owner: z.string().default('root'),
+  group: z.string().default('root'),
+});
+
+export const serviceSpecSchema = z.strictObject({
+  /** The service the files belong to, e.g. `haproxy`, `nginx`, `k3s`, `nfs`. */
+  name: z.string(),
+  /** Files whose change means this service must be (re)loaded. */
+  files: z.array(absolutePath),
+  /** Checks the new files before anything goes live; a failure keeps the last good state. */
+  validate: argv.optional(),
+  reload: argv,
+});
+
+export const slotStateSchema = z.enum(['ready', 'drain', 'maint']);
+
+export const haproxyServerSchema = z.strictObject({
+  server: z.string(),
+  /** Absent for a free slot (state `maint`). */
+  address: z.string().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  state: slotStateSchema,
+  /** The pod (or agent) the server stands for, for status and logs. */
+  target: z.string().optional(),
+});
+
+export const haproxyBackendSchema = z.strictObject({
+  name: z.string(),
+  frontend: z.string(),
+  /** Options every server line of this backend carries; runtime-added servers need them too. */
+  serverOptions: z.string(),
+  /** Pod slots: `maxExpectedPods` of them, more while more pods exist. */
+  slots: z.array(haproxyServerSchema),
+  /** Load-balancer entries on the agents (backup servers when there are pod slots). */
+  loadBalancers: z.array(haproxyServerSchema),
+});
+
+export const haproxyRuntimeSchema = z.strictObject({
+  socket: absolutePath,
+  serverStateFile: absolutePath,
+  configPath: absolutePath,
+  /**
+   * Hash of the config with the slot server lines left out. Equal hashes mean the change is
+   * endpoints only: the runtime API applies it and haproxy is not reloaded.
+   */
+  structureHash: z.string(),
+  backends: z.array(haproxyBackendSchema),
+});
+
+export const kubernetesTasksSchema = z.strictObject({
+  /** Users with `sudo-srv`: each gets a ServiceAccount, a binding and expiring kubeconfigs. */
+  accessUsers: z.array(z.string()),
+  kubeconfigTtlHours: z.number(),
+  /** The API server URL issued kubeconfigs carry: reachable from outside the VM. */
+  apiServerUrl: z.string(),
+  /** Services a frontend names: only these are forwarded to the control plane. */
+  watchedServices: z.array(z.strictObject({ namespace: z.string(), service: z.string() })),
+  /** Agents to cordon and drain now (at most one); nodes we cordoned earlier and not listed are uncordoned. */
+  drainNodes: z.array(z.string()),
+  drainTimeoutSeconds: z.number(),
+  webhook: z.strictObject({ url: z.string(), keyFile: absolutePath }).optional(),
+});
+
+export const vmDocumentSchema = z.strictObject({
+  apiVersion: z.literal(DOCUMENT_API_VERSION),
+  kind: z.literal('VmDocument'),
+  resourceGroup: z.string(),
+  vm: z.string(),
+  roles: z.array(z.enum(KUBERNETES_ROLES)),
+  pollIntervalSeconds: z.number().positive(),
+  directories: z.array(directorySpecSchema),
+  files: z.array(fileSpecSchema),
+  services: z.array(serviceSpecSchema),
+  haproxy: haproxyRuntimeSchema.optional(),
+  kubernetes: kubernetesTasksSchema.optional(),
+  /** `sha256:<hex>` of the canonical JSON of everything else (see ../hash.ts). */
+  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+});
+
+export type VmDocument = z.output<typeof vmDocumentSchema>;
+export type FileSpec = z.output<typeof fileSpecSchema>;
+export type DirectorySpec = z.output<typeof directorySpecSchema>;
+export type ServiceSpec = z.output<typeof serviceSpecSchema>;
+export type HaproxyServer = z.output<typeof haproxyServerSchema>;
+export type HaproxyBackend = z.output<typeof haproxyBackendSchema>;
+export type HaproxyRuntime = z.output<typeof haproxyRuntimeSchema>;
+export type KubernetesTasks = z.output<typeof kubernetesTasksSchema>;
+export type SlotState = z.output<typeof slotStateSchema>;

@@ -1,0 +1,54 @@
+/**
+ * Small, reusable field schemas. Every input from outside passes through these, so each
+ * carries a message that says what was expected, not just that something was wrong.
+ */
+import { z } from 'zod';
+
+/** A DNS-1123 label: VM names, resource groups and Kubernetes namespaces share it. */
+export const dnsLabel = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(63, 'must be at most 63 characters')
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-", starting and ending with a letter or digit');
+
+/** A Kubernetes Service name (DNS-1035 label: starts with a letter). */
+export const serviceName = z
+  .string()
+  .max(63, 'must be at most 63 characters')
+  .regex(/^[a-z]([a-z0-9-]*[a-z0-9])?$/, 'must be a DNS-1035 label: lower-case letters, digits and "-", starting with a letter');
+
+/** A fully qualified or relative host name, as nginx `server_name` and TLS SANs take it. */
+export const hostName = z
+  .string()
+  .max(253, 'must be at most 253 characters')
+  .regex(
+    /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+    'must be a host name such as "myapp.example.com"',
+  );
+
+export const port = z
+  .number({ error: 'must be a port number' })
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535');
+
+export const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' });
+export const ipv4Cidr = z.cidrv4({ error: 'must be an IPv4 network in CIDR notation, e.g. "10.42.0.0/16"' });
+export const ipv6Cidr = z.cidrv6({ error: 'must be an IPv6 network in CIDR notation, e.g. "fd42::/56"' });
+export const anyCidr = z.union([z.cidrv4(), z.cidrv6()], { error: 'must be a network in CIDR notation, e.g. "10.8.0.0/24"' });
+
+/**
+ * A fragment that is pasted into a generated config line (haproxy server options).
+ * It must stay on its line: a newline would let it add arbitrary sections.
+ */
+export const configLineFragment = z
+  .string()
+  .max(1024, 'must be at most 1024 characters')
+  .regex(/^[^\u0000-\u001f\u007f#]*$/, 'must be a single line without control characters or "#"');
+
+/** A secret value that ends up in a file: no whitespace so it survives any file format. */
+export const secretValue = z
+  .string()
+  .min(16, 'must be at least 16 characters')
+  .max(512, 'must be at most 512 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');

@@ -1,0 +1,59 @@
+/**
+ * A resource group description: everything the desired state is computed from.
+ * Cross-field rules that make a description meaningless (duplicate names) are schema
+ * errors; rules about a sensible cluster are findings (see ../findings/).
+ */
+import { z } from 'zod';
+import { clusterSchema } from './cluster.ts';
+import { serviceEndpointsSchema } from './endpoints.ts';
+import { frontendName, frontendSchema } from './frontend.ts';
+import { dnsLabel, secretValue, serviceName } from './primitives.ts';
+import { userSchema } from './user.ts';
+import { vmSchema } from './vm.ts';
+
+export const secretsSchema = z.strictObject({
+  /** Shared by server, agents and webgateway to join the cluster. */
+  clusterToken: secretValue.optional(),
+  /** Signs the cluster's endpoint webhooks; only the server's document carries it. */
+  webhookKey: secretValue.optional(),
+});
+
+/** Marks duplicates of `key(item)` in a list as issues at `path[index]`. */
+function refineUnique<T>(list: readonly T[], key: (item: T) => string, what: string, path: (string | number)[], ctx: z.RefinementCtx): void {
+  const firstIndex = new Map<string, number>();
+  list.forEach((item, index) => {
+    const value = key(item);
+    const first = firstIndex.get(value);
+    if (first === undefined) firstIndex.set(value, index);
+    else ctx.addIssue({ code: 'custom', path: [...path, index], message: `duplicate ${what} "${value}" (first at index ${first})` });
+  });
+}
+
+export const resourceGroupSchema = z
+  .strictObject({
+    name: dnsLabel,
+    /** Absent until the portal provisions a cluster; then every Kubernetes role is served. */
+    cluster: clusterSchema.optional(),
+    vms: z.array(vmSchema).default([]),
+    users: z.array(userSchema).default([]),
+    frontends: z.record(frontendName, frontendSchema).default({}),
+    endpoints: z.array(serviceEndpointsSchema).default([]),
+    secrets: secretsSchema.default({}),
+  })
+  .superRefine((rg, ctx) => {
+    refineUnique(rg.vms, (vm) => vm.name, 'VM name', ['vms'], ctx);
+    refineUnique(rg.users, (user) => user.name, 'user name', ['users'], ctx);
+    refineUnique(rg.endpoints, (e) => `${e.namespace}/${e.service}`, 'service', ['endpoints'], ctx);
+    for (const [name, frontend] of Object.entries(rg.frontends)) {
+      if (frontend.serviceName === undefined && !serviceName.safeParse(name).success) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['frontends', name, 'serviceName'],
+          message: `is required: it defaults to the frontend's name "${name}", which is not a valid Kubernetes Service name`,
+        });
+      }
+    }
+  });
+
+export type ResourceGroupInput = z.input<typeof resourceGroupSchema>;
+export type ResourceGroup = z.output<typeof resourceGroupSchema>;

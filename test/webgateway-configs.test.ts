@@ -1,0 +1,136 @@
+/**
+ * The spec's scenario 1, scenario 2 and configuration-reference example, rendered and checked
+ * by the real Debian haproxy (`haproxy -c`) and nginx (`nginx -t`), through the very
+ * validate commands the documents carry.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { computeDesiredState } from '../shared/desired-state.ts';
+import { layoutUnder } from '../shared/layout.ts';
+import type { ResourceGroup } from '../shared/schema/resource-group.ts';
+import type { VmDocument } from '../shared/schema/document.ts';
+import { documentOf, example, fileOf } from './helpers/fixtures.ts';
+import { materialize } from './helpers/materialize.ts';
+import { run, selfSignedCertificate } from './helpers/tools.ts';
+
+const roots: string[] = [];
+afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
+/** nginx -t binds its listen addresses, so the gateway's public addresses become loopback ones. */
+function onLoopback(rg: ResourceGroup, addresses: Record<string, string>): ResourceGroup {
+  return {
+    ...rg,
+    vms: rg.vms.map((vm) => ({ ...vm, publicAddresses: vm.publicAddresses.map((a) => addresses[a] ?? a) })),
+  };
+}
+
+function renderGateway(rg: ResourceGroup): { document: VmDocument; root: string } {
+  const root = mkdtempSync(join(tmpdir(), 'ringmaster-gw-'));
+  roots.push(root);
+  const state = computeDesiredState(rg, { layout: layoutUnder(root) });
+  expect(state.blocked).toEqual([]);
+  const document = documentOf(state.documents, 'web01');
+  materialize(document, root);
+  return { document, root };
+}
+
+function validate(document: VmDocument, service: string): void {
+  const spec = document.services.find((s) => s.name === service);
+  expect(spec?.validate).toBeDefined();
+  const result = run(spec!.validate!);
+  if (result.status !== 0) throw new Error(`${spec!.validate!.join(' ')} failed:\n${result.output}`);
+  expect(result.output).not.toMatch(/ALERT|emerg/);
+}
+
+const serverLines = (config: string, backend: string) => {
+  const section = config.split(/\n(?=backend |frontend )/).find((part) => part.startsWith(`backend ${backend}`)) ?? '';
+  return section.split('\n').filter((line) => line.trim().startsWith('server '));
+};
+
+describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
+  const rg = onLoopback(example('scenario-1-http'), { '192.0.2.10': '127.0.10.1' });
+  const { document, root } = renderGateway(rg);
+  const haproxy = fileOf(document, 'haproxy.cfg');
+
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy'));
+
+  test('haproxy listens where the spec binds it, in http mode', () => {
+    expect(haproxy).toMatch(/frontend fe_myapp\n {4}mode http\n {4}option httplog\n {4}bind 127\.0\.0\.1:8080\n/);
+    expect(haproxy).toMatch(/backend be_myapp\n {4}mode http\n/);
+  });
+
+  test('the pods are servers at podPort in maxExpectedPods slots; the agents are backups at lbServicePort', () => {
+    const lines = serverLines(haproxy, 'be_myapp');
+    const pods = lines.filter((l) => / pod\d+ /.test(l));
+    expect(pods).toHaveLength(10);
+    expect(pods.filter((l) => !l.includes('disabled')).map((l) => l.trim().split(/\s+/)[2]).sort()).toEqual(['10.42.2.14:8888', '10.42.2.15:8888', '10.42.3.21:8888']);
+    expect(pods.filter((l) => l.includes('disabled'))).toHaveLength(7);
+    const backups = lines.filter((l) => l.includes(' backup'));
+    expect(backups.map((l) => l.trim().split(/\s+/).slice(1, 3).join(' '))).toEqual(['lb-kube02 172.22.48.12:7654', 'lb-kube03 172.22.48.13:7654']);
+  });
+
+  test('a failed connection is retried on another server, a sent request is not', () => {
+    expect(haproxy).toMatch(/\n {4}option redispatch 1\n/);
+    expect(haproxy).toMatch(/\n {4}retry-on conn-failure\n/);
+  });
+
+  test('nginx -t accepts the virtual host, which forces SSL and passes to haproxy', () => {
+    selfSignedCertificate(`${root}/var/lib/acme/myapp.example.com`, 'myapp.example.com');
+    validate(document, 'nginx');
+    const nginx = fileOf(document, 'nginx.conf');
+    expect(nginx).toContain('server_name myapp.example.com;');
+    expect(nginx).toContain('listen 127.0.10.1:443 ssl;');
+    expect(nginx).toContain('return 301 https://$host$request_uri;');
+    expect(nginx).toContain('proxy_pass http://localhost:8080;');
+  });
+});
+
+describe('scenario 2: TCP passed to an internal ingress controller', () => {
+  const { document } = renderGateway(example('scenario-2-tcp'));
+  const haproxy = fileOf(document, 'haproxy.cfg');
+
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy'));
+
+  test('haproxy listens on the public address in tcp mode', () => {
+    expect(haproxy).toMatch(/frontend fe_myapp\n {4}mode tcp\n {4}option tcplog\n {4}bind 192\.0\.124\.96:443\n/);
+    expect(haproxy).toMatch(/backend be_myapp\n {4}mode tcp\n/);
+  });
+
+  test('ingress pods at 8443, the ingress load balancer at 8888 as backup', () => {
+    const lines = serverLines(haproxy, 'be_myapp');
+    expect(lines.filter((l) => !l.includes('disabled') && / pod\d+ /.test(l)).map((l) => l.trim().split(/\s+/)[2])).toEqual(['10.42.2.30:8443', '10.42.3.31:8443']);
+    expect(lines.filter((l) => l.includes('backup')).map((l) => l.trim().split(/\s+/)[2])).toEqual(['172.22.48.12:8888', '172.22.48.13:8888']);
+  });
+
+  test('no nginx is configured when no frontend asks for a virtual host', () => {
+    expect(document.services.map((s) => s.name)).toEqual(['haproxy', 'k3s']);
+  });
+});
+
+describe('configuration reference: every option', () => {
+  const { document } = renderGateway(example('configuration-reference'));
+  const haproxy = fileOf(document, 'haproxy.cfg');
+  const lines = serverLines(haproxy, 'be_myapp');
+
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy'));
+
+  test('binds, tcp mode and the pods of serviceName in namespace', () => {
+    expect(haproxy).toMatch(/frontend fe_myapp\n {4}mode tcp\n {4}option tcplog\n {4}bind 127\.0\.0\.1:8080\n/);
+    expect(lines.filter((l) => !l.includes('disabled') && / pod\d+ /.test(l))).toEqual([expect.stringContaining('10.42.2.40:8443')]);
+    expect(lines.find((l) => l.includes('10.42.2.40'))).toContain('Pod/kube-system/traefik-');
+  });
+
+  test('maxExpectedPods sets the slot count', () => {
+    expect(lines.filter((l) => / pod\d+ /.test(l))).toHaveLength(5);
+  });
+
+  test('haproxyExtraConfig is added to every generated server entry', () => {
+    expect(lines.length).toBe(7);
+    for (const line of lines) expect(line).toMatch(/ check .*maxconn 5/);
+  });
+
+  test('lbServicePort 80 on every agent as backup', () => {
+    expect(lines.filter((l) => l.includes('backup')).map((l) => l.trim().split(/\s+/)[2])).toEqual(['172.22.48.12:80', '172.22.48.13:80']);
+  });
+});
