@@ -1,0 +1,92 @@
+/** What each role's VM gets: k3s configs, manifests, exports, tasks; hashes that verify. */
+import { parse } from 'yaml';
+import { computeDesiredState } from '../shared/desired-state.ts';
+import { hasValidHash } from '../shared/hash.ts';
+import { vmDocumentSchema } from '../shared/schema/document.ts';
+import { documentOf, example, fileOf, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
+
+const state = computeDesiredState(example('scenario-1-http'), { webhookUrl: 'https://ringmaster.example.com/v1/clusters/demo/endpoints' });
+const doc = (vm: string) => documentOf(state.documents, vm);
+
+test('every document passes its own schema and carries a hash of its content', () => {
+  for (const document of state.documents) {
+    expect(vmDocumentSchema.parse(document)).toEqual(document);
+    expect(hasValidHash(document)).toBe(true);
+    expect(hasValidHash({ ...document, pollIntervalSeconds: 99 })).toBe(false);
+  }
+});
+
+test('the k3s server: PostgreSQL datastore, flannel host-gw on the srv interface, CIDRs, DNS, taint, token file', () => {
+  const config = parse(fileOf(doc('kube01'), '/etc/rancher/k3s/config.yaml'));
+  expect(config).toMatchObject({
+    'node-name': 'kube01',
+    'node-ip': '172.22.48.11',
+    'flannel-backend': 'host-gw',
+    'flannel-iface': 'ethsrv',
+    'cluster-cidr': '10.42.0.0/16',
+    'service-cidr': '10.43.0.0/16',
+    'cluster-dns': '10.43.0.10',
+    'datastore-endpoint': expect.stringMatching(/^postgres:\/\//),
+    'token-file': '/var/lib/ringmaster/k3s-token',
+    'node-taint': ['node-role.kubernetes.io/server=true:NoSchedule'],
+    'kube-controller-manager-arg': ['node-cidr-mask-size=24'],
+  });
+  expect(config['tls-san']).toEqual(expect.arrayContaining(['kube01.demo.example.com', '192.0.2.11']));
+  expect(doc('kube01').files.find((f) => f.path === '/var/lib/ringmaster/k3s-token')).toMatchObject({ mode: '0600', secret: true, content: `${TOKEN}\n` });
+});
+
+test('the server deploys an NFS provisioner with its StorageClass per k3s-nfs VM, and the dashboard', () => {
+  const nfs = parse(fileOf(doc('kube01'), 'ringmaster-nfs-nfs01.yaml'));
+  expect(nfs).toMatchObject({ kind: 'HelmChart', spec: { chart: 'nfs-subdir-external-provisioner' } });
+  expect(parse(nfs.spec.valuesContent)).toMatchObject({ nfs: { server: '172.22.48.14', path: '/srv/nfs/kubernetes' }, storageClass: { name: 'nfs-nfs01' } });
+  expect(parse(fileOf(doc('kube01'), 'ringmaster-dashboard.yaml'))).toMatchObject({ spec: { chart: 'kubernetes-dashboard' } });
+  expect(fileOf(doc('kube01'), 'nginx.conf')).toContain('server_name kube01.demo.example.com;');
+});
+
+test("the server's tasks: sudo-srv users, an API URL that works from outside, the watched services, the webhook", () => {
+  expect(doc('kube01').kubernetes).toEqual({
+    accessUsers: ['alice'],
+    kubeconfigTtlHours: 12,
+    apiServerUrl: 'https://kube01.demo.example.com:6443',
+    watchedServices: [{ namespace: 'default', service: 'myapp' }],
+    drainNodes: [],
+    drainTimeoutSeconds: 600,
+    webhook: { url: 'https://ringmaster.example.com/v1/clusters/demo/endpoints', keyFile: '/var/lib/ringmaster/webhook-key' },
+  });
+  expect(fileOf(doc('kube01'), 'webhook-key')).toBe(`${WEBHOOK_KEY}\n`);
+});
+
+test('agents join the server over the srv network with the token; the webgateway joins tainted', () => {
+  const agent = parse(fileOf(doc('kube02'), 'config.yaml'));
+  expect(agent).toMatchObject({ server: 'https://172.22.48.11:6443', 'token-file': '/var/lib/ringmaster/k3s-token', 'node-ip': '172.22.48.12', 'flannel-iface': 'ethsrv' });
+  expect(agent['node-taint']).toBeUndefined();
+  const gateway = parse(fileOf(doc('web01'), '/etc/rancher/k3s/config.yaml'));
+  expect(gateway).toMatchObject({ server: 'https://172.22.48.11:6443', 'node-taint': ['node-role.kubernetes.io/server=true:NoSchedule'] });
+});
+
+test('the NFS VM exports its folder to every agent', () => {
+  expect(fileOf(doc('nfs01'), 'kubernetes.exports')).toContain(
+    '/srv/nfs/kubernetes 172.22.48.12(rw,sync,no_subtree_check,no_root_squash) 172.22.48.13(rw,sync,no_subtree_check,no_root_squash)',
+  );
+  expect(doc('nfs01').services).toEqual([expect.objectContaining({ name: 'nfs', reload: ['exportfs', '-ra'] })]);
+});
+
+test('webgateways poll fast, other VMs slowly', () => {
+  expect(doc('web01').pollIntervalSeconds).toBe(1);
+  expect(doc('kube02').pollIntervalSeconds).toBe(30);
+});
+
+test('dual-stack: both families in the server config and the per-family node masks', () => {
+  const rg = example('reference-architecture');
+  const dual = {
+    ...rg,
+    cluster: { ...rg.cluster!, network: { ...rg.cluster!.network, dualStack: { clusterCidr: 'fd42::/56', serviceCidr: 'fd43::/112', nodeCidrMaskSize: 64 } } },
+    vms: rg.vms.map((vm, i) => ({ ...vm, srvAddresses: [...vm.srvAddresses, `2001:db8::${i + 1}`] })),
+  };
+  const result = computeDesiredState(dual);
+  expect(result.blocked).toEqual([]);
+  const config = parse(fileOf(documentOf(result.documents, 'kube01'), 'config.yaml'));
+  expect(config['cluster-cidr']).toBe('10.42.0.0/16,fd42::/56');
+  expect(config['node-ip']).toBe('172.22.48.11,2001:db8::2');
+  expect(config['kube-controller-manager-arg']).toEqual(['node-cidr-mask-size-ipv4=24', 'node-cidr-mask-size-ipv6=64']);
+});
