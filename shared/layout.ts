@@ -1,14 +1,17 @@
 /**
- * Where things live on a VM and how services are checked and reloaded. The defaults are a
- * production VM's; tests and dry runs pass their own (a temp folder, no systemd), so real
- * haproxy and nginx can check what we render without touching /etc.
+ * Where things live on a VM and how services are reloaded. The defaults are a production
+ * VM's; tests and dry runs pass their own (a temp folder, no systemd), so real haproxy and
+ * nginx can check what we render without touching /etc.
  */
+
+export type DaemonName = 'k3s' | 'haproxy' | 'nginx' | 'nfs';
 
 export interface Layout {
   readonly k3sConfig: string;
   readonly k3sTokenFile: string;
   readonly k3sManifestsDir: string;
   readonly webhookKeyFile: string;
+  readonly datastoreInitFile: string;
   readonly haproxyConfig: string;
   readonly haproxySocket: string;
   readonly haproxyStateFile: string;
@@ -20,27 +23,28 @@ export interface Layout {
   readonly acmeWebroot: string;
   readonly nfsExportsFile: string;
   readonly nfsExportDir: string;
-  /** The command that reloads (or restarts) a service after its files changed. */
-  readonly reload: (service: 'k3s' | 'haproxy' | 'nginx' | 'nfs') => string[];
+  /** The command that reloads (or restarts) a daemon after its files changed. */
+  readonly reload: (daemon: DaemonName) => string[];
 }
 
-const systemd = (service: 'k3s' | 'haproxy' | 'nginx' | 'nfs'): string[] => {
-  switch (service) {
+function systemdReload(daemon: DaemonName): string[] {
+  switch (daemon) {
     case 'k3s':
       // k3s has no reload; a restart leaves running pods alone (containerd keeps them).
       return ['systemctl', 'restart', 'k3s.service'];
     case 'nfs':
       return ['exportfs', '-ra'];
     default:
-      return ['systemctl', 'reload', `${service}.service`];
+      return ['systemctl', 'reload', `${daemon}.service`];
   }
-};
+}
 
 export const DEFAULT_LAYOUT: Layout = {
   k3sConfig: '/etc/rancher/k3s/config.yaml',
   k3sTokenFile: '/var/lib/ringmaster/k3s-token',
   k3sManifestsDir: '/var/lib/rancher/k3s/server/manifests',
   webhookKeyFile: '/var/lib/ringmaster/webhook-key',
+  datastoreInitFile: '/var/lib/ringmaster/k3s-datastore.sql',
   haproxyConfig: '/etc/haproxy/haproxy.cfg',
   haproxySocket: '/run/haproxy/admin.sock',
   haproxyStateFile: '/var/lib/haproxy/server-state',
@@ -52,13 +56,12 @@ export const DEFAULT_LAYOUT: Layout = {
   acmeWebroot: '/var/lib/acme/acme-challenge',
   nfsExportsFile: '/etc/exports.d/kubernetes.exports',
   nfsExportDir: '/srv/nfs/kubernetes',
-  reload: systemd,
+  reload: systemdReload,
 };
 
 /** The same layout moved under `root` (for tests and dry runs); commands stay as they are. */
 export function layoutUnder(root: string, reload: Layout['reload'] = DEFAULT_LAYOUT.reload): Layout {
-  const moved = Object.fromEntries(
-    Object.entries(DEFAULT_LAYOUT).map(([key, value]) => [key, typeof value === 'string' ? `${root.replace(/\/$/, '')}${value}` : value]),
-  ) as unknown as Layout;
-  return { ...moved, reload };
+  const prefix = root.replace(/\/$/, '');
+  const moved = Object.fromEntries(Object.entries(DEFAULT_LAYOUT).map(([key, value]) => [key, typeof value === 'string' ? `${prefix}${value}` : value]));
+  return { ...(moved as unknown as Layout), reload };
 }

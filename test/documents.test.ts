@@ -43,6 +43,28 @@ test('the server deploys an NFS provisioner with its StorageClass per k3s-nfs VM
   expect(fileOf(doc('kube01'), 'nginx.conf')).toContain('server_name kube01.demo.example.com;');
 });
 
+test("the server's own PostgreSQL is prepared before k3s starts, with a password only the server's document holds", () => {
+  const server = doc('kube01');
+  expect(server.services.map((s) => s.name)).toEqual(['postgresql', 'k3s', 'nginx']);
+  const endpoint = parse(fileOf(server, '/etc/rancher/k3s/config.yaml'))['datastore-endpoint'] as string;
+  const password = /^postgres:\/\/kubernetes:([0-9a-f]{64})@127\.0\.0\.1:5432\/kubernetes\?sslmode=disable$/.exec(endpoint)?.[1];
+  expect(password).toBeDefined();
+  expect(fileOf(server, 'k3s-datastore.sql')).toContain(`ALTER ROLE kubernetes WITH LOGIN PASSWORD '${password}';`);
+  expect(server.files.filter((f) => f.content.includes(password!)).map((f) => [f.path, f.secret, f.mode])).toEqual([
+    ['/etc/rancher/k3s/config.yaml', true, '0600'],
+    ['/var/lib/ringmaster/k3s-datastore.sql', true, '0600'],
+  ]);
+  for (const other of state.documents.filter((d) => d.vm !== 'kube01')) expect(JSON.stringify(other)).not.toContain(password);
+});
+
+test('an external datastore is used as given, and nothing is prepared locally', () => {
+  const rg = example('reference-architecture');
+  const external = { ...rg, cluster: { ...rg.cluster!, datastoreEndpoint: 'postgres://k3s:pw@db.example.com:5432/k3s' } };
+  const server = documentOf(computeDesiredState(external).documents, 'kube01');
+  expect(parse(fileOf(server, 'config.yaml'))['datastore-endpoint']).toBe('postgres://k3s:pw@db.example.com:5432/k3s');
+  expect(server.services.map((s) => s.name)).not.toContain('postgresql');
+});
+
 test("the server's tasks: sudo-srv users, an API URL that works from outside, the watched services, the webhook", () => {
   expect(doc('kube01').kubernetes).toEqual({
     accessUsers: ['alice'],

@@ -29,7 +29,8 @@ export class DocumentParts {
     return {
       directories: [...this.directories].sort(byPath),
       files: [...this.files].sort(byPath),
-      services: [...this.services].sort((a, b) => a.name.localeCompare(b.name)),
+      // In the order added: a service may depend on one before it (the datastore before k3s).
+      services: [...this.services],
     };
   }
 }

@@ -7,6 +7,7 @@ import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
 import { maintenanceQueue } from '../findings/maintenance.ts';
 import type { HaproxyPlan } from '../render/haproxy.ts';
+import { datastoreInitCommand, datastorePassword, localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore.ts';
 import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k3s.ts';
 import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
 import { renderExports } from '../render/nfs.ts';
@@ -24,12 +25,12 @@ export interface RenderContext {
   readonly webhookUrl: string | undefined;
 }
 
-function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string): void {
+function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, configIsSecret = false): void {
   const { layout, model } = ctx;
   parts
     .directory(dirname(layout.k3sConfig))
     .directory(dirname(layout.k3sTokenFile), '0700')
-    .file({ path: layout.k3sConfig, mode: '0600', content: config })
+    .file({ path: layout.k3sConfig, mode: '0600', content: config, secret: configIsSecret })
     .file({ path: layout.k3sTokenFile, mode: '0600', content: `${model.rg.secrets.clusterToken ?? ''}\n`, secret: true })
     .service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile], reload: layout.reload('k3s') });
 }
@@ -45,7 +46,17 @@ function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly Virtu
 export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): KubernetesTasks {
   const { model, layout } = ctx;
   const cluster = model.cluster!;
-  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout));
+  let datastoreEndpoint = cluster.datastoreEndpoint;
+  if (datastoreEndpoint === undefined) {
+    const password = datastorePassword(model.rg.secrets.clusterToken ?? '');
+    datastoreEndpoint = localDatastoreEndpoint(password);
+    parts
+      .directory(dirname(layout.datastoreInitFile), '0700')
+      .file({ path: layout.datastoreInitFile, mode: '0600', content: renderDatastoreInit(password), secret: true })
+      .service({ name: 'postgresql', files: [layout.datastoreInitFile], reload: datastoreInitCommand(layout) });
+  }
+  // The endpoint carries the datastore's password, or may: the config is a secret file.
+  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint), true);
   parts.directory(layout.k3sManifestsDir);
   for (const nfsVm of model.topology.nfs) {
     parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-nfs-${nfsVm.name}.yaml`, mode: '0600', content: renderNfsProvisioner(nfsVm, layout) });

@@ -29,7 +29,8 @@ function joinUrl(server: Vm): string {
   return `https://${hostPort(srvAddress(server) ?? server.name, 6443)}`;
 }
 
-export function renderServerConfig(model: Model, vm: Vm, layout: Layout): string {
+/** `datastoreEndpoint`: the external one configured, or the server's own PostgreSQL (secret). */
+export function renderServerConfig(model: Model, vm: Vm, layout: Layout, datastoreEndpoint: string): string {
   const network = model.cluster!.network;
   const dual = network.dualStack;
   const sans = [...new Set([vm.fqdn, ...vm.publicAddresses, ...vm.srvAddresses].filter((s): s is string => Boolean(s)))].sort();
@@ -42,7 +43,7 @@ export function renderServerConfig(model: Model, vm: Vm, layout: Layout): string
     'cluster-cidr': dual ? `${network.clusterCidr},${dual.clusterCidr}` : network.clusterCidr,
     'service-cidr': dual ? `${network.serviceCidr},${dual.serviceCidr}` : network.serviceCidr,
     'cluster-dns': network.clusterDns,
-    'datastore-endpoint': model.cluster!.datastoreEndpoint,
+    'datastore-endpoint': datastoreEndpoint,
     'token-file': layout.k3sTokenFile,
     'tls-san': sans,
     'node-taint': [SERVER_TAINT],

@@ -43,11 +43,11 @@ export const clusterSchema = z.strictObject({
   nfs: z.boolean().default(false),
   /** Lifetime of issued kubeconfig tokens: hours, not years. */
   kubeconfigTtlHours: z.number().int().min(1, 'must be at least 1 hour').max(24 * 31, 'must be at most 744 hours (31 days)').default(12),
-  /** k3s datastore; the default is the server's local PostgreSQL over its Unix socket (no password). */
-  datastoreEndpoint: z
-    .string()
-    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL')
-    .default('postgres://kubernetes@/kubernetes?host=/run/postgresql'),
+  /**
+   * An external PostgreSQL for k3s. Absent (the default): the server's own PostgreSQL, which
+   * its document prepares (role and database `kubernetes`, see render/datastore.ts).
+   */
+  datastoreEndpoint: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL').optional(),
   drainTimeoutSeconds: z.number().int().min(30, 'must be at least 30').max(86400).default(600),
   poll: pollSchema.default(() => pollSchema.parse({})),
 });

@@ -1,0 +1,34 @@
+/**
+ * The k3s datastore on the server's own PostgreSQL ("k3s-server ... provides the Kubernetes
+ * control plane with a PostgreSQL database"). The password is derived from the cluster
+ * token, so the desired state stays a pure function and no second secret has to be kept;
+ * it appears only in the server's document, like the token itself.
+ */
+import { createHmac } from 'node:crypto';
+import type { Layout } from '../layout.ts';
+
+export const DATASTORE_ROLE = 'kubernetes';
+export const DATASTORE_DATABASE = 'kubernetes';
+
+export function datastorePassword(clusterToken: string): string {
+  return createHmac('sha256', clusterToken).update('ringmaster/k3s-datastore/v1').digest('hex');
+}
+
+export function localDatastoreEndpoint(password: string): string {
+  return `postgres://${DATASTORE_ROLE}:${password}@127.0.0.1:5432/${DATASTORE_DATABASE}?sslmode=disable`;
+}
+
+/** Idempotent: creates role and database when missing and (re)sets the password. */
+export function renderDatastoreInit(password: string): string {
+  return [
+    '-- Managed by Ringmaster: prepares the k3s datastore; safe to run again.',
+    `SELECT 'CREATE ROLE ${DATASTORE_ROLE} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${DATASTORE_ROLE}')\\gexec`,
+    `ALTER ROLE ${DATASTORE_ROLE} WITH LOGIN PASSWORD '${password}';`,
+    `SELECT 'CREATE DATABASE ${DATASTORE_DATABASE} OWNER ${DATASTORE_ROLE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${DATASTORE_DATABASE}')\\gexec`,
+    '',
+  ].join('\n');
+}
+
+export function datastoreInitCommand(layout: Layout): string[] {
+  return ['runuser', '-u', 'postgres', '--', 'psql', '-v', 'ON_ERROR_STOP=1', '-q', '-f', layout.datastoreInitFile];
+}
