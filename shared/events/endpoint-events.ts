@@ -1,0 +1,54 @@
+/**
+ * What a cluster's endpoint watcher sends: EndpointSlice watch events in the shape the
+ * Kubernetes API returns them (`{type, object}`, `discovery.k8s.io/v1`), plus the Service
+ * ports it knows, so frontends can follow a changed `targetPort`.
+ */
+import { z } from 'zod';
+import { endpointSliceSchema, servicePortSchema } from '../schema/endpoints.ts';
+import { dnsLabel, serviceName } from '../schema/primitives.ts';
+import { eventId } from './portal-events.ts';
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** An EndpointSlice as the API returns it: it must say its namespace and its Service. */
+export const endpointSliceObjectSchema = endpointSliceSchema.extend({
+  metadata: z.object({
+    name: z.string().min(1).max(253),
+    namespace: dnsLabel,
+    resourceVersion: z.string().regex(/^\d{1,20}$/, 'must be the resourceVersion the API server returned'),
+    labels: z.object({ [SERVICE_NAME_LABEL]: serviceName }, { error: `must carry the label ${SERVICE_NAME_LABEL}` }),
+  }),
+});
+
+export const endpointChangeSchema = z.strictObject({
+  type: z.enum(['ADDED', 'MODIFIED', 'DELETED'], { error: 'must be ADDED, MODIFIED or DELETED' }),
+  object: endpointSliceObjectSchema,
+});
+
+export const serviceObservationSchema = z.strictObject({
+  namespace: dnsLabel,
+  name: serviceName,
+  ports: z.array(servicePortSchema).max(100),
+});
+
+export const MAX_CHANGES_PER_WEBHOOK = 1000;
+
+export const endpointWebhookBodySchema = z.strictObject({
+  changes: z.array(endpointChangeSchema).max(MAX_CHANGES_PER_WEBHOOK, `must hold at most ${MAX_CHANGES_PER_WEBHOOK} changes`).default([]),
+  services: z.array(serviceObservationSchema).max(1000).default([]),
+  /** After a restart or a watch gap: these changes are everything; slices not named are gone. */
+  resync: z.boolean().default(false),
+});
+
+/** The queued form of one webhook call. */
+export const endpointsChangedEventSchema = z.strictObject({
+  id: eventId,
+  type: z.literal('endpoints.changed'),
+  resourceGroup: dnsLabel,
+  occurredAt: z.iso.datetime({ offset: true }),
+  payload: endpointWebhookBodySchema,
+});
+
+export type EndpointChange = z.output<typeof endpointChangeSchema>;
+export type EndpointWebhookBody = z.output<typeof endpointWebhookBodySchema>;
+export type EndpointsChangedEvent = z.output<typeof endpointsChangedEventSchema>;

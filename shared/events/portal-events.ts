@@ -1,0 +1,50 @@
+/**
+ * Portal events: VM lifecycle, users, frontends, the cluster itself. Each carries an `id`
+ * (the queue's deduplication id, so at most 128 characters of SQS's alphabet), its resource
+ * group, when it happened, and a payload checked as strictly as the description it changes.
+ */
+import { z } from 'zod';
+import { clusterSchema } from '../schema/cluster.ts';
+import { frontendName, frontendSchema } from '../schema/frontend.ts';
+import { dnsLabel } from '../schema/primitives.ts';
+import { userSchema } from '../schema/user.ts';
+import { vmSchema } from '../schema/vm.ts';
+
+export const eventId = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]+$/, 'must be letters, digits and punctuation (no spaces)');
+
+const envelope = {
+  id: eventId,
+  resourceGroup: dnsLabel,
+  occurredAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as "2026-11-24T10:00:00Z"' }),
+};
+
+const named = z.strictObject({ name: dnsLabel });
+
+export const portalEventSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({ ...envelope, type: z.literal('cluster.provisioned'), payload: z.strictObject({ settings: clusterSchema.default(() => clusterSchema.parse({})) }) }),
+    z.strictObject({ ...envelope, type: z.literal('cluster.decommissioned'), payload: z.strictObject({}).default({}) }),
+    z.strictObject({ ...envelope, type: z.literal('vm.upserted'), payload: z.strictObject({ vm: vmSchema }) }),
+    z.strictObject({ ...envelope, type: z.literal('vm.deleted'), payload: named }),
+    z.strictObject({ ...envelope, type: z.literal('vm.maintenance.requested'), payload: named }),
+    z.strictObject({ ...envelope, type: z.literal('vm.maintenance.finished'), payload: named }),
+    z.strictObject({ ...envelope, type: z.literal('user.upserted'), payload: z.strictObject({ user: userSchema }) }),
+    z.strictObject({ ...envelope, type: z.literal('user.deleted'), payload: z.strictObject({ name: userSchema.shape.name }) }),
+    z.strictObject({ ...envelope, type: z.literal('frontend.upserted'), payload: z.strictObject({ name: frontendName, frontend: frontendSchema }) }),
+    z.strictObject({ ...envelope, type: z.literal('frontend.deleted'), payload: z.strictObject({ name: frontendName }) }),
+    z.strictObject({ ...envelope, type: z.literal('kubeconfig.requested'), payload: z.strictObject({ user: userSchema.shape.name }) }),
+  ],
+  { error: (issue) => (issue.code === 'invalid_union' ? 'must be one of the event types: cluster.provisioned, cluster.decommissioned, vm.upserted, vm.deleted, vm.maintenance.requested, vm.maintenance.finished, user.upserted, user.deleted, frontend.upserted, frontend.deleted, kubeconfig.requested' : undefined) },
+);
+
+export type PortalEvent = z.output<typeof portalEventSchema>;
+export type PortalEventInput = z.input<typeof portalEventSchema>;
+export type PortalEventType = PortalEvent['type'];
+
+/** `POST /v1/events` takes one event or a batch of at most this many. */
+export const MAX_EVENTS_PER_REQUEST = 100;

@@ -1,0 +1,76 @@
+/**
+ * The ports the shells implement: an object store (S3's semantics) and a FIFO queue with
+ * groups (SQS FIFO's). The core never calls them; handlers and the local runtime do.
+ */
+
+export interface StoredObject {
+  readonly body: string;
+  readonly etag: string;
+}
+
+/** A conditional write lost its race: someone else wrote since we read. */
+export class PreconditionFailed extends Error {
+  constructor(key: string) {
+    super(`precondition failed for ${key}: it changed since it was read`);
+    this.name = 'PreconditionFailed';
+  }
+}
+
+export interface PutOptions {
+  /** Write only if the object still has this ETag. */
+  readonly ifMatch?: string;
+  /** `*`: write only if the object does not exist yet. */
+  readonly ifNoneMatch?: '*';
+  readonly contentType?: string;
+}
+
+export interface ObjectStore {
+  /** `undefined` when there is no such object. */
+  get(key: string): Promise<StoredObject | undefined>;
+  put(key: string, body: string, options?: PutOptions): Promise<{ etag: string }>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<string[]>;
+}
+
+export interface OutgoingMessage {
+  /** Deduplication id: the event id. */
+  readonly id: string;
+  /** Messages of one group are delivered in order, one batch at a time: the resource group. */
+  readonly group: string;
+  readonly body: string;
+}
+
+export interface ReceivedMessage extends OutgoingMessage {
+  readonly receipt: string;
+  readonly receiveCount: number;
+  readonly sentAt: number;
+}
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly group: string;
+  readonly body: string;
+  readonly reason: string;
+  readonly receipt: string;
+}
+
+export interface EventQueue {
+  send(messages: readonly OutgoingMessage[]): Promise<void>;
+  receive(max: number, waitSeconds: number): Promise<ReceivedMessage[]>;
+  /** Done with it: never delivered again. */
+  ack(receipts: readonly string[]): Promise<void>;
+  /** Moves a message that can never be processed to the dead-letter queue, reason kept. */
+  deadLetter(message: ReceivedMessage, reason: string): Promise<void>;
+  listDeadLetters(max: number): Promise<DeadLetter[]>;
+  /** Sends dead letters back to the main queue (under a new deduplication id) and drops them from the DLQ. */
+  replayDeadLetters(receipts: readonly string[]): Promise<number>;
+}
+
+/** Store layout: the prefixes are the contract between the parts. */
+export const storeKeys = {
+  state: (rg: string) => `state/${rg}.json`,
+  desired: (rg: string, vm: string) => `desired/${rg}/${vm}.json`,
+  report: (rg: string, vm: string) => `reports/${rg}/${vm}.json`,
+  status: (rg: string) => `status/${rg}.json`,
+  kubeconfig: (rg: string, user: string) => `kubeconfigs/${rg}/${user}.yaml`,
+};

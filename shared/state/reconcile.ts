@@ -1,0 +1,91 @@
+/**
+ * One reconcile of a resource group: fold a batch of events into the state, compute every
+ * VM's document, and say which documents to write (only those whose hash changed) and
+ * delete, what state and status to store. Pure: the shell does the I/O, in the order
+ * documents → state → status, so a crash in between is repaired by simply running again.
+ */
+import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
+import { computeDesiredState, type DesiredState } from '../desired-state.ts';
+import type { Layout } from '../layout.ts';
+import type { VmDocument } from '../schema/document.ts';
+import { type Outcome, type ReducerContext, reduce } from './reducer.ts';
+import { effectiveDescription, type RgState } from './rg-state.ts';
+import type { RgStatus } from './status.ts';
+
+export type StoredDocument = VmDocument & { readonly generation: number };
+
+export interface ReconcileContext extends ReducerContext {
+  readonly webhookUrl?: (resourceGroup: string) => string;
+  readonly layout?: Layout;
+  /** ISO time of this run, for the status only (documents never carry a clock). */
+  readonly now: string;
+}
+
+export interface ReconcilePlan {
+  readonly state: RgState;
+  readonly writes: readonly StoredDocument[];
+  readonly deletes: readonly string[];
+  readonly status: RgStatus;
+  readonly outcomes: ReadonlyArray<{ readonly eventId: string; readonly outcome: Outcome }>;
+  readonly desired: DesiredState;
+}
+
+export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[], context: ReconcileContext): ReconcilePlan {
+  let state = initial;
+  const outcomes: Array<{ eventId: string; outcome: Outcome }> = [];
+  for (const event of events) {
+    const reduction = reduce(state, event, context);
+    state = reduction.state;
+    outcomes.push({ eventId: event.id, outcome: reduction.outcome });
+  }
+
+  const name = state.description.name;
+  const desired = computeDesiredState(effectiveDescription(state), {
+    previousSlots: state.slots,
+    ...(context.layout ? { layout: context.layout } : {}),
+    ...(context.webhookUrl ? { webhookUrl: context.webhookUrl(name) } : {}),
+  });
+
+  const writes: StoredDocument[] = [];
+  const documents: RgState['documents'] = {};
+  for (const document of desired.documents) {
+    const previous = state.documents[document.vm];
+    if (previous?.hash === document.hash) {
+      documents[document.vm] = previous;
+    } else {
+      const generation = (previous?.generation ?? 0) + 1;
+      writes.push({ ...document, generation });
+      documents[document.vm] = { hash: document.hash, generation };
+    }
+  }
+  const present = new Set(state.description.vms.map((vm) => vm.name));
+  for (const blocked of desired.blocked) {
+    const previous = state.documents[blocked.vm];
+    if (previous) documents[blocked.vm] = previous;
+  }
+  const deletes = Object.keys(state.documents).filter((vm) => !present.has(vm)).sort();
+
+  const assignedRoles = { ...state.assignedRoles };
+  for (const assignment of desired.assignments) assignedRoles[assignment.vm] = assignment.role;
+  const pending = state.kubeconfigRequests;
+
+  const slots = Object.fromEntries(Object.entries(desired.slots).map(([frontend, table]) => [frontend, [...table]]));
+  const next: RgState = { ...state, documents, assignedRoles, slots };
+  const blockedBy = new Map(desired.blocked.map((b) => [b.vm, b.reasons]));
+  const roles = new Map(effectiveDescription(next).vms.map((vm) => [vm.name, vm.roles]));
+  const status: RgStatus = {
+    resourceGroup: name,
+    updatedAt: context.now,
+    clusterProvisioned: next.description.cluster !== undefined,
+    findings: desired.findings.map((f) => ({ ...f, blocks: [...f.blocks] })),
+    documents: [...present].sort().map((vm) => ({
+      vm,
+      roles: roles.get(vm) ?? [],
+      ...(documents[vm] ?? {}),
+      blockedBy: [...(blockedBy.get(vm) ?? [])],
+    })),
+    rejections: next.rejections,
+    pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
+  };
+  return { state: next, writes, deletes, status, outcomes, desired };
+}

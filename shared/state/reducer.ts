@@ -1,0 +1,206 @@
+/**
+ * The reducer: (state, event) → state, pure. Applying an event twice changes nothing (event
+ * ids are remembered; every change is an upsert or a delete), and an event older than what
+ * was already applied to the same VM, user or frontend is ignored, so a late duplicate can
+ * never undo a newer change. EndpointSlices are ordered by their resourceVersion instead.
+ * An event that cannot be applied (say, a network change on a running cluster) is recorded
+ * with its reason and changes nothing else.
+ */
+import { createHmac } from 'node:crypto';
+import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
+import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
+import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
+import type { PortalEvent } from '../events/portal-events.ts';
+import { canonicalJson } from '../hash.ts';
+import type { ResourceGroup } from '../schema/resource-group.ts';
+import type { EndpointSlice, ServiceEndpoints } from '../schema/endpoints.ts';
+import { SUDO_SRV } from '../schema/user.ts';
+import { REMEMBERED_EVENT_IDS, REMEMBERED_REJECTIONS, type RgState } from './rg-state.ts';
+
+export interface ReducerContext {
+  /** The control plane's master key: cluster secrets are derived from it, never stored in events. */
+  readonly masterKey: string;
+}
+
+export type Outcome = { readonly kind: 'applied' } | { readonly kind: 'duplicate' } | { readonly kind: 'stale'; readonly reason: string } | { readonly kind: 'rejected'; readonly reason: string };
+
+export interface Reduction {
+  readonly state: RgState;
+  readonly outcome: Outcome;
+}
+
+/** A cluster secret: deterministic for (RG, provisioning event, purpose), unguessable without the master key. */
+export function deriveSecret(masterKey: string, resourceGroup: string, provisioningEventId: string, purpose: 'cluster-token' | 'webhook-key'): string {
+  return createHmac('sha256', masterKey).update(`ringmaster/${purpose}/v1/${resourceGroup}/${provisioningEventId}`).digest('hex');
+}
+
+function remember(state: RgState, event: ControlPlaneEvent): RgState {
+  const ids = [...state.appliedEventIds, event.id];
+  return { ...state, appliedEventIds: ids.length > REMEMBERED_EVENT_IDS ? ids.slice(ids.length - REMEMBERED_EVENT_IDS) : ids };
+}
+
+function reject(state: RgState, event: ControlPlaneEvent, reason: string): Reduction {
+  const rejections = [...state.rejections, { eventId: event.id, type: event.type, occurredAt: event.occurredAt, reason }].slice(-REMEMBERED_REJECTIONS);
+  return { state: remember({ ...state, rejections }, event), outcome: { kind: 'rejected', reason } };
+}
+
+const entityKey = (event: PortalEvent): string | undefined => {
+  switch (event.type) {
+    case 'cluster.provisioned':
+    case 'cluster.decommissioned':
+      return 'cluster';
+    case 'vm.upserted':
+      return `vm/${event.payload.vm.name}`;
+    case 'vm.deleted':
+    case 'vm.maintenance.requested':
+    case 'vm.maintenance.finished':
+      return `vm/${event.payload.name}`;
+    case 'user.upserted':
+      return `user/${event.payload.user.name}`;
+    case 'user.deleted':
+      return `user/${event.payload.name}`;
+    case 'frontend.upserted':
+    case 'frontend.deleted':
+      return `frontend/${event.payload.name}`;
+    case 'kubeconfig.requested':
+      return undefined;
+  }
+};
+
+const time = (iso: string) => Date.parse(iso);
+
+export function reduce(state: RgState, event: ControlPlaneEvent, context: ReducerContext): Reduction {
+  if (event.resourceGroup !== state.description.name) {
+    return reject(state, event, `belongs to resource group ${event.resourceGroup}, not ${state.description.name}`);
+  }
+  if (state.appliedEventIds.includes(event.id)) return { state, outcome: { kind: 'duplicate' } };
+  if (event.type === 'endpoints.changed') return { state: remember(applyEndpoints(state, event), event), outcome: { kind: 'applied' } };
+
+  const key = entityKey(event);
+  const last = key ? state.entityVersions[key] : undefined;
+  if (key && last && time(event.occurredAt) < time(last)) {
+    const reason = `older (${event.occurredAt}) than the last change to ${key} (${last})`;
+    return { state: remember(state, event), outcome: { kind: 'stale', reason } };
+  }
+  const result = applyPortalEvent(state, event, context);
+  if (typeof result === 'string') return reject(state, event, result);
+  const versioned = key ? { ...result, entityVersions: { ...result.entityVersions, [key]: event.occurredAt } } : result;
+  return { state: remember(versioned, event), outcome: { kind: 'applied' } };
+}
+
+function withDescription(state: RgState, change: Partial<ResourceGroup>): RgState {
+  return { ...state, description: { ...state.description, ...change } };
+}
+
+const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name);
+
+/** The new state, or the reason the event cannot be applied. */
+function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerContext): RgState | string {
+  const { description } = state;
+  switch (event.type) {
+    case 'cluster.provisioned': {
+      const settings = event.payload.settings;
+      if (description.cluster) {
+        if (canonicalJson(description.cluster.network) !== canonicalJson(settings.network)) {
+          return 'the cluster network (CIDRs, DNS, node mask, dual-stack) cannot change on a running cluster; decommission and provision it again';
+        }
+        return withDescription(state, { cluster: settings });
+      }
+      const secrets = {
+        clusterToken: deriveSecret(context.masterKey, description.name, event.id, 'cluster-token'),
+        webhookKey: deriveSecret(context.masterKey, description.name, event.id, 'webhook-key'),
+      };
+      return withDescription(state, { cluster: settings, secrets });
+    }
+    case 'cluster.decommissioned': {
+      if (!description.cluster) return 'no cluster is provisioned';
+      const { cluster: _cluster, ...rest } = description;
+      return { ...state, description: { ...rest, secrets: {}, endpoints: [] }, sliceVersions: {}, slots: {}, assignedRoles: {}, kubeconfigRequests: [] };
+    }
+    case 'vm.upserted': {
+      const current = description.vms.find((vm) => vm.name === event.payload.vm.name);
+      // Maintenance is changed only by the maintenance events.
+      const vm = { ...event.payload.vm, maintenance: current?.maintenance ?? { state: 'none' as const } };
+      return withDescription(state, { vms: [...description.vms.filter((v) => v.name !== vm.name), vm].sort(byName) });
+    }
+    case 'vm.deleted': {
+      const { [event.payload.name]: _removed, ...assignedRoles } = state.assignedRoles;
+      return { ...withDescription(state, { vms: description.vms.filter((vm) => vm.name !== event.payload.name) }), assignedRoles };
+    }
+    case 'vm.maintenance.requested':
+    case 'vm.maintenance.finished': {
+      const vm = description.vms.find((v) => v.name === event.payload.name);
+      if (!vm) return `no VM named ${event.payload.name} in resource group ${description.name}`;
+      const maintenance = event.type === 'vm.maintenance.requested' ? { state: 'requested' as const, requestedAt: event.occurredAt } : { state: 'none' as const };
+      return withDescription(state, { vms: description.vms.map((v) => (v.name === vm.name ? { ...v, maintenance } : v)) });
+    }
+    case 'user.upserted':
+      return withDescription(state, { users: [...description.users.filter((u) => u.name !== event.payload.user.name), event.payload.user].sort(byName) });
+    case 'user.deleted':
+      return withDescription(state, { users: description.users.filter((u) => u.name !== event.payload.name) });
+    case 'frontend.upserted':
+      return withDescription(state, { frontends: sortedRecord({ ...description.frontends, [event.payload.name]: event.payload.frontend }) });
+    case 'frontend.deleted': {
+      const { [event.payload.name]: _removed, ...frontends } = description.frontends;
+      const { [event.payload.name]: _slots, ...slots } = state.slots;
+      return { ...withDescription(state, { frontends }), slots };
+    }
+    case 'kubeconfig.requested': {
+      const user = description.users.find((u) => u.name === event.payload.user);
+      if (!user?.permissions.includes(SUDO_SRV)) return `user ${event.payload.user} does not have the ${SUDO_SRV} permission in resource group ${description.name}`;
+      if (!description.cluster) return 'no cluster is provisioned';
+      return { ...state, kubeconfigRequests: [...state.kubeconfigRequests, { eventId: event.id, user: user.name, requestedAt: event.occurredAt }] };
+    }
+  }
+}
+
+function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** resourceVersions are decimal etcd revisions: compare them as numbers of any size. */
+function newer(candidate: string, known: string | undefined): boolean {
+  return known === undefined || BigInt(candidate) > BigInt(known);
+}
+
+function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
+  const services = new Map<string, ServiceEndpoints>(event.payload.resync ? [] : state.description.endpoints.map((s) => [`${s.namespace}/${s.service}`, s]));
+  // A resync replaces the slices, but keeps the ports learned so far unless new ones come.
+  const knownPorts = new Map(state.description.endpoints.map((s) => [`${s.namespace}/${s.service}`, s.ports]));
+  const sliceVersions = { ...state.sliceVersions };
+  const serviceOf = (namespace: string, service: string): ServiceEndpoints => {
+    const key = `${namespace}/${service}`;
+    let entry = services.get(key);
+    if (!entry) {
+      entry = { namespace, service, ports: knownPorts.get(key) ?? [], slices: [] };
+      services.set(key, entry);
+    }
+    return entry;
+  };
+
+  for (const change of event.payload.changes) {
+    const { metadata } = change.object;
+    const sliceKey = `${metadata.namespace}/${metadata.name}`;
+    const known = sliceVersions[sliceKey];
+    if (!event.payload.resync && !newer(metadata.resourceVersion, known?.resourceVersion)) continue;
+    sliceVersions[sliceKey] = { resourceVersion: metadata.resourceVersion, deleted: change.type === 'DELETED' };
+    const entry = serviceOf(metadata.namespace, metadata.labels[SERVICE_NAME_LABEL]);
+    const others = entry.slices.filter((slice) => slice.metadata.name !== metadata.name);
+    const slice: EndpointSlice = {
+      metadata: { name: metadata.name, resourceVersion: metadata.resourceVersion },
+      addressType: change.object.addressType,
+      endpoints: change.object.endpoints,
+      ports: change.object.ports,
+    };
+    const slices = change.type === 'DELETED' ? others : [...others, slice].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    services.set(`${entry.namespace}/${entry.service}`, { ...entry, slices });
+  }
+  for (const observed of event.payload.services) {
+    const entry = serviceOf(observed.namespace, observed.name);
+    services.set(`${entry.namespace}/${entry.service}`, { ...entry, ports: observed.ports });
+  }
+  const endpoints = [...services.values()]
+    .filter((s) => s.slices.length > 0 || s.ports.length > 0)
+    .sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));
+  return { ...withDescription(state, { endpoints }), sliceVersions };
+}

@@ -1,0 +1,60 @@
+/**
+ * The folded state of one resource group, as the reconciler keeps it in `state/<rg>.json`:
+ * the description the desired state is computed from, plus the bookkeeping that makes
+ * applying events idempotent (event ids, entity and slice versions) and documents stable
+ * (slot tables, document hashes and generations). Read back through this schema: a stored
+ * document is input from outside like any other.
+ */
+import { z } from 'zod';
+import { resourceGroupSchema, type ResourceGroup } from '../schema/resource-group.ts';
+
+export const STATE_SCHEMA_VERSION = 1;
+/** How many recent event ids are remembered per RG (the queue deduplicates within 5 minutes too). */
+export const REMEMBERED_EVENT_IDS = 1000;
+export const REMEMBERED_REJECTIONS = 50;
+
+export const rejectionSchema = z.strictObject({
+  eventId: z.string(),
+  type: z.string(),
+  occurredAt: z.string(),
+  reason: z.string(),
+});
+
+export const kubeconfigRequestSchema = z.strictObject({
+  eventId: z.string(),
+  user: z.string(),
+  requestedAt: z.string(),
+});
+
+export const rgStateSchema = z.strictObject({
+  schemaVersion: z.literal(STATE_SCHEMA_VERSION),
+  description: resourceGroupSchema,
+  /** Roles given by automatic assignment, kept so they never change afterwards. */
+  assignedRoles: z.record(z.string(), z.string()).default({}),
+  /** `vm/<name>`, `user/<name>`, `frontend/<name>`, `cluster` → `occurredAt` of the last event applied (deletions too). */
+  entityVersions: z.record(z.string(), z.string()).default({}),
+  /** `<namespace>/<slice>` → last resourceVersion seen, and whether that was a deletion. */
+  sliceVersions: z.record(z.string(), z.strictObject({ resourceVersion: z.string(), deleted: z.boolean() })).default({}),
+  appliedEventIds: z.array(z.string()).default([]),
+  rejections: z.array(rejectionSchema).default([]),
+  kubeconfigRequests: z.array(kubeconfigRequestSchema).default([]),
+  slots: z.record(z.string(), z.array(z.string().nullable())).default({}),
+  documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1) })).default({}),
+});
+
+export type RgState = z.output<typeof rgStateSchema>;
+export type Rejection = z.output<typeof rejectionSchema>;
+
+export function emptyState(resourceGroup: string): RgState {
+  return rgStateSchema.parse({ schemaVersion: STATE_SCHEMA_VERSION, description: { name: resourceGroup } });
+}
+
+/** The description with persisted automatic roles applied: what the desired state is computed from. */
+export function effectiveDescription(state: RgState): ResourceGroup {
+  const assigned = state.assignedRoles;
+  if (Object.keys(assigned).length === 0) return state.description;
+  return {
+    ...state.description,
+    vms: state.description.vms.map((vm) => (vm.roles.length === 0 && assigned[vm.name] ? { ...vm, roles: [assigned[vm.name]!] } : vm)),
+  };
+}

@@ -1,0 +1,33 @@
+/** The status an operator or the portal reads: `status/<rg>.json`, merged with agents' reports on read. */
+import { z } from 'zod';
+import { rejectionSchema } from './rg-state.ts';
+
+export const findingSchema = z.strictObject({
+  code: z.string(),
+  severity: z.enum(['error', 'warning', 'info']),
+  subject: z.strictObject({ kind: z.enum(['resource-group', 'cluster', 'vm', 'frontend', 'user']), name: z.string() }),
+  message: z.string(),
+  blocks: z.array(z.string()),
+});
+
+export const documentStatusSchema = z.strictObject({
+  vm: z.string(),
+  roles: z.array(z.string()),
+  /** The generation and hash of the document in the store (blocked VMs keep their last one). */
+  generation: z.number().int().optional(),
+  hash: z.string().optional(),
+  /** Error codes withholding a new document, when blocked. */
+  blockedBy: z.array(z.string()).default([]),
+});
+
+export const rgStatusSchema = z.strictObject({
+  resourceGroup: z.string(),
+  updatedAt: z.string(),
+  clusterProvisioned: z.boolean(),
+  findings: z.array(findingSchema),
+  documents: z.array(documentStatusSchema),
+  rejections: z.array(rejectionSchema),
+  pendingKubeconfigRequests: z.array(z.strictObject({ user: z.string(), requestedAt: z.string() })),
+});
+
+export type RgStatus = z.output<typeof rgStatusSchema>;

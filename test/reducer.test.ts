@@ -1,0 +1,140 @@
+/** Folding events into a resource group: idempotent, order-safe, explicit about what it refuses. */
+import type { ControlPlaneEvent } from '../shared/events/control-plane-event.ts';
+import type { PortalEventInput } from '../shared/events/portal-events.ts';
+import { portalEventSchema } from '../shared/events/portal-events.ts';
+import { endpointsChangedEventSchema } from '../shared/events/endpoint-events.ts';
+import { reconcile } from '../shared/state/reconcile.ts';
+import { deriveSecret, reduce } from '../shared/state/reducer.ts';
+import { emptyState, type RgState } from '../shared/state/rg-state.ts';
+
+const ctx = { masterKey: 'test-master-key-0123456789', now: '2026-11-24T12:00:00Z' };
+let clock = 0;
+let serial = 0;
+const at = () => new Date(Date.UTC(2026, 10, 24, 10, 0, clock++)).toISOString();
+
+function event(type: PortalEventInput['type'], payload: unknown, extra: { id?: string; occurredAt?: string } = {}): ControlPlaneEvent {
+  return portalEventSchema.parse({ id: extra.id ?? `e${++serial}-${type}`, type, resourceGroup: 'rg1', occurredAt: extra.occurredAt ?? at(), payload });
+}
+
+const vm = (name: string, roles: string[], srv: string, extra: object = {}) => ({ name, roles, cpu: 4, memoryMiB: 8192, disks: [{ sizeGiB: 50, kind: 'ssd' }], srvAddresses: [srv], ...extra });
+
+function provisioned(): RgState {
+  const events = [
+    event('cluster.provisioned', { settings: {} }, { id: 'prov-1' }),
+    event('vm.upserted', { vm: vm('srv', ['k3s-server'], '172.22.0.2', { fqdn: 'srv.example.com' }) }),
+    event('vm.upserted', { vm: vm('gw', ['webgateway'], '172.22.0.1', { publicAddresses: ['192.0.2.1'] }) }),
+    event('vm.upserted', { vm: vm('a1', ['k3s-agent'], '172.22.0.3') }),
+    event('user.upserted', { user: { name: 'alice', permissions: ['sudo-srv'] } }),
+    event('frontend.upserted', { name: 'web', frontend: { lbServicePort: 7654, podPort: 8888 } }),
+  ];
+  return reconcile(emptyState('rg1'), events, ctx).state;
+}
+
+function slices(id: string, changes: Array<[type: 'ADDED' | 'MODIFIED' | 'DELETED', rv: string, ips: string[]]>, extra: object = {}): ControlPlaneEvent {
+  return endpointsChangedEventSchema.parse({
+    id,
+    type: 'endpoints.changed',
+    resourceGroup: 'rg1',
+    occurredAt: at(),
+    payload: {
+      ...extra,
+      changes: changes.map(([type, rv, ips]) => ({
+        type,
+        object: {
+          metadata: { name: 'web-abc', namespace: 'default', resourceVersion: rv, labels: { 'kubernetes.io/service-name': 'web' } },
+          addressType: 'IPv4',
+          ports: [{ name: 'http', port: 8888, protocol: 'TCP' }],
+          endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, targetRef: { kind: 'Pod', name: `pod-${ip}` } })),
+        },
+      })),
+    },
+  });
+}
+
+const podAddresses = (state: RgState) => state.description.endpoints.flatMap((s) => s.slices.flatMap((sl) => sl.endpoints.map((e) => e.addresses[0])));
+
+test('provisioning derives the cluster secrets from the master key: stable for the event, never in the event', () => {
+  const state = provisioned();
+  expect(state.description.secrets.clusterToken).toBe(deriveSecret(ctx.masterKey, 'rg1', 'prov-1', 'cluster-token'));
+  expect(state.description.secrets.webhookKey).not.toBe(state.description.secrets.clusterToken);
+  expect(reconcile(emptyState('rg1'), [event('cluster.provisioned', { settings: {} }, { id: 'prov-1' })], ctx).state.description.secrets).toEqual(state.description.secrets);
+});
+
+test('an event applied twice changes nothing the second time', () => {
+  const state = provisioned();
+  const upsert = event('vm.upserted', { vm: vm('a2', ['k3s-agent'], '172.22.0.4') });
+  const once = reduce(state, upsert, ctx);
+  expect(once.outcome.kind).toBe('applied');
+  const twice = reduce(once.state, upsert, ctx);
+  expect(twice.outcome.kind).toBe('duplicate');
+  expect(twice.state).toBe(once.state);
+});
+
+test('a late, older event for a VM never undoes a newer one', () => {
+  const state = provisioned();
+  const newer = event('vm.upserted', { vm: vm('a1', ['k3s-agent'], '172.22.0.3', { cpu: 8 }) }, { occurredAt: '2026-11-24T11:00:00Z' });
+  const older = event('vm.upserted', { vm: vm('a1', ['k3s-agent'], '172.22.0.3', { cpu: 2 }) }, { occurredAt: '2026-11-24T10:30:00Z' });
+  const deleted = event('vm.deleted', { name: 'a1' }, { occurredAt: '2026-11-24T11:30:00Z' });
+  const late = event('vm.upserted', { vm: vm('a1', ['k3s-agent'], '172.22.0.3') }, { occurredAt: '2026-11-24T11:10:00Z' });
+  const result = reconcile(state, [newer, older, deleted, late], ctx);
+  expect(result.outcomes.map((o) => o.outcome.kind)).toEqual(['applied', 'stale', 'applied', 'stale']);
+  expect(result.state.description.vms.map((v) => v.name)).toEqual(['gw', 'srv']);
+});
+
+test('changing the network of a running cluster is refused with its reason, and nothing else changes', () => {
+  const state = provisioned();
+  const result = reduce(state, event('cluster.provisioned', { settings: { network: { clusterCidr: '10.50.0.0/16' } } }), ctx);
+  expect(result.outcome).toEqual({ kind: 'rejected', reason: expect.stringContaining('cannot change on a running cluster') });
+  expect(result.state.description).toEqual(state.description);
+  expect(result.state.rejections.at(-1)?.reason).toContain('cannot change on a running cluster');
+});
+
+test('maintenance of an unknown VM and kubeconfigs for users without sudo-srv are refused', () => {
+  const state = reduce(provisioned(), event('user.upserted', { user: { name: 'bob', permissions: [] } }), ctx).state;
+  expect(reduce(state, event('vm.maintenance.requested', { name: 'nope' }), ctx).outcome).toEqual({ kind: 'rejected', reason: 'no VM named nope in resource group rg1' });
+  expect(reduce(state, event('kubeconfig.requested', { user: 'bob' }), ctx).outcome).toEqual({ kind: 'rejected', reason: 'user bob does not have the sudo-srv permission in resource group rg1' });
+  expect(reduce(state, event('kubeconfig.requested', { user: 'alice' }), ctx).state.kubeconfigRequests).toEqual([expect.objectContaining({ user: 'alice' })]);
+});
+
+test('EndpointSlice changes apply in resourceVersion order; stale ones are ignored, deletions are remembered', () => {
+  let state = provisioned();
+  state = reduce(state, slices('w1', [['ADDED', '100', ['10.42.1.1']]]), ctx).state;
+  state = reduce(state, slices('w2', [['MODIFIED', '102', ['10.42.1.1', '10.42.1.2']]]), ctx).state;
+  state = reduce(state, slices('w3', [['MODIFIED', '101', ['10.42.9.9']]]), ctx).state;
+  expect(podAddresses(state)).toEqual(['10.42.1.1', '10.42.1.2']);
+  state = reduce(state, slices('w4', [['DELETED', '103', []]]), ctx).state;
+  state = reduce(state, slices('w5', [['MODIFIED', '102', ['10.42.1.1']]]), ctx).state;
+  expect(podAddresses(state)).toEqual([]);
+});
+
+test('a resync replaces what was known', () => {
+  let state = provisioned();
+  state = reduce(state, slices('w1', [['ADDED', '100', ['10.42.1.1']]]), ctx).state;
+  state = reduce(state, slices('w2', [['ADDED', '90', ['10.42.7.7']]], { resync: true }), ctx).state;
+  expect(podAddresses(state)).toEqual(['10.42.7.7']);
+});
+
+test('reconcile writes only changed documents, bumps their generation, and a re-run after a crash converges', () => {
+  const state = provisioned();
+  const first = reconcile(state, [], ctx);
+  expect(first.writes).toEqual([]);
+  const change = slices('w1', [['ADDED', '100', ['10.42.1.1']]]);
+  const applied = reconcile(state, [change], ctx);
+  expect(applied.writes.map((w) => `${w.vm}@${w.generation}`)).toEqual([`gw@${state.documents.gw!.generation + 1}`]);
+  // Crash after the document writes, before the state write: the retry starts from the old state.
+  const retried = reconcile(state, [change], ctx);
+  expect(retried.writes).toEqual(applied.writes);
+  expect(retried.state).toEqual(applied.state);
+  // And once the state was saved, the same event is a duplicate and writes nothing.
+  const again = reconcile(applied.state, [change], ctx);
+  expect(again.outcomes[0]?.outcome.kind).toBe('duplicate');
+  expect(again.writes).toEqual([]);
+});
+
+test('a deleted VM loses its document; a blocked VM keeps its last one', () => {
+  const state = provisioned();
+  const result = reconcile(state, [event('vm.deleted', { name: 'a1' }), event('vm.upserted', { vm: vm('gw', ['webgateway'], '172.22.0.1', { publicAddresses: ['192.0.2.1'] }) }), event('frontend.upserted', { name: 'bad', frontend: { binds: ['127.0.0.1:7654'], podPort: 1 } })], ctx);
+  expect(result.deletes).toEqual(['a1']);
+  expect(result.state.documents.gw).toEqual(state.documents.gw);
+  expect(result.status.documents.find((d) => d.vm === 'gw')?.blockedBy).toEqual(['frontend.bind-conflict']);
+});
