@@ -59,11 +59,13 @@ export interface EventQueue {
   receive(max: number, waitSeconds: number): Promise<ReceivedMessage[]>;
   /** Done with it: never delivered again. */
   ack(receipts: readonly string[]): Promise<void>;
+  /** Not done: deliver it again after `delaySeconds` (and nothing after it in its group before). */
+  release(receipts: readonly string[], delaySeconds: number): Promise<void>;
   /** Moves a message that can never be processed to the dead-letter queue, reason kept. */
   deadLetter(message: ReceivedMessage, reason: string): Promise<void>;
   listDeadLetters(max: number): Promise<DeadLetter[]>;
-  /** Sends dead letters back to the main queue (under a new deduplication id) and drops them from the DLQ. */
-  replayDeadLetters(receipts: readonly string[]): Promise<number>;
+  /** Sends the dead letters with these ids (all when none are given) back to the main queue, under new deduplication ids. */
+  replayDeadLetters(ids?: readonly string[]): Promise<number>;
 }
 
 /** Store layout: the prefixes are the contract between the parts. */
