@@ -136,8 +136,10 @@ function checkFull(state: DesiredState, rg: ResourceGroup, fixture: FixtureSetti
   for (const backend of backends) {
     const ready = backend.slots.filter((s) => s.state === 'ready').length;
     if (ready !== fixture.podsPerFrontend) fail(`fixture ${rg.name}: backend ${backend.name} has ${ready} ready pod slots, expected ${fixture.podsPerFrontend}`);
-    if (backend.loadBalancers.length !== fixture.agents) fail(`fixture ${rg.name}: backend ${backend.name} has ${backend.loadBalancers.length} load balancers, expected ${fixture.agents}`);
+    if (backend.loadBalancerPort === undefined || !backend.loadBalancersAreBackup) fail(`fixture ${rg.name}: backend ${backend.name} has no backup load balancers`);
   }
+  const lbCount = gateway?.haproxy?.loadBalancers.length ?? 0;
+  if (lbCount !== fixture.agents) fail(`fixture ${rg.name}: ${lbCount} load balancers, expected ${fixture.agents}`);
 }
 
 interface SlotUpdateFacts {

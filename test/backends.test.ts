@@ -93,16 +93,18 @@ test("a changed targetPort is followed through the Service port's name (the spec
 });
 
 test('all pods gone: every slot is free and the load balancer backups carry the traffic', () => {
-  const backend = backendOf(computeDesiredState(withPods(scenario, [])));
+  const state = computeDesiredState(withPods(scenario, []));
+  const backend = backendOf(state);
   expect(backend.slots.every((s) => s.state === 'maint')).toBe(true);
-  expect(backend.loadBalancers.map((s) => `${s.address}:${s.port}`)).toEqual(['172.22.48.12:7654', '172.22.48.13:7654']);
+  expect(backend).toMatchObject({ loadBalancerPort: 7654, loadBalancersAreBackup: true });
+  expect(documentOf(state.documents, 'web01').haproxy!.loadBalancers.map((lb) => `${lb.server}=${lb.address}`)).toEqual(['lb-kube02=172.22.48.12', 'lb-kube03=172.22.48.13']);
 });
 
 test('without podPort the load balancer entries are the servers, not backups', () => {
   const { podPort: _podPort, ...noPods } = scenario.frontends.myapp!;
   const rg = { ...scenario, frontends: { myapp: noPods } };
   const config = fileOf(documentOf(computeDesiredState(rg).documents, 'web01'), 'haproxy.cfg');
-  expect(config).toContain('server lb-kube02 172.22.48.12:7654 check  # kube02');
+  expect(config).toContain('server lb-kube02 172.22.48.12:7654 check\n');
   expect(config).not.toContain('backup');
   expect(config).not.toMatch(/server pod\d/);
 });

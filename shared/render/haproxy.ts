@@ -8,12 +8,12 @@
  * One model, two outputs: the config file, and the runtime section the agent applies through
  * haproxy's runtime API, so endpoint changes never reload haproxy.
  */
-import { contentHash } from '../hash.ts';
+import { createHash } from 'node:crypto';
 import { type PodEndpoint, podEndpoints } from '../endpoints.ts';
 import { type Finding, frontendSubject, info, warning } from '../findings/finding.ts';
 import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
-import type { HaproxyBackend, HaproxyRuntime, HaproxyServer } from '../schema/document.ts';
+import type { HaproxyBackend, HaproxyRuntime, HaproxyServer, LoadBalancer } from '../schema/document.ts';
 import type { Frontend } from '../schema/frontend.ts';
 import { assignSlots, type SlotTable } from '../slots.ts';
 import { findService } from '../endpoints.ts';
@@ -61,12 +61,18 @@ function slotServers(frontend: Frontend, pods: readonly PodEndpoint[], table: Sl
   });
 }
 
-function loadBalancerServers(model: Model, frontend: Frontend): HaproxyServer[] {
-  if (frontend.lbServicePort === undefined) return [];
+/** Every agent's load balancer: the same servers for every frontend, only the port differs. */
+function loadBalancers(model: Model): LoadBalancer[] {
   return model.topology.agents.flatMap((agent) => {
     const address = srvAddress(agent);
-    return address ? [{ server: `lb-${agent.name}`, address, port: frontend.lbServicePort, state: 'ready' as const, target: agent.name }] : [];
+    return address ? [{ server: `lb-${agent.name}`, address, target: agent.name }] : [];
   });
+}
+
+function loadBalancerLines(agents: readonly LoadBalancer[], port: number, options: string): string {
+  let text = '';
+  for (const agent of agents) text += `\n    server ${agent.server} ${hostPort(agent.address, port)} ${options}`;
+  return text;
 }
 
 function renderGlobal(model: Model, layout: Layout): string[] {
@@ -101,8 +107,14 @@ function renderGlobal(model: Model, layout: Layout): string[] {
 }
 
 export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonly<Record<string, SlotTable>> = {}): HaproxyPlan {
-  const structure: string[] = renderGlobal(model, layout);
-  const full: string[] = [...structure];
+  // The config is built as chunks: the structure (everything but pod slot lines) is hashed
+  // chunk by chunk, so the file is joined once and the structure never. The load-balancer
+  // lines (agents x frontends of them) enter the structure hash as what determines them: the
+  // agents' block rendered once, and each backend's port and options.
+  const global = renderGlobal(model, layout).join('\n');
+  const full: string[] = [global];
+  const agents = loadBalancers(model);
+  const structureHash = createHash('sha256').update(global).update(loadBalancerLines(agents, 1, '')).update('\0');
   const backends: HaproxyBackend[] = [];
   const slots: Record<string, SlotTable> = {};
   const findings: Finding[] = [];
@@ -110,6 +122,7 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
   for (const frontend of model.frontends) {
     const mode = frontend.mode;
     const head = [
+      '',
       '',
       `frontend ${frontendName(frontend)}`,
       `    mode ${mode}`,
@@ -120,49 +133,58 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
       `backend ${backendName(frontend)}`,
       `    mode ${mode}`,
       '    balance leastconn',
-    ];
-    structure.push(...head);
-    full.push(...head);
+    ].join('\n');
+    structureHash.update(head);
+    full.push(head);
 
     const pods = podEndpoints(frontend, model.rg.endpoints);
     const table = frontend.podPort === undefined ? [] : assignSlots(previousSlots[frontend.name], pods.map((pod) => pod.key), frontend.maxExpectedPods);
     if (frontend.podPort !== undefined) slots[frontend.name] = table;
     const podServers = slotServers(frontend, pods, table);
-    const lbServers = loadBalancerServers(model, frontend);
     const options = podOptions(frontend);
-    full.push(...podServers.map((server) => serverLine(server, options)));
+    for (const server of podServers) full.push(`\n${serverLine(server, options)}`);
 
     if (frontend.servicePort !== undefined && frontend.podPort === undefined && frontend.lbServicePort === undefined) {
       const fqdn = `${frontend.serviceName}.${frontend.namespace}.svc.cluster.local`;
-      const line = `    server svc ${fqdn}:${frontend.servicePort} ${joinOptions(loadBalancerOptions(frontend, false), 'resolvers cluster init-addr none')}`;
-      structure.push(line);
+      const line = `\n    server svc ${fqdn}:${frontend.servicePort} ${joinOptions(loadBalancerOptions(frontend, false), 'resolvers cluster init-addr none')}`;
+      structureHash.update(line);
       full.push(line);
     }
-    const lbLines = lbServers.map((server) => serverLine(server, loadBalancerOptions(frontend, frontend.podPort !== undefined)));
-    structure.push(...lbLines);
-    full.push(...lbLines);
+    const backup = frontend.podPort !== undefined;
+    if (frontend.lbServicePort !== undefined) {
+      const lbOptions = loadBalancerOptions(frontend, backup);
+      structureHash.update(`\0lb ${frontend.lbServicePort} ${lbOptions}\0`);
+      full.push(loadBalancerLines(agents, frontend.lbServicePort, lbOptions));
+    }
 
-    backends.push({ name: backendName(frontend), frontend: frontend.name, serverOptions: options, slots: podServers, loadBalancers: lbServers });
+    backends.push({
+      name: backendName(frontend),
+      frontend: frontend.name,
+      serverOptions: options,
+      slots: podServers,
+      ...(frontend.lbServicePort !== undefined ? { loadBalancerPort: frontend.lbServicePort, loadBalancersAreBackup: backup } : {}),
+    });
     if (pods.length > frontend.maxExpectedPods) {
       findings.push(
         warning('frontend.pods-beyond-expected', frontendSubject(frontend.name), `Frontend ${frontend.name} has ${pods.length} pods, more than maxExpectedPods (${frontend.maxExpectedPods}); all get traffic (servers are added at run time), but raise maxExpectedPods.`),
       );
     }
     if (frontend.podPort !== undefined && !findService(model.rg.endpoints, frontend)) {
-      findings.push(info('frontend.no-endpoints', frontendSubject(frontend.name), `No endpoints of service ${frontend.namespace}/${frontend.serviceName} observed yet${lbServers.length > 0 ? '; traffic goes to the load balancer backups' : ''}.`));
+      findings.push(info('frontend.no-endpoints', frontendSubject(frontend.name), `No endpoints of service ${frontend.namespace}/${frontend.serviceName} observed yet${frontend.lbServicePort !== undefined && agents.length > 0 ? '; traffic goes to the load balancer backups' : ''}.`));
     }
   }
+  full.push('\n');
 
-  const config = `${full.join('\n')}\n`;
   return {
-    config,
+    config: full.join(''),
     slots,
     findings,
     runtime: {
       socket: layout.haproxySocket,
       serverStateFile: layout.haproxyStateFile,
       configPath: layout.haproxyConfig,
-      structureHash: contentHash(structure.join('\n')),
+      structureHash: `sha256:${structureHash.digest('hex')}`,
+      loadBalancers: agents,
       backends,
     },
   };

@@ -51,15 +51,25 @@ export const haproxyServerSchema = z.strictObject({
   target: z.string().optional(),
 });
 
+/** An agent's load balancer (servicelb): one per agent, shared by every backend at its own port. */
+export const loadBalancerSchema = z.strictObject({
+  /** The server name in every backend that has an `lbServicePort`. */
+  server: z.string(),
+  address: z.string(),
+  target: z.string(),
+});
+
 export const haproxyBackendSchema = z.strictObject({
   name: z.string(),
   frontend: z.string(),
-  /** Options every server line of this backend carries; runtime-added servers need them too. */
+  /** Options every pod server line of this backend carries; runtime-added servers need them too. */
   serverOptions: z.string(),
   /** Pod slots: `maxExpectedPods` of them, more while more pods exist. */
   slots: z.array(haproxyServerSchema),
-  /** Load-balancer entries on the agents (backup servers when there are pod slots). */
-  loadBalancers: z.array(haproxyServerSchema),
+  /** The backend's servers at the agents' load balancers use this port (`lbServicePort`)... */
+  loadBalancerPort: z.number().int().min(1).max(65535).optional(),
+  /** ...and are `backup` servers when the backend also has pod slots. */
+  loadBalancersAreBackup: z.boolean().optional(),
 });
 
 export const haproxyRuntimeSchema = z.strictObject({
@@ -71,6 +81,7 @@ export const haproxyRuntimeSchema = z.strictObject({
    * endpoints only: the runtime API applies it and haproxy is not reloaded.
    */
   structureHash: z.string(),
+  loadBalancers: z.array(loadBalancerSchema),
   backends: z.array(haproxyBackendSchema),
 });
 
@@ -111,5 +122,6 @@ export type ServiceSpec = z.output<typeof serviceSpecSchema>;
 export type HaproxyServer = z.output<typeof haproxyServerSchema>;
 export type HaproxyBackend = z.output<typeof haproxyBackendSchema>;
 export type HaproxyRuntime = z.output<typeof haproxyRuntimeSchema>;
+export type LoadBalancer = z.output<typeof loadBalancerSchema>;
 export type KubernetesTasks = z.output<typeof kubernetesTasksSchema>;
 export type SlotState = z.output<typeof slotStateSchema>;

@@ -5,6 +5,7 @@
 # `kubectl get namespaces` with a generated kubeconfig, then stops both and removes the temp dir.
 #
 #   test/kube/smoke.sh [BIN_DIR]     BIN_DIR holds kube-apiserver and etcd; default: build/cached
+#   KUBE_SMOKE_LOG_DIR=DIR           also copy etcd.log and kube-apiserver.log into DIR
 #
 # Needs openssl, curl, kubectl, and python3 or node (to find free ports).
 set -euo pipefail
@@ -32,6 +33,9 @@ cleanup() {
       wait "$pid" 2>/dev/null || true
     fi
   done
+  if [ -n "${KUBE_SMOKE_LOG_DIR:-}" ]; then
+    mkdir -p "$KUBE_SMOKE_LOG_DIR" && cp -f "$work"/*.log "$KUBE_SMOKE_LOG_DIR"/ 2>/dev/null || true
+  fi
   if [ "$rc" -ne 0 ]; then
     echo "smoke: FAILED (exit $rc); last log lines:" >&2
     for log in "$work/etcd.log" "$work/kube-apiserver.log"; do

@@ -1,0 +1,118 @@
+/**
+ * The reconciler: SQS FIFO batches in, stored documents out. Per resource group (message
+ * group) it loads the state, folds the events through the pure reducer, computes the
+ * documents, and writes the changed documents, then the state, then the status. A group
+ * either succeeds as a whole or all its messages are reported as failed, in order, so SQS
+ * retries them in order (FIFO partial batch failure done right). A message that can never
+ * be processed (not an event) goes to the dead-letter queue with its reason.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import middy from '@middy/core';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
+import type { Layout } from '../../shared/layout.ts';
+import { type ObjectStore, type OutgoingMessage, PreconditionFailed, storeKeys } from '../../shared/ports.ts';
+import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
+import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
+import { emptyState } from '../../shared/state/rg-state.ts';
+import { loadState } from '../shared/state-store.ts';
+
+export interface ReconcilerDependencies {
+  readonly store: ObjectStore;
+  readonly deadLetter: (message: OutgoingMessage, reason: string) => Promise<void>;
+  readonly masterKey: string;
+  readonly logger: Logger;
+  /** The public URL of the endpoint webhook for a resource group, when the control plane has one. */
+  readonly webhookUrl?: (resourceGroup: string) => string;
+  readonly layout?: Layout;
+  readonly now?: () => Date;
+  /** Called after a group's writes, with the plan (the local runtime measures latency with it). */
+  readonly onReconciled?: (plan: ReconcilePlan, events: readonly ControlPlaneEvent[]) => void;
+}
+
+const MAX_PARALLEL_WRITES = 16;
+
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+function parseRecord(record: SQSRecord): { event: ControlPlaneEvent } | { reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(record.body);
+  } catch (error) {
+    return { reason: `not valid JSON: ${(error as Error).message}` };
+  }
+  const parsed = controlPlaneEventSchema.safeParse(value);
+  if (!parsed.success) return { reason: `not a valid event: ${formatFieldErrors(fieldErrors(parsed.error)).slice(0, 10).join('; ')}` };
+  if (parsed.data.resourceGroup !== record.attributes.MessageGroupId) {
+    return { reason: `resourceGroup ${parsed.data.resourceGroup} differs from the message group ${record.attributes.MessageGroupId}` };
+  }
+  return { event: parsed.data };
+}
+
+export function createReconcilerHandler(deps: ReconcilerDependencies) {
+  const now = deps.now ?? (() => new Date());
+
+  async function reconcileGroup(group: string, records: readonly SQSRecord[]): Promise<void> {
+    const events: ControlPlaneEvent[] = [];
+    for (const record of records) {
+      const parsed = parseRecord(record);
+      if ('reason' in parsed) {
+        deps.logger.warn('poison message sent to the dead-letter queue', { group, messageId: record.messageId, reason: parsed.reason });
+        await deps.deadLetter({ id: record.attributes.MessageDeduplicationId ?? record.messageId, group, body: record.body }, parsed.reason);
+      } else {
+        events.push(parsed.event);
+      }
+    }
+    if (events.length === 0) return;
+
+    const { state, etag } = await loadState(deps.store, group);
+    const plan = reconcile(state ?? emptyState(group), events, {
+      masterKey: deps.masterKey,
+      now: now().toISOString(),
+      ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl } : {}),
+      ...(deps.layout ? { layout: deps.layout } : {}),
+    });
+    // Documents first, then state: a crash in between re-runs to the same documents.
+    await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
+      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));
+    });
+    await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
+    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
+    await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
+    deps.logger.info('reconciled', {
+      resourceGroup: group,
+      events: plan.outcomes.map((o) => ({ id: o.eventId, outcome: o.outcome.kind })),
+      documentsWritten: plan.writes.map((w) => `${w.vm}@${w.generation}`),
+      documentsDeleted: plan.deletes,
+    });
+    deps.onReconciled?.(plan, events);
+  }
+
+  const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const groups = new Map<string, SQSRecord[]>();
+    for (const record of event.Records) {
+      const group = record.attributes.MessageGroupId ?? '';
+      groups.set(group, [...(groups.get(group) ?? []), record]);
+    }
+    const failures: string[] = [];
+    await Promise.all(
+      [...groups].map(async ([group, records]) => {
+        try {
+          await reconcileGroup(group, records);
+        } catch (error) {
+          const level = error instanceof PreconditionFailed ? 'warn' : 'error';
+          deps.logger[level]('reconcile failed; the group is retried in order', { resourceGroup: group, error: (error as Error).message });
+          failures.push(...records.map((r) => r.messageId));
+        }
+      }),
+    );
+    return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+  return middy<SQSEvent, SQSBatchResponse>(handler);
+}

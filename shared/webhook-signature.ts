@@ -1,0 +1,30 @@
+/**
+ * Endpoint webhooks are signed with the cluster's own key: HMAC-SHA256 over
+ * `<unix seconds>.<raw body>`, sent as `X-Ringmaster-Timestamp` and
+ * `X-Ringmaster-Signature: v1=<hex>`. The timestamp in the signed text makes an old
+ * request useless after the tolerance window; within it, replays are caught by id.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export const SIGNATURE_HEADER = 'x-ringmaster-signature';
+export const TIMESTAMP_HEADER = 'x-ringmaster-timestamp';
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+export function signWebhook(key: string, timestamp: number, body: string): string {
+  return `v1=${createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+
+export function verifyWebhook(key: string, timestampHeader: string | undefined, signatureHeader: string | undefined, body: string, nowSeconds: number): SignatureCheck {
+  if (!timestampHeader || !/^\d{1,12}$/.test(timestampHeader)) return { ok: false, reason: `${TIMESTAMP_HEADER} must be the unix time in seconds` };
+  if (!signatureHeader || !/^v1=[0-9a-f]{64}$/.test(signatureHeader)) return { ok: false, reason: `${SIGNATURE_HEADER} must be "v1=" and 64 hex digits` };
+  const timestamp = Number(timestampHeader);
+  if (Math.abs(nowSeconds - timestamp) > SIGNATURE_TOLERANCE_SECONDS) {
+    return { ok: false, reason: `${TIMESTAMP_HEADER} is more than ${SIGNATURE_TOLERANCE_SECONDS} s away from the control plane's clock` };
+  }
+  const expected = Buffer.from(signWebhook(key, timestamp, body));
+  const given = Buffer.from(signatureHeader);
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'the signature does not match the body' };
+  return { ok: true };
+}
