@@ -1,18 +1,153 @@
 /**
  * The embedded S3-compatible endpoint of the local control plane: s3rver on 127.0.0.1,
  * objects under a local folder (they survive restarts), requests signed with the
- * credentials we give it. s3rver knows only its built-in key pair; its account registry
- * (pinned s3rver 3.7.1) takes ours instead, so the printed credentials are the only ones.
+ * credentials we give it.
+ *
+ * Changes to s3rver's internals (pinned at 3.7.1), each covered by tests:
+ * - it knows only its built-in key pair; its account registry takes ours instead, so the
+ *   printed credentials are the only ones;
+ * - it serves unsigned (anonymous) requests in full; here they are refused with 403, so
+ *   nothing is read or written without the credentials;
+ * - it writes an object in place (truncate, then write, not even awaited), so a reader can
+ *   see half a document and a crash can leave one behind. Writes here go to a temporary file
+ *   that is fsynced and renamed over the object: after a crash the object is whole. The
+ *   checksum file (the ETag) is removed first and written after;
+ * - it reads the size and the content through two opens of the path (a rename in between
+ *   mixes versions) and leaves the file open when it answers 304 (a descriptor leaked per
+ *   conditional poll). Reads here take the ETag first, then read the content through one
+ *   descriptor and close it: a reader gets one version whole, and never old content under
+ *   a new ETag (which would make an agent's conditional GET answer 304 for good).
  */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import S3rver from 's3rver';
 
 interface AccountRegistry {
   DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void; revokeAccessKey(id: string): void };
 }
 
+interface StoredObjectInput {
+  bucket: string;
+  key: string;
+  content: Buffer | Readable;
+  metadata: Record<string, string>;
+}
+
+interface GetOptions {
+  start?: number;
+  end?: number;
+}
+
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putObject(object: StoredObjectInput): Promise<{ size: number; md5: string }>;
+  getObject(bucket: string, key: string, options?: GetOptions): Promise<unknown>;
+}
+
+type S3ObjectClass = new (bucket: string, key: string, content: Readable | null, metadata: Record<string, string | number>) => { range?: { start: number; end: number } };
+
 const require = createRequire(import.meta.url);
 const accounts = require('s3rver/lib/models/account') as AccountRegistry;
+const S3Object = require('s3rver/lib/models/object') as S3ObjectClass & { ALLOWED_METADATA: string[] };
+const ALLOWED_METADATA = S3Object.ALLOWED_METADATA;
+
+async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+interface KoaContext {
+  headers: Record<string, string | undefined>;
+  query: Record<string, unknown>;
+  status: number;
+  type: string;
+  body: string;
+}
+
+async function refuseUnsigned(ctx: KoaContext, next: () => Promise<void>): Promise<void> {
+  const signed = 'authorization' in ctx.headers || 'Signature' in ctx.query || 'X-Amz-Algorithm' in ctx.query;
+  if (signed) return next();
+  ctx.status = 403;
+  ctx.type = 'application/xml';
+  ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Anonymous access is not allowed: sign the request</Message></Error>';
+}
+
+function consistentGetObject(store: FilesystemStore): FilesystemStore['getObject'] {
+  return async (bucket, key, options = {}) => {
+    const objectPath = store.getResourcePath(bucket, key, 'object');
+    const md5 = (await readIfExists(`${objectPath}.md5`))?.toString();
+    let content: Buffer;
+    let modified: Date;
+    try {
+      const file = await open(objectPath, 'r');
+      try {
+        [content, modified] = [await file.readFile(), (await file.stat()).mtime];
+      } finally {
+        await file.close();
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    const stored = JSON.parse((await readIfExists(store.getResourcePath(bucket, key, 'metadata.json')))?.toString() ?? '{}') as Record<string, string>;
+    const metadata = {
+      ...stored,
+      etag: JSON.stringify(md5 ?? createHash('md5').update(content).digest('hex')),
+      'last-modified': modified.toUTCString(),
+      'content-length': content.length,
+    };
+    const ranged = options.start !== undefined || options.end !== undefined;
+    const last = Math.max(0, content.length - 1);
+    const range = { start: options.start ?? 0, end: Math.min(options.end ?? Number.POSITIVE_INFINITY, last) };
+    if (ranged && (range.start < 0 || range.end < range.start)) {
+      const object = new S3Object(bucket, key, null, metadata);
+      object.range = range;
+      return object;
+    }
+    const object = new S3Object(bucket, key, Readable.from([content.subarray(range.start, range.end + 1)]), metadata);
+    if (ranged) object.range = range;
+    return object;
+  };
+}
+
+async function writeDurably(path: string, content: Buffer | string): Promise<void> {
+  const file = await open(path, 'w', 0o600);
+  try {
+    await file.writeFile(content);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+function atomicPutObject(store: FilesystemStore, tempDir: string): FilesystemStore['putObject'] {
+  return async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(objectPath), { recursive: true });
+    const chunks: Buffer[] = [];
+    if (Buffer.isBuffer(object.content)) chunks.push(object.content);
+    else for await (const chunk of object.content) chunks.push(Buffer.from(chunk as Buffer));
+    const content = Buffer.concat(chunks);
+    const md5 = createHash('md5').update(content).digest('hex');
+    const metadata = Object.fromEntries(Object.entries(object.metadata).filter(([key]) => ALLOWED_METADATA.includes(key) || key.startsWith('x-amz-meta-')));
+
+    const temp = (name: string) => join(tempDir, `${randomUUID()}.${name}`);
+    const [contentTemp, md5Temp, metadataTemp] = [temp('object'), temp('md5'), temp('metadata.json')];
+    await Promise.all([writeDurably(contentTemp, content), writeDurably(md5Temp, md5), writeDurably(metadataTemp, JSON.stringify(metadata, null, 2))]);
+    await rm(`${objectPath}.md5`, { force: true });
+    await rename(metadataTemp, store.getResourcePath(object.bucket, object.key, 'metadata.json'));
+    await rename(contentTemp, objectPath);
+    await rename(md5Temp, `${objectPath}.md5`);
+    return { size: content.length, md5 };
+  };
+}
 
 export interface EmbeddedS3Options {
   readonly directory: string;
@@ -37,6 +172,15 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     directory: options.directory,
     configureBuckets: [{ name: options.bucket, configs: [] }],
   });
+  // Temporary files live beside the object folder (same file system, so renames are atomic).
+  const tempDir = `${options.directory.replace(/\/$/, '')}.tmp`;
+  await rm(tempDir, { recursive: true, force: true });
+  await mkdir(tempDir, { recursive: true, mode: 0o700 });
+  // Koa composes its middleware when it starts listening: this one runs first.
+  (server as unknown as { middleware: unknown[] }).middleware.unshift(refuseUnsigned);
+  const store = (server as unknown as { store: FilesystemStore }).store;
+  store.putObject = atomicPutObject(store, tempDir);
+  store.getObject = consistentGetObject(store);
   const address = await server.run();
   return {
     endpoint: `http://127.0.0.1:${address.port}`,

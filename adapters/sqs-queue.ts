@@ -104,7 +104,8 @@ export class SqsQueue implements EventQueue {
     }
   }
 
-  async deadLetter(message: ReceivedMessage, reason: string): Promise<void> {
+  /** Sends a copy to the DLQ with its reason (the Lambda event source then deletes the original). */
+  async sendDeadLetter(message: OutgoingMessage, reason: string): Promise<void> {
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.#config.deadLetterQueueUrl,
@@ -114,6 +115,10 @@ export class SqsQueue implements EventQueue {
         MessageAttributes: { reason: { DataType: 'String', StringValue: reason.slice(0, 4000) } },
       }),
     );
+  }
+
+  async deadLetter(message: ReceivedMessage, reason: string): Promise<void> {
+    await this.sendDeadLetter(message, reason);
     await this.ack([message.receipt]);
   }
 

@@ -3,14 +3,32 @@
  * The `ringmaster` command. Runs on Node 24 (`npx ringmaster …` or the npm scripts pick the
  * project's pinned Node); the commands are thin shells around the core in ../shared.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ApiError, DEFAULT_DATA_DIR } from './api-client.ts';
+import { listDeadLetters, replayDeadLetters, sendEvents, showStatus } from './commands/operator.ts';
 import { plan } from './commands/plan.ts';
+import { serve } from './commands/serve.ts';
 import { InputError } from './input.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
 if ((major ?? 0) < 24) {
   process.stderr.write(`ringmaster needs Node 24 or newer (this is ${process.version}); run it as "npx ringmaster" inside the project.\n`);
   process.exit(2);
+}
+
+function portNumber(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535 (0 picks a free one)');
+  return Number(value);
+}
+
+function httpUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return value;
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError('must be an http:// or https:// URL');
 }
 
 const program = new Command()
@@ -21,7 +39,7 @@ const program = new Command()
 
 program
   .command('plan')
-  .description('validate a resource group description (JSON or YAML) and compute every VM\'s document')
+  .description("validate a resource group description (JSON or YAML) and compute every VM's document")
   .argument('<file>', 'resource group description, or - for standard input')
   .option('-o, --out <dir>', 'write one document per VM to DIR/<vm>.json (secrets included, mode 0600)')
   .option('--json', 'print findings and documents as JSON (secret contents redacted)')
@@ -31,12 +49,52 @@ program
     process.exitCode = await plan(file, options);
   });
 
+program
+  .command('serve')
+  .description('run the whole control plane on this machine (HTTP API, queue, reconciler, S3 endpoint), on 127.0.0.1')
+  .option('--data-dir <dir>', 'where queue, objects and credentials live', DEFAULT_DATA_DIR)
+  .option('--api-port <port>', 'HTTP API port', portNumber, 7480)
+  .option('--s3-port <port>', 'S3 endpoint port', portNumber, 7481)
+  .option('--public-url <url>', 'the URL clusters reach the API at (webhook URLs), if not loopback', httpUrl)
+  .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
+  .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean }) => {
+    await serve(options);
+  });
+
+const connection = (command: Command) =>
+  command
+    .addOption(new Option('--api-url <url>', 'control plane API (default: $RINGMASTER_API_URL or the local one)').argParser(httpUrl))
+    .option('--token <token>', 'API token (default: $RINGMASTER_TOKEN or the local credentials file)')
+    .option('--data-dir <dir>', 'local data folder to read the token from', DEFAULT_DATA_DIR)
+    .option('--json', 'print JSON for scripts');
+
+const event = program.command('event').description('portal events');
+connection(event.command('send').description('send events (one or a list; JSON or YAML) to POST /v1/events').argument('<file>', 'events file, or - for standard input')).action(
+  async (file: string, options) => {
+    process.exitCode = await sendEvents(file, options);
+  },
+);
+connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group')).action(async (rg: string, options) => {
+  process.exitCode = await showStatus(rg, options);
+});
+const dlq = program.command('dlq').description('events that could not be processed');
+connection(dlq.command('list').description('list dead letters with their reasons')).action(async (options) => {
+  process.exitCode = await listDeadLetters(options);
+});
+connection(dlq.command('replay').description('send dead letters back to the queue (all, or the given ids)').argument('[ids...]', 'event ids')).action(async (ids: string[], options) => {
+  process.exitCode = await replayDeadLetters(ids, options);
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof InputError) {
     process.stderr.write(`${error.lines.join('\n')}\n`);
     process.exitCode = 2;
+  } else if (error instanceof ApiError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = error.status >= 400 && error.status < 500 ? 2 : 1;
   } else if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else {

@@ -17,9 +17,15 @@ import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
 import { emptyState } from '../../shared/state/rg-state.ts';
 import { loadState } from '../shared/state-store.ts';
 
+/** A queued message the reconciler cannot process; `messageId` is the SQS record's. */
+export interface PoisonMessage extends OutgoingMessage {
+  readonly messageId: string;
+}
+
 export interface ReconcilerDependencies {
   readonly store: ObjectStore;
-  readonly deadLetter: (message: OutgoingMessage, reason: string) => Promise<void>;
+  /** Moves a message that can never be processed to the dead-letter queue, with the reason. */
+  readonly deadLetter: (message: PoisonMessage, reason: string) => Promise<void>;
   readonly masterKey: string;
   readonly logger: Logger;
   /** The public URL of the endpoint webhook for a resource group, when the control plane has one. */
@@ -64,7 +70,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       const parsed = parseRecord(record);
       if ('reason' in parsed) {
         deps.logger.warn('poison message sent to the dead-letter queue', { group, messageId: record.messageId, reason: parsed.reason });
-        await deps.deadLetter({ id: record.attributes.MessageDeduplicationId ?? record.messageId, group, body: record.body }, parsed.reason);
+        await deps.deadLetter({ id: record.attributes.MessageDeduplicationId ?? record.messageId, group, body: record.body, messageId: record.messageId }, parsed.reason);
       } else {
         events.push(parsed.event);
       }

@@ -4,7 +4,7 @@ import { fieldErrors, type FieldError } from '../schema/errors.ts';
 import { endpointsChangedEventSchema } from './endpoint-events.ts';
 import { MAX_EVENTS_PER_REQUEST, portalEventSchema, type PortalEvent } from './portal-events.ts';
 
-export const controlPlaneEventSchema = z.union([portalEventSchema, endpointsChangedEventSchema]);
+export const controlPlaneEventSchema = z.discriminatedUnion('type', [portalEventSchema, endpointsChangedEventSchema]);
 export type ControlPlaneEvent = z.output<typeof controlPlaneEventSchema>;
 
 export interface EventError extends FieldError {

@@ -1,0 +1,71 @@
+/**
+ * How the operator commands reach a control plane: `--api-url`/`--token`, else the
+ * RINGMASTER_API_URL/RINGMASTER_TOKEN environment, else the local control plane's defaults
+ * (its token read from the data folder).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { localCredentialsSchema } from '../local/credentials.ts';
+
+export interface ConnectionOptions {
+  readonly apiUrl?: string;
+  readonly token?: string;
+  readonly dataDir?: string;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown, message: string) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export const DEFAULT_DATA_DIR = '.data';
+export const DEFAULT_API_URL = 'http://127.0.0.1:7480';
+
+function resolveToken(options: ConnectionOptions): string | undefined {
+  if (options.token) return options.token;
+  if (process.env.RINGMASTER_TOKEN) return process.env.RINGMASTER_TOKEN;
+  const file = join(options.dataDir ?? process.env.RINGMASTER_DATA_DIR ?? DEFAULT_DATA_DIR, 'credentials.json');
+  if (!existsSync(file)) return undefined;
+  const parsed = localCredentialsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  return parsed.success ? parsed.data.apiToken : undefined;
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #token: string | undefined;
+
+  constructor(options: ConnectionOptions = {}) {
+    this.baseUrl = (options.apiUrl ?? process.env.RINGMASTER_API_URL ?? DEFAULT_API_URL).replace(/\/$/, '');
+    this.#token = resolveToken(options);
+  }
+
+  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new ApiError(0, undefined, `cannot reach the control plane at ${this.baseUrl}: ${(error as Error).cause ?? (error as Error).message}`);
+    }
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    if (!response.ok) {
+      const detail = (parsed as { detail?: string } | undefined)?.detail ?? text;
+      throw new ApiError(response.status, parsed, `${method} ${path}: ${response.status} ${detail}`);
+    }
+    return parsed;
+  }
+}

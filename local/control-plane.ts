@@ -1,0 +1,127 @@
+/**
+ * The whole control plane on one machine, with the same handlers as the cloud: the HTTP API,
+ * the durable node:sqlite queue with a dead-letter table, the reconciler fed by a local event
+ * source, and an embedded S3 endpoint (s3rver) that agents and `aws s3api` use as they would
+ * use S3. Everything listens on 127.0.0.1; all data lives under one folder.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
+import { S3Store } from '../adapters/s3-store.ts';
+import { SqliteQueue } from '../adapters/sqlite-queue.ts';
+import { createDeadLetterHandlers } from '../functions/dead-letters/handler.ts';
+import { createIngestHandler } from '../functions/ingest/handler.ts';
+import { createReconcilerHandler, type ReconcilerDependencies } from '../functions/reconciler/handler.ts';
+import { bearerAuthorizer, json } from '../functions/shared/http.ts';
+import { createLogger } from '../functions/shared/logger.ts';
+import { webhookKeyLookup } from '../functions/shared/state-store.ts';
+import { createStatusHandler } from '../functions/status/handler.ts';
+import { createWebhookHandler } from '../functions/webhook/handler.ts';
+import { openApiDocument } from '../functions/shared/openapi.ts';
+import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
+import { createApiServer } from './http-server.ts';
+import { startWorker } from './worker.ts';
+
+export const LOCAL_BUCKET = 'ringmaster';
+export const LOCAL_REGION = 'us-east-1';
+
+export interface LocalOptions {
+  readonly dataDir: string;
+  readonly apiPort?: number;
+  readonly s3Port?: number;
+  /** The URL clusters reach the API at, when it is not this machine's loopback (a tunnel, a proxy). */
+  readonly publicUrl?: string;
+  readonly onReconciled?: ReconcilerDependencies['onReconciled'];
+}
+
+export interface ConnectionInfo {
+  readonly apiUrl: string;
+  readonly s3Endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  readonly apiToken: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly dataDir: string;
+}
+
+export interface LocalControlPlane {
+  readonly info: ConnectionInfo;
+  readonly queue: SqliteQueue;
+  readonly store: S3Store;
+  stop(): Promise<void>;
+}
+
+export async function startLocalControlPlane(options: LocalOptions): Promise<LocalControlPlane> {
+  mkdirSync(join(options.dataDir, 's3'), { recursive: true, mode: 0o700 });
+  const credentials: LocalCredentials = loadOrCreateCredentials(join(options.dataDir, 'credentials.json'));
+  const s3 = await startEmbeddedS3({
+    directory: join(options.dataDir, 's3'),
+    port: options.s3Port ?? 7481,
+    bucket: LOCAL_BUCKET,
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+  });
+  const store = new S3Store({
+    bucket: LOCAL_BUCKET,
+    endpoint: s3.endpoint,
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+  });
+  const queue = new SqliteQueue({ path: join(options.dataDir, 'queue.db'), visibilityTimeoutSeconds: 30, maxReceives: 5 });
+  const logger = createLogger('ringmaster-local');
+  const authorize = bearerAuthorizer(credentials.apiToken);
+
+  let apiUrl = '';
+  const deadLetters = createDeadLetterHandlers({ queue, authorize, logger });
+  const server = createApiServer([
+    { method: 'GET', path: '/v1/dead-letters', name: 'dead-letters', invoke: deadLetters.list },
+    { method: 'POST', path: '/v1/dead-letters/replay', name: 'dead-letters-replay', invoke: deadLetters.replay },
+    { method: 'POST', path: '/v1/events', name: 'ingest', invoke: createIngestHandler({ queue, authorize, logger }) },
+    { method: 'POST', path: '/v1/clusters/{rg}/endpoints', name: 'webhook', invoke: createWebhookHandler({ queue, webhookKey: webhookKeyLookup(store), logger }) },
+    { method: 'GET', path: '/v1/resource-groups/{rg}', name: 'status', invoke: createStatusHandler({ store, authorize, logger }) },
+    { method: 'GET', path: '/v1/openapi.json', name: 'openapi', invoke: async () => json(200, openApiDocument(apiUrl)) },
+    { method: 'GET', path: '/healthz', name: 'health', invoke: async () => json(200, { ok: true, queued: queue.depth() }) },
+  ]);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.apiPort ?? 7480, '127.0.0.1', () => resolve());
+  });
+  apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const publicUrl = (options.publicUrl ?? apiUrl).replace(/\/$/, '');
+
+  const reconciler = createReconcilerHandler({
+    store,
+    masterKey: credentials.masterKey,
+    logger,
+    webhookUrl: (rg) => `${publicUrl}/v1/clusters/${rg}/endpoints`,
+    // The local event source hands out queue receipts as SQS message ids.
+    deadLetter: (message, reason) => queue.deadLetter({ ...message, receipt: message.messageId, receiveCount: 0, sentAt: 0 }, reason),
+    ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
+  });
+  const worker = startWorker({ queue, reconcile: reconciler, onError: (error) => logger.error('local event source failed', error) });
+
+  return {
+    info: {
+      apiUrl,
+      s3Endpoint: s3.endpoint,
+      bucket: LOCAL_BUCKET,
+      region: LOCAL_REGION,
+      apiToken: credentials.apiToken,
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      dataDir: options.dataDir,
+    },
+    queue,
+    store,
+    stop: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await worker.stop();
+      queue.close();
+      await s3.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The local event source: what Lambda's SQS event source mapping does in the cloud. It
+ * receives batches from the queue, hands them to the reconciler handler as SQS events,
+ * deletes what succeeded and makes failed messages visible again after a short backoff
+ * (their group stays blocked until then, so order holds).
+ */
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { EventQueue, ReceivedMessage } from '../shared/ports.ts';
+import { localContext } from './lambda-context.ts';
+
+export type ReconcilerInvoke = (event: SQSEvent, context: ReturnType<typeof localContext>) => Promise<SQSBatchResponse>;
+
+export interface WorkerOptions {
+  readonly queue: EventQueue;
+  readonly reconcile: ReconcilerInvoke;
+  readonly batchSize?: number;
+  readonly retryDelaySeconds?: number;
+  readonly onError?: (error: Error) => void;
+}
+
+export function toSqsRecord(message: ReceivedMessage): SQSRecord {
+  return {
+    messageId: message.receipt,
+    receiptHandle: message.receipt,
+    body: message.body,
+    attributes: {
+      ApproximateReceiveCount: String(message.receiveCount),
+      SentTimestamp: String(message.sentAt),
+      SenderId: 'local',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+      MessageGroupId: message.group,
+      MessageDeduplicationId: message.id,
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:local:000000000000:ringmaster-events.fifo',
+    awsRegion: 'local',
+  };
+}
+
+export interface Worker {
+  stop(): Promise<void>;
+}
+
+export function startWorker(options: WorkerOptions): Worker {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const messages = await options.queue.receive(options.batchSize ?? 10, 1);
+        if (!running || messages.length === 0) continue;
+        const result = await options.reconcile({ Records: messages.map(toSqsRecord) }, localContext('reconciler'));
+        const failed = new Set(result.batchItemFailures.map((f) => f.itemIdentifier));
+        await options.queue.ack(messages.filter((m) => !failed.has(m.receipt)).map((m) => m.receipt));
+        if (failed.size > 0) await options.queue.release([...failed], options.retryDelaySeconds ?? 1);
+      } catch (error) {
+        options.onError?.(error as Error);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}

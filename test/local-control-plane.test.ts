@@ -1,0 +1,182 @@
+/**
+ * End to end over real HTTP against `ringmaster serve`: provision the spec's reference
+ * architecture by events, read every VM's document through the S3 protocol, and hold the
+ * API to its promises on bad input, duplicates, signatures and poison messages.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { SqliteQueue } from '../adapters/sqlite-queue.ts';
+import { hasValidHash } from '../shared/hash.ts';
+import { storeKeys } from '../shared/ports.ts';
+import { vmDocumentSchema } from '../shared/schema/document.ts';
+import { signWebhook } from '../shared/webhook-signature.ts';
+import { type ControlPlaneProcess, startControlPlaneProcess, waitFor } from './helpers/control-plane-process.ts';
+import { ROOT } from './helpers/fixtures.ts';
+
+const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8')) as Array<{ id: string; type: string; payload: any }>;
+const dataDir = mkdtempSync(join(tmpdir(), 'ringmaster-local-'));
+let cp: ControlPlaneProcess;
+
+async function status(rg = 'demo') {
+  const response = await cp.api('GET', `/v1/resource-groups/${rg}`);
+  return response.status === 200 ? response.body : undefined;
+}
+
+async function documents(rg = 'demo'): Promise<Record<string, any>> {
+  const keys = await cp.store.list(`desired/${rg}/`);
+  return Object.fromEntries(await Promise.all(keys.map(async (key) => [key.split('/').pop()!.replace('.json', ''), JSON.parse((await cp.store.get(key))!.body)])));
+}
+
+beforeAll(async () => {
+  cp = await startControlPlaneProcess(dataDir);
+  const response = await cp.api('POST', '/v1/events', events);
+  expect(response).toEqual({ status: 202, body: { accepted: events.map((e) => e.id) } });
+  await waitFor('all six documents', async () => ((await status())?.documents.filter((d: { generation?: number }) => d.generation).length === 6 ? true : undefined));
+}, 60000);
+
+afterAll(async () => {
+  await cp.kill();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("the reference architecture's documents are in the store, valid, and each VM gets its roles' files", async () => {
+  const docs = await documents();
+  expect(Object.keys(docs).sort()).toEqual(['db01', 'kube01', 'kube02', 'kube03', 'nfs01', 'web01']);
+  for (const document of Object.values(docs)) {
+    const { generation, ...rest } = document;
+    expect(generation).toBe(1);
+    expect(vmDocumentSchema.parse(rest)).toBeTruthy();
+    expect(hasValidHash(document)).toBe(true);
+  }
+  expect(docs.web01.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(['/etc/haproxy/haproxy.cfg', '/etc/nginx/nginx.conf', '/etc/rancher/k3s/config.yaml']));
+  expect(docs.kube01.kubernetes.accessUsers).toEqual(['alice']);
+  expect(docs.kube01.kubernetes.webhook.url).toBe(`${cp.info.apiUrl}/v1/clusters/demo/endpoints`);
+  expect(docs.db01.files).toEqual([]);
+  const token = docs.kube02.files.find((f: { path: string }) => f.path.endsWith('k3s-token')).content;
+  expect(JSON.stringify(docs.db01)).not.toContain(token.trim());
+  expect(JSON.stringify(docs.nfs01)).not.toContain(token.trim());
+});
+
+test('every event sent three more times changes nothing: same generations, nothing rewritten', async () => {
+  const before = await documents();
+  for (let i = 0; i < 3; i++) expect((await cp.api('POST', '/v1/events', events)).status).toBe(202);
+  await waitFor('the queue to drain', async () => ((await cp.api('GET', '/healthz')).body.queued === 0 ? true : undefined));
+  const after = await documents();
+  expect(after).toEqual(before);
+});
+
+describe('bad requests are refused precisely and change nothing', () => {
+  const vmEvent = (id: string, cpu: number) => ({ id, type: 'vm.upserted', resourceGroup: 'demo', occurredAt: '2026-11-24T11:00:00Z', payload: { vm: { name: 'extra', cpu, memoryMiB: 8192, roles: ['k3s-agent'], srvAddresses: ['172.22.48.30'] } } });
+
+  test('no or a wrong token: 401', async () => {
+    expect((await cp.api('POST', '/v1/events', events, { authorization: '' })).status).toBe(401);
+    expect((await cp.api('POST', '/v1/events', events, { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await cp.api('GET', '/v1/resource-groups/demo', undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
+  });
+
+  test('a batch with one bad event: 400 naming the event, field and reason; the good one is not applied either', async () => {
+    const response = await cp.api('POST', '/v1/events', [vmEvent('good-1', 4), vmEvent('bad-1', 0), { id: 'bad-2', type: 'vm.exploded', resourceGroup: 'demo', occurredAt: 'yesterday' }]);
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual(
+      expect.arrayContaining([
+        { index: 1, id: 'bad-1', field: '[1].payload.vm.cpu', reason: 'must be at least 1' },
+        expect.objectContaining({ index: 2, id: 'bad-2', field: '[2].type', reason: expect.stringContaining('must be one of the event types') }),
+      ]),
+    );
+    await cp.api('POST', '/v1/events', [{ ...vmEvent('probe-1', 4), payload: { vm: { ...vmEvent('x', 4).payload.vm, name: 'probe' } } }]);
+    await waitFor('the probe VM', async () => ((await status())?.documents.some((d: { vm: string }) => d.vm === 'probe') ? true : undefined));
+    expect((await status()).documents.map((d: { vm: string }) => d.vm)).not.toContain('extra');
+  });
+
+  test('malformed JSON, a wrong content type, an oversized body', async () => {
+    const malformed = await cp.api('POST', '/v1/events', '{"id": ', { 'content-type': 'application/json' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.errors[0]).toEqual({ field: 'body', reason: expect.stringContaining('not valid JSON') });
+    expect((await cp.api('POST', '/v1/events', 'id=1', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    const huge = [vmEvent('huge', 4)].map((e) => ({ ...e, payload: { vm: { ...e.payload.vm, roles: Array.from({ length: 30000 }, (_, i) => `role-${i}`) } } }));
+    const oversized = await cp.api('POST', '/v1/events', huge);
+    expect(oversized.status).toBe(413);
+  });
+
+  test('unknown routes and methods', async () => {
+    expect((await cp.api('GET', '/v1/nothing')).status).toBe(404);
+    expect((await cp.api('DELETE', '/v1/events')).status).toBe(405);
+  });
+});
+
+describe('the endpoint webhook', () => {
+  let key: string;
+  const body = (rv: string, ips: string[]) =>
+    JSON.stringify({
+      changes: [
+        {
+          type: 'MODIFIED',
+          object: {
+            metadata: { name: 'myapp-abc', namespace: 'default', resourceVersion: rv, labels: { 'kubernetes.io/service-name': 'myapp' } },
+            addressType: 'IPv4',
+            ports: [{ name: 'http', port: 8888, protocol: 'TCP' }],
+            endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace: 'default', name: `myapp-${ip}` } })),
+          },
+        },
+      ],
+    });
+  const post = (text: string, timestamp: number, signature = signWebhook(key, timestamp, text)) =>
+    cp.api('POST', '/v1/clusters/demo/endpoints', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signature, authorization: '' });
+  const now = () => Math.floor(Date.now() / 1000);
+
+  beforeAll(async () => {
+    key = JSON.parse((await cp.store.get(storeKeys.state('demo')))!.body).description.secrets.webhookKey;
+  });
+
+  test('a signed change reaches the webgateway document as pod servers', async () => {
+    const response = await post(body('100', ['10.42.2.14', '10.42.3.21']), now());
+    expect(response.status).toBe(202);
+    const gateway = await waitFor('pods in web01', async () => {
+      const doc = (await documents()).web01;
+      return doc.haproxy.backends[0].slots.some((s: { address?: string }) => s.address === '10.42.3.21') ? doc : undefined;
+    });
+    expect(gateway.haproxy.backends[0].slots.filter((s: { address?: string }) => s.address).map((s: { address: string; port: number }) => `${s.address}:${s.port}`)).toEqual(['10.42.2.14:8888', '10.42.3.21:8888']);
+  });
+
+  test('a bad signature, a stale timestamp and a replay are refused', async () => {
+    const text = body('101', ['10.42.9.9']);
+    expect((await post(text, now(), `v1=${'0'.repeat(64)}`)).status).toBe(401);
+    const stale = await post(text, now() - 600);
+    expect(stale.status).toBe(401);
+    expect(stale.body.detail).toContain('more than 300 s');
+    const timestamp = now();
+    expect((await post(text, timestamp)).status).toBe(202);
+    expect((await post(text, timestamp)).status).toBe(409);
+  });
+
+  test('an out-of-order (older) resourceVersion is ignored', async () => {
+    expect((await post(body('102', ['10.42.5.5']), now())).status).toBe(202);
+    expect((await post(body('99', ['10.42.6.6']), now())).status).toBe(202);
+    await waitFor('the queue to drain', async () => ((await cp.api('GET', '/healthz')).body.queued === 0 ? true : undefined));
+    const slots = (await documents()).web01.haproxy.backends[0].slots.filter((s: { address?: string }) => s.address).map((s: { address: string }) => s.address);
+    expect(slots).toEqual(['10.42.5.5']);
+  });
+
+  test('an unknown resource group answers like a bad signature', async () => {
+    const text = body('1', []);
+    const response = await cp.api('POST', '/v1/clusters/nosuchrg/endpoints', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(now()), 'x-ringmaster-signature': signWebhook('x'.repeat(32), now(), text) });
+    expect(response.status).toBe(401);
+  });
+});
+
+test('a poison message goes to the dead-letter queue with its reason, and the group goes on', async () => {
+  const queue = new SqliteQueue({ path: join(dataDir, 'queue.db') });
+  await queue.send([{ id: 'poison-1', group: 'demo', body: '{"id":"poison-1","type":"vm.upserted","resourceGroup":"demo"}' }]);
+  queue.close();
+  const letters = await waitFor('the dead letter', async () => {
+    const response = await cp.api('GET', '/v1/dead-letters');
+    return response.body.deadLetters.length > 0 ? response.body.deadLetters : undefined;
+  });
+  expect(letters).toEqual([expect.objectContaining({ id: 'poison-1', resourceGroup: 'demo', type: 'vm.upserted', reason: expect.stringContaining('not a valid event') })]);
+  expect(letters[0].reason).toContain('occurredAt');
+  const followUp = { id: 'after-poison', type: 'user.upserted', resourceGroup: 'demo', occurredAt: '2026-11-24T11:00:00Z', payload: { user: { name: 'carol', permissions: ['sudo-srv'] } } };
+  expect((await cp.api('POST', '/v1/events', followUp)).status).toBe(202);
+  await waitFor('carol', async () => ((await documents()).kube01.kubernetes.accessUsers.includes('carol') ? true : undefined));
+});
