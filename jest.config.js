@@ -7,5 +7,6 @@ export default {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
   },
+  setupFiles: ['<rootDir>/test/helpers/quiet-logs.ts'],
   testTimeout: 30000,
 };

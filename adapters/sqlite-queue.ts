@@ -1,9 +1,15 @@
 /**
  * The EventQueue port in-process on node:sqlite, for the local control plane: FIFO per group
  * (a group with a message in flight delivers nothing else), deduplication by id for five
- * minutes, a visibility timeout, and a dead-letter table after `maxReceives`. Every write is
- * a committed, fsynced transaction (WAL, synchronous=FULL), so a message `send` returned for
- * survives a SIGKILL of the process. An adapter of our own port, not an SQS server.
+ * minutes, a visibility timeout, and a dead-letter table after `maxReceives`. An adapter of
+ * our own port, not an SQS server.
+ *
+ * Durability where it matters: `send` returns only after its transaction is committed and
+ * fsynced (WAL, synchronous=FULL), so an accepted event survives a crash of the process or
+ * the machine. Sends that arrive together share one commit (group commit): one fsync for a
+ * burst of requests instead of one each. Receipts, acks and releases commit without the
+ * fsync (synchronous=NORMAL; they survive a crash of the process): losing one to a power cut
+ * only delivers a message again, which the reducer recognises.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -15,6 +21,11 @@ export interface SqliteQueueOptions {
   readonly visibilityTimeoutSeconds?: number;
   readonly maxReceives?: number;
   readonly deduplicationSeconds?: number;
+  /**
+   * The only consumer starts: messages left in flight by a previous process (killed while it
+   * worked on them) are delivered again at once instead of after their visibility timeout.
+   */
+  readonly recoverInFlight?: boolean;
 }
 
 interface MessageRow {
@@ -52,9 +63,11 @@ export class SqliteQueue implements EventQueue {
         reason TEXT NOT NULL, failed_at INTEGER NOT NULL);
     `);
     this.#signal.setMaxListeners(0);
+    if (options.recoverInFlight) this.#db.prepare('UPDATE messages SET visible_at = 0 WHERE receive_count > 0').run();
   }
 
-  #transaction<T>(work: () => T): T {
+  #transaction<T>(work: () => T, durable = false): T {
+    this.#db.exec(durable ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       const result = work();
@@ -66,19 +79,39 @@ export class SqliteQueue implements EventQueue {
     }
   }
 
-  async send(messages: readonly OutgoingMessage[]): Promise<void> {
-    const now = Date.now();
-    this.#transaction(() => {
-      this.#db.prepare('DELETE FROM dedup WHERE expires_at < ?').run(now);
-      const seen = this.#db.prepare('SELECT 1 FROM dedup WHERE id = ?');
-      const remember = this.#db.prepare('INSERT INTO dedup (id, expires_at) VALUES (?, ?)');
-      const insert = this.#db.prepare('INSERT INTO messages (id, grp, body, sent_at) VALUES (?, ?, ?, ?)');
-      for (const message of messages) {
-        if (seen.get(message.id)) continue;
-        remember.run(message.id, now + this.#dedupMs);
-        insert.run(message.id, message.group, message.body, now);
-      }
+  #pending: Array<{ messages: readonly OutgoingMessage[]; done: (error?: Error) => void }> = [];
+
+  send(messages: readonly OutgoingMessage[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => this.#flush());
+      this.#pending.push({ messages, done: (error) => (error ? reject(error) : resolve()) });
     });
+  }
+
+  /** One fsynced commit for every send that arrived since the last one. */
+  #flush(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    const now = Date.now();
+    try {
+      this.#transaction(() => {
+        this.#db.prepare('DELETE FROM dedup WHERE expires_at < ?').run(now);
+        const seen = this.#db.prepare('SELECT 1 FROM dedup WHERE id = ?');
+        const remember = this.#db.prepare('INSERT INTO dedup (id, expires_at) VALUES (?, ?)');
+        const insert = this.#db.prepare('INSERT INTO messages (id, grp, body, sent_at) VALUES (?, ?, ?, ?)');
+        for (const { messages } of batch) {
+          for (const message of messages) {
+            if (seen.get(message.id)) continue;
+            remember.run(message.id, now + this.#dedupMs);
+            insert.run(message.id, message.group, message.body, now);
+          }
+        }
+      }, true);
+    } catch (error) {
+      for (const { done } of batch) done(error as Error);
+      return;
+    }
+    for (const { done } of batch) done();
     this.#signal.emit('sent');
   }
 

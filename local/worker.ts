@@ -15,6 +15,13 @@ export interface WorkerOptions {
   readonly reconcile: ReconcilerInvoke;
   readonly batchSize?: number;
   readonly retryDelaySeconds?: number;
+  /** Batches handled at once, like Lambda's concurrency; the queue never gives two of them one group. */
+  readonly concurrency?: number;
+  /**
+   * After a batch that was not full, wait this long before the next receive, so that a busy
+   * group's events gather and are folded in one reconcile (Lambda's batching window).
+   */
+  readonly batchWindowMs?: number;
   readonly onError?: (error: Error) => void;
 }
 
@@ -45,25 +52,28 @@ export interface Worker {
 
 export function startWorker(options: WorkerOptions): Worker {
   let running = true;
-  const loop = (async () => {
+  const batchSize = options.batchSize ?? 10;
+  const loop = async () => {
     while (running) {
       try {
-        const messages = await options.queue.receive(options.batchSize ?? 10, 1);
+        const messages = await options.queue.receive(batchSize, 1);
         if (!running || messages.length === 0) continue;
         const result = await options.reconcile({ Records: messages.map(toSqsRecord) }, localContext('reconciler'));
         const failed = new Set(result.batchItemFailures.map((f) => f.itemIdentifier));
         await options.queue.ack(messages.filter((m) => !failed.has(m.receipt)).map((m) => m.receipt));
         if (failed.size > 0) await options.queue.release([...failed], options.retryDelaySeconds ?? 1);
+        if (messages.length < batchSize && options.batchWindowMs) await new Promise((resolve) => setTimeout(resolve, options.batchWindowMs));
       } catch (error) {
         options.onError?.(error as Error);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
-  })();
+  };
+  const loops = Array.from({ length: options.concurrency ?? 4 }, loop);
   return {
     stop: async () => {
       running = false;
-      await loop;
+      await Promise.all(loops);
     },
   };
 }

@@ -138,3 +138,13 @@ test('a deleted VM loses its document; a blocked VM keeps its last one', () => {
   expect(result.state.documents.gw).toEqual(state.documents.gw);
   expect(result.status.documents.find((d) => d.vm === 'gw')?.blockedBy).toEqual(['frontend.bind-conflict']);
 });
+
+test('a batch of duplicates changes nothing and asks for no write at all', () => {
+  const state = provisioned();
+  const change = slices('w9', [['ADDED', '100', ['10.42.1.1']]]);
+  const applied = reconcile(state, [change], ctx);
+  expect(applied.unchanged).toBe(false);
+  const again = reconcile(applied.state, [change, change], ctx);
+  expect(again.unchanged).toBe(true);
+  expect(again.writes).toEqual([]);
+});

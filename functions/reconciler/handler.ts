@@ -84,6 +84,11 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl } : {}),
       ...(deps.layout ? { layout: deps.layout } : {}),
     });
+    if (plan.unchanged) {
+      deps.logger.info('only duplicates: nothing written', { resourceGroup: group, events: events.map((e) => e.id) });
+      deps.onReconciled?.(plan, events);
+      return;
+    }
     // Documents first, then state: a crash in between re-runs to the same documents.
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));

@@ -28,6 +28,8 @@ export interface ReconcilePlan {
   readonly status: RgStatus;
   readonly outcomes: ReadonlyArray<{ readonly eventId: string; readonly outcome: Outcome }>;
   readonly desired: DesiredState;
+  /** Every event was a duplicate: nothing at all needs writing, not even the state. */
+  readonly unchanged: boolean;
 }
 
 export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[], context: ReconcileContext): ReconcilePlan {
@@ -87,5 +89,6 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     rejections: next.rejections,
     pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
   };
-  return { state: next, writes, deletes, status, outcomes, desired };
+  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate') && writes.length === 0 && deletes.length === 0;
+  return { state: next, writes, deletes, status, outcomes, desired, unchanged };
 }

@@ -20,7 +20,7 @@ export async function startControlPlaneProcess(dataDir: string, ports: { api?: n
   const child = spawn(
     process.execPath,
     [`${ROOT}cli/ringmaster.ts`, 'serve', '--data-dir', dataDir, '--api-port', String(ports.api ?? 0), '--s3-port', String(ports.s3 ?? 0), '--ready-file', readyFile],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGMASTER_LOG_LEVEL: 'WARN' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGMASTER_LOG_LEVEL: 'ERROR' } },
   );
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));

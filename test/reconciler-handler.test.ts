@@ -1,0 +1,118 @@
+/**
+ * The reconciler function with the S3 store on moto_server (an independent S3): FIFO partial
+ * batch failures per group, and a crash between the document writes and the state write
+ * that the retry repairs.
+ */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { S3Store } from '../adapters/s3-store.ts';
+import { createReconcilerHandler } from '../functions/reconciler/handler.ts';
+import { createLogger } from '../functions/shared/logger.ts';
+import { localContext } from '../local/lambda-context.ts';
+import { type ObjectStore, type OutgoingMessage, type PutOptions, storeKeys } from '../shared/ports.ts';
+import { type RunningServer, startMoto, TEST_CREDENTIALS } from './helpers/servers.ts';
+
+let moto: RunningServer;
+let s3: S3Store;
+beforeAll(async () => {
+  moto = await startMoto();
+  s3 = new S3Store({ bucket: 'reconciler', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS });
+  await s3.client.send(new CreateBucketCommand({ Bucket: 'reconciler' }));
+}, 30000);
+afterAll(async () => moto.stop());
+
+/** Fails the first `failures` writes whose key matches, like a crash or an outage at that point. */
+class FaultyStore implements ObjectStore {
+  failures: number;
+  readonly pattern: RegExp;
+  readonly inner: ObjectStore;
+  constructor(inner: ObjectStore, pattern: RegExp, failures: number) {
+    this.inner = inner;
+    this.pattern = pattern;
+    this.failures = failures;
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  async put(key: string, body: string, options?: PutOptions) {
+    if (this.pattern.test(key) && this.failures > 0) {
+      this.failures--;
+      throw new Error(`injected failure writing ${key}`);
+    }
+    return this.inner.put(key, body, options);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+}
+
+let serial = 0;
+function record(group: string, body: unknown): SQSRecord {
+  const id = `m${++serial}`;
+  return {
+    messageId: id,
+    receiptHandle: id,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'test', ApproximateFirstReceiveTimestamp: '0', MessageGroupId: group, MessageDeduplicationId: id },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:q.fifo',
+    awsRegion: 'us-east-1',
+  };
+}
+
+const at = (i: number) => new Date(Date.UTC(2026, 10, 24, 10, 0, i)).toISOString();
+const provisionRecords = (rg: string) => [
+  record(rg, { id: `${rg}-p`, type: 'cluster.provisioned', resourceGroup: rg, occurredAt: at(0), payload: { settings: {} } }),
+  record(rg, { id: `${rg}-s`, type: 'vm.upserted', resourceGroup: rg, occurredAt: at(1), payload: { vm: { name: 'srv', roles: ['k3s-server'], cpu: 2, memoryMiB: 8192, disks: [{ sizeGiB: 30, kind: 'ssd' }], srvAddresses: ['172.22.0.2'] } } }),
+  record(rg, { id: `${rg}-a`, type: 'vm.upserted', resourceGroup: rg, occurredAt: at(2), payload: { vm: { name: 'agent', roles: ['k3s-agent'], cpu: 4, memoryMiB: 8192, disks: [{ sizeGiB: 30, kind: 'hdd' }], srvAddresses: ['172.22.0.3'] } } }),
+];
+
+function handlerWith(store: ObjectStore, deadLetters: Array<[OutgoingMessage, string]> = []) {
+  return createReconcilerHandler({ store, masterKey: 'k'.repeat(40), logger: createLogger('test'), deadLetter: async (m, reason) => void deadLetters.push([m, reason]) });
+}
+const invoke = (handler: ReturnType<typeof handlerWith>, records: SQSRecord[]) => handler({ Records: records } as SQSEvent, localContext('reconciler'));
+
+test('a failing group reports all of its messages, in order; the other group goes through', async () => {
+  const store = new FaultyStore(s3, /^state\/rg-a\.json$/, 1);
+  const a = provisionRecords('rg-a');
+  const b = provisionRecords('rg-b');
+  const result = await invoke(handlerWith(store), [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!]);
+  expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(a.map((r) => r.messageId));
+  expect(await s3.get(storeKeys.state('rg-b'))).toBeDefined();
+  expect(await s3.get(storeKeys.state('rg-a'))).toBeUndefined();
+});
+
+test('a crash between the document writes and the state write: the retry converges to the same documents', async () => {
+  const store = new FaultyStore(s3, /^state\/rg-c\.json$/, 1);
+  const handler = handlerWith(store);
+  const records = provisionRecords('rg-c');
+  expect((await invoke(handler, records)).batchItemFailures).toHaveLength(3);
+  const afterCrash = await s3.get(storeKeys.desired('rg-c', 'agent'));
+  expect(afterCrash).toBeDefined();
+  expect((await invoke(handler, records)).batchItemFailures).toEqual([]);
+  const afterRetry = await s3.get(storeKeys.desired('rg-c', 'agent'));
+  expect(afterRetry!.body).toBe(afterCrash!.body);
+  expect(JSON.parse(afterRetry!.body).generation).toBe(1);
+  // Delivered once more (the queue may do that): nothing is rewritten.
+  expect((await invoke(handler, records)).batchItemFailures).toEqual([]);
+  expect((await s3.get(storeKeys.desired('rg-c', 'agent')))!.etag).toBe(afterRetry!.etag);
+});
+
+test('a message that is not an event is dead-lettered with its reason; the rest of its group is applied', async () => {
+  const deadLetters: Array<[OutgoingMessage, string]> = [];
+  const records = provisionRecords('rg-d');
+  const poison = record('rg-d', 'not json at all');
+  const wrongGroup = record('rg-d', { id: 'x', type: 'cluster.decommissioned', resourceGroup: 'rg-zzz', occurredAt: at(5), payload: {} });
+  const result = await invoke(handlerWith(s3, deadLetters), [records[0]!, poison, wrongGroup, records[1]!, records[2]!]);
+  expect(result.batchItemFailures).toEqual([]);
+  expect(deadLetters.map(([m, reason]) => [m.body.slice(0, 15), reason])).toEqual([
+    ['not json at all', expect.stringContaining('not valid JSON')],
+    [expect.any(String), 'resourceGroup rg-zzz differs from the message group rg-d'],
+  ]);
+  expect(JSON.parse((await s3.get(storeKeys.status('rg-d')))!.body).documents.map((d: { vm: string }) => d.vm)).toEqual(['agent', 'srv']);
+});
