@@ -19,4 +19,10 @@ fi
 
 node --version
 npx tsc --noEmit
-NODE_OPTIONS=--experimental-vm-modules npx jest "$@"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+status=0
+NODE_OPTIONS=--experimental-vm-modules npx jest --json --outputFile="$results" "$@" || status=$?
+# One plain closing line for any CI that reads it.
+node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$results" 2>/dev/null || true
+exit "$status"
