@@ -11,7 +11,7 @@ import { frontendFindings } from './findings/frontends.ts';
 import { maintenanceFindings } from './findings/maintenance.ts';
 import { networkFindings } from './findings/network.ts';
 import { topologyFindings } from './findings/topology.ts';
-import { documentHash } from './hash.ts';
+import { documentHash, sha256Hex } from './hash.ts';
 import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
 import { buildModel, type Model } from './model.ts';
 import { planHaproxy } from './render/haproxy.ts';
@@ -93,7 +93,9 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
     ...(model.topology.webgateways.length > 0 ? haproxy.findings : []),
   ]);
   const blocked = blockedVms(findings);
-  const ctx: RenderContext = { model, layout, haproxy, webhookUrl: options.webhookUrl };
+  const tokenContent = `${rg.secrets.clusterToken ?? ''}\n`;
+  const tokenFile = { content: tokenContent, sha256: `sha256:${sha256Hex(tokenContent)}` };
+  const ctx: RenderContext = { model, layout, haproxy, webhookUrl: options.webhookUrl, tokenFile };
 
   const documents: VmDocument[] = [];
   const blockedList: BlockedVm[] = [];

@@ -13,9 +13,14 @@ export function parseNetwork(text: string): Network {
   return { text, address, prefix, bits: address.kind() === 'ipv4' ? 32 : 128 };
 }
 
-export function contains(network: Network, addressText: string): boolean {
-  if (!ipaddr.isValid(addressText)) return false;
-  const address = ipaddr.process(addressText);
+export type Address = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** `undefined` for text that is no IP address. */
+export function parseAddress(text: string): Address | undefined {
+  return ipaddr.isValid(text) ? ipaddr.process(text) : undefined;
+}
+
+export function contains(network: Network, address: Address): boolean {
   return address.kind() === network.address.kind() && address.match(network.address, network.prefix);
 }
 

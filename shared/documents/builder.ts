@@ -1,7 +1,8 @@
 /** Collects what one VM must have; the result is sorted so equal input gives equal bytes. */
+import { sha256Hex } from '../hash.ts';
 import type { DirectorySpec, FileSpec, ServiceSpec } from '../schema/document.ts';
 
-type FileInput = Omit<FileSpec, 'owner' | 'group' | 'secret'> & Partial<Pick<FileSpec, 'owner' | 'group' | 'secret'>>;
+type FileInput = Omit<FileSpec, 'owner' | 'group' | 'secret' | 'sha256'> & Partial<Pick<FileSpec, 'owner' | 'group' | 'secret' | 'sha256'>>;
 
 export class DocumentParts {
   readonly files: FileSpec[] = [];
@@ -10,7 +11,8 @@ export class DocumentParts {
 
   file(spec: FileInput): this {
     const { path, mode, content, owner = 'root', group = 'root', secret = false } = spec;
-    this.files.push({ path, mode, owner, group, secret, content });
+    const sha256 = spec.sha256 ?? `sha256:${sha256Hex(content)}`;
+    this.files.push({ path, mode, owner, group, secret, sha256, content });
     return this;
   }
 

@@ -23,15 +23,17 @@ export interface RenderContext {
   readonly haproxy: HaproxyPlan;
   /** Where the server's endpoint watcher posts; absent until the control plane has a URL. */
   readonly webhookUrl: string | undefined;
+  /** The token file every node gets, hashed once for all of them. */
+  readonly tokenFile: { readonly content: string; readonly sha256: string };
 }
 
 function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, configIsSecret = false): void {
-  const { layout, model } = ctx;
+  const { layout } = ctx;
   parts
     .directory(dirname(layout.k3sConfig))
     .directory(dirname(layout.k3sTokenFile), '0700')
     .file({ path: layout.k3sConfig, mode: '0600', content: config, secret: configIsSecret })
-    .file({ path: layout.k3sTokenFile, mode: '0600', content: `${model.rg.secrets.clusterToken ?? ''}\n`, secret: true })
+    .file({ path: layout.k3sTokenFile, mode: '0600', ...ctx.tokenFile, secret: true })
     .service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile], reload: layout.reload('k3s') });
 }
 
@@ -104,7 +106,7 @@ export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: 
     .directory(dirname(layout.haproxyConfig))
     .directory(dirname(layout.haproxySocket))
     .directory(dirname(layout.haproxyStateFile))
-    .file({ path: layout.haproxyConfig, mode: '0644', content: ctx.haproxy.config })
+    .file({ path: layout.haproxyConfig, mode: '0644', content: ctx.haproxy.config, sha256: ctx.haproxy.configSha256 })
     .service({ name: 'haproxy', files: [layout.haproxyConfig], validate: ['haproxy', '-c', '-q', '-f', layout.haproxyConfig], reload: layout.reload('haproxy') });
   nginxFiles(parts, layout, frontendVirtualHosts(model.frontends, vm.publicAddresses));
 }

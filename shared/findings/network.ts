@@ -1,7 +1,7 @@
 /** Findings about the cluster network: CIDRs that overlap, a DNS address outside, too few node subnets. */
 import type { Model } from '../model.ts';
 import { names } from '../model.ts';
-import { contains, overlaps, parseNetwork, subnetCount } from '../net.ts';
+import { contains, overlaps, parseAddress, parseNetwork, subnetCount } from '../net.ts';
 import { clusterSubject, error, type Finding, vmSubject, warning } from './finding.ts';
 
 export function networkFindings(model: Model): Finding[] {
@@ -49,8 +49,9 @@ export function networkFindings(model: Model): Finding[] {
     }
     for (const vm of model.vms) {
       for (const address of [...vm.srvAddresses, ...vm.publicAddresses]) {
+        const parsed = parseAddress(address);
         for (const net of [family.cluster, family.service]) {
-          if (contains(net, address)) {
+          if (parsed && contains(net, parsed)) {
             findings.push(
               error('network.cidr-overlaps-vm', vmSubject(vm.name), `${vm.name}'s address ${address} lies inside the cluster's ${net.text}; pods and services would shadow it.`, members),
             );
@@ -59,7 +60,8 @@ export function networkFindings(model: Model): Finding[] {
       }
     }
   }
-  if (!contains(serviceNet, network.clusterDns)) {
+  const dns = parseAddress(network.clusterDns);
+  if (!dns || !contains(serviceNet, dns)) {
     findings.push(error('network.dns-outside-services', subject, `The cluster DNS address ${network.clusterDns} lies outside the service network ${network.serviceCidr}.`, members));
   }
   if (network.dualStack) {

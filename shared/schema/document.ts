@@ -18,6 +18,8 @@ export const fileSpecSchema = z.strictObject({
   owner: z.string().default('root'),
   group: z.string().default('root'),
   content: z.string(),
+  /** `sha256:<hex>` of `content`: the document hash covers the file through it. */
+  sha256: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   /** Never logged, never copied into reports or status. */
   secret: z.boolean().default(false),
 });
