@@ -3,7 +3,8 @@
  * architecture by events, read every VM's document through the S3 protocol, and hold the
  * API to its promises on bad input, duplicates, signatures and poison messages.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -179,4 +180,50 @@ test('a poison message goes to the dead-letter queue with its reason, and the gr
   const followUp = { id: 'after-poison', type: 'user.upserted', resourceGroup: 'demo', occurredAt: '2026-11-24T11:00:00Z', payload: { user: { name: 'carol', permissions: ['sudo-srv'] } } };
   expect((await cp.api('POST', '/v1/events', followUp)).status).toBe(202);
   await waitFor('carol', async () => ((await documents()).kube01.kubernetes.accessUsers.includes('carol') ? true : undefined));
+});
+
+describe('the operator commands against the running control plane', () => {
+  const ringmaster = (...args: string[]) => {
+    const result = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, ...args, '--api-url', cp.info.apiUrl, '--data-dir', dataDir], { encoding: 'utf8' });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  test('event send accepts a YAML file of events, and names the field of a bad one', () => {
+    const file = join(dataDir, 'more-events.yaml');
+    writeFileSync(file, '- id: cli-1\n  type: user.upserted\n  resourceGroup: demo\n  occurredAt: "2026-11-24T11:30:00Z"\n  payload: { user: { name: dave, permissions: [sudo-srv] } }\n');
+    expect(ringmaster('event', 'send', file)).toMatchObject({ status: 0, stdout: 'accepted 1 event(s): cli-1\n' });
+    writeFileSync(file, '- id: cli-2\n  type: user.upserted\n  resourceGroup: demo\n  occurredAt: "2026-11-24T11:30:00Z"\n  payload: { user: { name: Dave } }\n');
+    const bad = ringmaster('event', 'send', file);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`${file}: [0].payload.user.name (event cli-2): must be a login name`);
+  });
+
+  test('status prints the documents, the agents and the findings', async () => {
+    await waitFor('dave', async () => ((await documents()).kube01.kubernetes.accessUsers.includes('dave') ? true : undefined));
+    const result = ringmaster('status', 'demo');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/VM\s+ROLES\s+GENERATION\s+AGENT\s+IN SYNC\s+BLOCKED BY/);
+    expect(result.stdout).toMatch(/kube01\s+k3s-server\s+\d+\s+no report\s+no/);
+    expect(JSON.parse(ringmaster('status', 'demo', '--json').stdout).resourceGroup).toBe('demo');
+    expect(ringmaster('status', 'nosuch')).toMatchObject({ status: 2, stderr: expect.stringContaining('404') });
+  });
+
+  test('dlq list shows the reason and dlq replay sends letters back', async () => {
+    const queue = new SqliteQueue({ path: join(dataDir, 'queue.db') });
+    await queue.send([{ id: 'cli-poison', group: 'demo', body: '{"nope":1}' }]);
+    queue.close();
+    await waitFor('the dead letter', async () => ((await cp.api('GET', '/v1/dead-letters')).body.deadLetters.some((d: { id: string }) => d.id === 'cli-poison') ? true : undefined));
+    const list = ringmaster('dlq', 'list');
+    expect(list.stdout).toMatch(/cli-poison\s+demo\s+\?\s+not a valid event/);
+    expect(ringmaster('dlq', 'replay', 'cli-poison')).toMatchObject({ status: 0, stdout: 'replayed 1 dead letter(s)\n' });
+  });
+
+  test('a wrong token is refused, and an unreachable control plane is said so', () => {
+    const refused = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'status', 'demo', '--api-url', cp.info.apiUrl, '--token', 'wrong'], { encoding: 'utf8' });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('401');
+    const unreachable = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'status', 'demo', '--api-url', 'http://127.0.0.1:9', '--token', 'x'], { encoding: 'utf8' });
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stderr).toContain('cannot reach the control plane at http://127.0.0.1:9');
+  });
 });
