@@ -3,6 +3,7 @@
  * EndpointSlice API's rules: `ready`/`serving` unset mean true, `terminating` unset means
  * false; a pod that is terminating but still serving is drained, not cut off.
  */
+import { compareText } from './compare.ts';
 import type { EndpointSlice, ServiceEndpoints } from './schema/endpoints.ts';
 import type { Frontend } from './schema/frontend.ts';
 import type { SlotState } from './schema/document.ts';
@@ -72,5 +73,5 @@ export function podEndpoints(frontend: Frontend, observed: readonly ServiceEndpo
   }
   return [...byKey.values()]
     .map(({ family: _family, ...endpoint }) => endpoint)
-    .sort((a, b) => a.key.localeCompare(b.key));
+    .sort((a, b) => compareText(a.key, b.key));
 }

@@ -1,4 +1,5 @@
 /** The resource group as the checks and renderers see it: roles settled, defaults resolved. */
+import { compareText } from './compare.ts';
 import type { ClusterSettings } from './schema/cluster.ts';
 import { type Frontend, resolveFrontend } from './schema/frontend.ts';
 import type { ResourceGroup } from './schema/resource-group.ts';
@@ -15,9 +16,9 @@ export interface Model {
 }
 
 export function buildModel(rg: ResourceGroup, vms: readonly Vm[] = rg.vms): Model {
-  const sortedVms = [...vms].sort((a, b) => a.name.localeCompare(b.name));
+  const sortedVms = [...vms].sort((a, b) => compareText(a.name, b.name));
   const frontends = Object.entries(rg.frontends)
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => compareText(a, b))
     .map(([name, frontend]) => resolveFrontend(name, frontend));
   return { rg, cluster: rg.cluster, vms: sortedVms, topology: topologyOf(sortedVms), frontends };
 }

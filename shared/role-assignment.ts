@@ -7,6 +7,7 @@
  * The result is meant to be persisted (the reducer writes the roles back), so a later,
  * bigger VM never takes the server role away from the one chosen first.
  */
+import { compareText } from './compare.ts';
 import { type Finding, info, vmSubject, warning } from './findings/finding.ts';
 import { type KubernetesRole, MINIMUMS } from './roles.ts';
 import type { ResourceGroup } from './schema/resource-group.ts';
@@ -26,7 +27,7 @@ export interface RoleAssignmentResult {
 }
 
 /** Smaller VMs first: the biggest ones are left for the workloads. */
-const bySize = (a: Vm, b: Vm) => a.cpu - b.cpu || a.memoryMiB - b.memoryMiB || a.name.localeCompare(b.name);
+const bySize = (a: Vm, b: Vm) => a.cpu - b.cpu || a.memoryMiB - b.memoryMiB || compareText(a.name, b.name);
 const hasPublic = (vm: Vm) => vm.publicAddresses.length > 0;
 
 interface SingleRole {
@@ -41,7 +42,7 @@ export function assignRoles(rg: ResourceGroup): RoleAssignmentResult {
   if (rg.cluster?.roleAssignment !== 'automatic') return { vms: rg.vms, assignments: [], findings: [] };
   const topology = topologyOf(rg.vms);
   const free = new Set(rg.vms.filter((vm) => vm.roles.length === 0).map((vm) => vm.name));
-  const candidates = () => rg.vms.filter((vm) => free.has(vm.name)).sort((a, b) => a.name.localeCompare(b.name));
+  const candidates = () => rg.vms.filter((vm) => free.has(vm.name)).sort((a, b) => compareText(a.name, b.name));
   const assignments: RoleAssignment[] = [];
   const findings: Finding[] = [];
   const resourceProblem = (role: KubernetesRole) => (vm: Vm) => {

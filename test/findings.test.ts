@@ -203,3 +203,32 @@ test('maintenance drains one agent at a time, earliest request first, and never 
     'maintenance.not-drained srv1',
   ]);
 });
+
+describe('input that would end up in generated configs is held to a single safe line', () => {
+  const parse = (input: ResourceGroupInput) => resourceGroupSchema.safeParse(input);
+  test.each([
+    ['haproxyExtraConfig', { podPort: 1, haproxyExtraConfig: 'maxconn 5\nlisten evil' }],
+    ['haproxyExtraConfig', { podPort: 1, haproxyExtraConfig: 'maxconn 5; shutdown sessions' }],
+    ['extraPodTemplateOptions', { podPort: 1, extraPodTemplateOptions: 'check "unbalanced' }],
+  ])('%s with a newline, ";" or a quote is refused', (field, frontend) => {
+    const result = parse(base({ frontends: { web: frontend } }));
+    expect(result.success).toBe(false);
+    expect(result.error!.issues[0]!.path).toEqual(['frontends', 'web', field]);
+  });
+
+  test('proxyPass with an nginx variable is refused', () => {
+    const result = parse(base({ frontends: { web: { podPort: 1, virtualHosts: { 'a.example.com': { locations: { '/': { proxyPass: 'http://$arg_target' } } } } } } }));
+    expect(result.error!.issues[0]!.path).toEqual(['frontends', 'web', 'virtualHosts', 'a.example.com', 'locations', '/', 'proxyPass']);
+  });
+
+  test('endpoint addresses and pod names must be what Kubernetes allows', () => {
+    const slice = (address: string, name: string) => ({
+      namespace: 'default',
+      service: 'web',
+      slices: [{ metadata: { name: 's1' }, addressType: 'IPv4' as const, endpoints: [{ addresses: [address], targetRef: { kind: 'Pod', name } }] }],
+    });
+    expect(parse(base({ endpoints: [slice('10.42.0.1', 'web-1')] })).success).toBe(true);
+    expect(parse(base({ endpoints: [slice('10.42.0.1 backup\nlisten x', 'web-1')] })).success).toBe(false);
+    expect(parse(base({ endpoints: [slice('10.42.0.1', 'web-1\nlisten injected')] })).success).toBe(false);
+  });
+});

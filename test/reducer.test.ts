@@ -148,3 +148,10 @@ test('a batch of duplicates changes nothing and asks for no write at all', () =>
   expect(again.unchanged).toBe(true);
   expect(again.writes).toEqual([]);
 });
+
+test('a frontend whose name cannot default its Service name is refused at the event, not later', () => {
+  const result = portalEventSchema.safeParse({ id: 'f1', type: 'frontend.upserted', resourceGroup: 'rg1', occurredAt: at(), payload: { name: 'My_App', frontend: { podPort: 80 } } });
+  expect(result.success).toBe(false);
+  expect(result.error!.issues[0]).toMatchObject({ path: ['payload', 'frontend', 'serviceName'], message: expect.stringContaining('defaults to the frontend\'s name "My_App"') });
+  expect(portalEventSchema.safeParse({ id: 'f2', type: 'frontend.upserted', resourceGroup: 'rg1', occurredAt: at(), payload: { name: 'My_App', frontend: { podPort: 80, serviceName: 'my-app' } } }).success).toBe(true);
+});

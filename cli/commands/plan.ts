@@ -2,6 +2,7 @@
  * `ringmaster plan FILE`: findings as a table, then one document per VM, written to
  * `--out DIR` or printed (secret file contents are never printed, only written).
  */
+import { compareText } from '../../shared/compare.ts';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,7 +53,7 @@ export function documentsTable(state: DesiredState): string {
   const rows = [
     ...state.documents.map((d) => [d.vm, d.roles.join(',') || '-', String(d.files.length), d.hash.slice(0, 19), 'ready']),
     ...state.blocked.map((b) => [b.vm, '', '', '', `blocked: ${b.reasons.join(', ')}`]),
-  ].sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
+  ].sort((a, b) => compareText(a[0] ?? '', b[0] ?? ''));
   return table(['VM', 'ROLES', 'FILES', 'HASH', 'DOCUMENT'], rows);
 }
 

@@ -14,7 +14,7 @@ import type { Layout } from '../../shared/layout.ts';
 import { type ObjectStore, type OutgoingMessage, PreconditionFailed, storeKeys } from '../../shared/ports.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
-import { emptyState } from '../../shared/state/rg-state.ts';
+import { emptyState, rgStateSchema } from '../../shared/state/rg-state.ts';
 import { loadState } from '../shared/state-store.ts';
 
 /** A queued message the reconciler cannot process; `messageId` is the SQS record's. */
@@ -89,6 +89,9 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       deps.onReconciled?.(plan, events);
       return;
     }
+    // A state that would not read back would stop the group for good: refuse it before any write.
+    const readable = rgStateSchema.safeParse(plan.state);
+    if (!readable.success) throw new Error(`the new state of ${group} would be invalid: ${formatFieldErrors(fieldErrors(readable.error)).slice(0, 5).join('; ')}`);
     // Documents first, then state: a crash in between re-runs to the same documents.
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));

@@ -1,4 +1,5 @@
 /** Collects what one VM must have; the result is sorted so equal input gives equal bytes. */
+import { compareText } from '../compare.ts';
 import { sha256Hex } from '../hash.ts';
 import type { DirectorySpec, FileSpec, ServiceSpec } from '../schema/document.ts';
 
@@ -27,7 +28,7 @@ export class DocumentParts {
   }
 
   sorted(): { directories: DirectorySpec[]; files: FileSpec[]; services: ServiceSpec[] } {
-    const byPath = <T extends { path: string }>(a: T, b: T) => a.path.localeCompare(b.path);
+    const byPath = <T extends { path: string }>(a: T, b: T) => compareText(a.path, b.path);
     return {
       directories: [...this.directories].sort(byPath),
       files: [...this.files].sort(byPath),

@@ -2,6 +2,7 @@
  * One renderer per role: each adds the files, folders and services its role needs to a
  * VM's document. A VM with several roles (say k3s-agent and k3s-nfs) gets each part.
  */
+import { compareText } from '../compare.ts';
 import { dirname } from 'node:path/posix';
 import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
@@ -88,7 +89,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
     accessUsers: model.rg.users.filter((user) => user.permissions.includes(SUDO_SRV)).map((user) => user.name).sort(),
     kubeconfigTtlHours: cluster.kubeconfigTtlHours,
     apiServerUrl: apiServerUrl(vm),
-    watchedServices: [...watched.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, value]) => value),
+    watchedServices: [...watched.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value),
     drainNodes: maintenanceQueue(model).slice(0, 1).map((agent) => agent.name),
     drainTimeoutSeconds: cluster.drainTimeoutSeconds,
     ...(webhookKey && ctx.webhookUrl ? { webhook: { url: ctx.webhookUrl, keyFile: layout.webhookKeyFile } } : {}),

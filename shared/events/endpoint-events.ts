@@ -13,7 +13,7 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** An EndpointSlice as the API returns it: it must say its namespace and its Service. */
 export const endpointSliceObjectSchema = endpointSliceSchema.extend({
   metadata: z.object({
-    name: z.string().min(1).max(253),
+    name: endpointSliceSchema.shape.metadata.shape.name,
     namespace: dnsLabel,
     resourceVersion: z.string().regex(/^\d{1,20}$/, 'must be the resourceVersion the API server returned'),
     labels: z.object({ [SERVICE_NAME_LABEL]: serviceName }, { error: `must carry the label ${SERVICE_NAME_LABEL}` }),

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { clusterSchema } from '../schema/cluster.ts';
 import { frontendName, frontendSchema } from '../schema/frontend.ts';
 import { dnsLabel } from '../schema/primitives.ts';
+import { defaultServiceNameProblem } from '../schema/resource-group.ts';
 import { userSchema } from '../schema/user.ts';
 import { vmSchema } from '../schema/vm.ts';
 
@@ -35,7 +36,14 @@ export const portalEventSchema = z.discriminatedUnion(
     z.strictObject({ ...envelope, type: z.literal('vm.maintenance.finished'), payload: named }),
     z.strictObject({ ...envelope, type: z.literal('user.upserted'), payload: z.strictObject({ user: userSchema }) }),
     z.strictObject({ ...envelope, type: z.literal('user.deleted'), payload: z.strictObject({ name: userSchema.shape.name }) }),
-    z.strictObject({ ...envelope, type: z.literal('frontend.upserted'), payload: z.strictObject({ name: frontendName, frontend: frontendSchema }) }),
+    z.strictObject({
+      ...envelope,
+      type: z.literal('frontend.upserted'),
+      payload: z.strictObject({ name: frontendName, frontend: frontendSchema }).superRefine((payload, ctx) => {
+        const problem = defaultServiceNameProblem(payload.name, payload.frontend.serviceName);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['frontend', 'serviceName'], message: problem });
+      }),
+    }),
     z.strictObject({ ...envelope, type: z.literal('frontend.deleted'), payload: z.strictObject({ name: frontendName }) }),
     z.strictObject({ ...envelope, type: z.literal('kubeconfig.requested'), payload: z.strictObject({ user: userSchema.shape.name }) }),
   ],

@@ -1,3 +1,4 @@
+import { compareText } from '../compare.ts';
 /**
  * A finding is one thing an operator or customer should know about a resource group,
  * said in a sentence. Errors name the VMs whose documents they withhold: those VMs keep
@@ -43,10 +44,10 @@ export function sortFindings(findings: readonly Finding[]): Finding[] {
   return [...findings].sort(
     (a, b) =>
       SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
-      a.subject.kind.localeCompare(b.subject.kind) ||
-      a.subject.name.localeCompare(b.subject.name) ||
-      a.code.localeCompare(b.code) ||
-      a.message.localeCompare(b.message),
+      compareText(a.subject.kind, b.subject.kind) ||
+      compareText(a.subject.name, b.subject.name) ||
+      compareText(a.code, b.code) ||
+      compareText(a.message, b.message),
   );
 }
 

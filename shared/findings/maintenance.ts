@@ -2,15 +2,19 @@
  * Maintenance: a k3s-agent in maintenance is drained first, one agent of a resource group at a
  * time (the earliest request goes first); servers and webgateways are never drained.
  */
+import { compareText } from '../compare.ts';
 import type { Model } from '../model.ts';
 import type { Vm } from '../schema/vm.ts';
 import { type Finding, info, vmSubject } from './finding.ts';
+
+const requestedTime = (vm: Vm) => (vm.maintenance.requestedAt ? Date.parse(vm.maintenance.requestedAt) : Number.POSITIVE_INFINITY);
 
 /** Agents waiting for maintenance, in the order they are drained. */
 export function maintenanceQueue(model: Model): Vm[] {
   return model.topology.agents
     .filter((vm) => vm.maintenance.state === 'requested')
-    .sort((a, b) => (a.maintenance.requestedAt ?? '').localeCompare(b.maintenance.requestedAt ?? '') || a.name.localeCompare(b.name));
+    // By the instant requested (offsets differ: compare times, not strings), then by name.
+    .sort((a, b) => requestedTime(a) - requestedTime(b) || compareText(a.name, b.name));
 }
 
 export function maintenanceFindings(model: Model): Finding[] {

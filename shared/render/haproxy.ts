@@ -10,14 +10,13 @@
  */
 import { createHash } from 'node:crypto';
 import { sha256Hex } from '../hash.ts';
-import { type PodEndpoint, podEndpoints } from '../endpoints.ts';
+import { findService, type PodEndpoint, podEndpoints } from '../endpoints.ts';
 import { type Finding, frontendSubject, info, warning } from '../findings/finding.ts';
 import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
 import type { HaproxyBackend, HaproxyRuntime, HaproxyServer, LoadBalancer } from '../schema/document.ts';
 import type { Frontend } from '../schema/frontend.ts';
 import { assignSlots, type SlotTable } from '../slots.ts';
-import { findService } from '../endpoints.ts';
 import { hostPort, srvAddress } from '../topology.ts';
 
 /** Address of a free slot: never contacted, the server is `disabled` (maint). */
@@ -154,6 +153,8 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
     if (frontend.podPort !== undefined) slots[frontend.name] = table;
     const podServers = slotServers(frontend, pods, table);
     const options = podOptions(frontend);
+    // The slot lines are left out of the structure, but their options are not: changing them needs a reload.
+    structureHash.update(`\0pods ${options}\0`);
     for (const server of podServers) full.push(`\n${serverLine(server, options)}`);
 
     if (frontend.servicePort !== undefined && frontend.podPort === undefined && frontend.lbServicePort === undefined) {

@@ -3,6 +3,7 @@
  * `locations."/".proxyPass`) and the k3s server's dashboard. Certificates come from ACME
  * into `<acmeDir>/<host>/`; port 80 keeps answering ACME challenges when SSL is forced.
  */
+import { compareText } from '../compare.ts';
 import type { Layout } from '../layout.ts';
 import { parseBind } from '../schema/bind.ts';
 import type { Frontend } from '../schema/frontend.ts';
@@ -35,13 +36,13 @@ export function defaultProxyPass(frontend: Frontend): string {
 export function frontendVirtualHosts(frontends: readonly Frontend[], addresses: readonly string[]): VirtualHost[] {
   return frontends.flatMap((frontend) =>
     Object.entries(frontend.virtualHosts)
-      .sort(([a], [b]) => a.localeCompare(b))
+      .sort(([a], [b]) => compareText(a, b))
       .map(([serverName, vhost]) => ({
         serverName,
         forceSSL: vhost.forceSSL,
         addresses,
         locations: Object.entries(vhost.locations ?? { '/': {} })
-          .sort(([a], [b]) => a.localeCompare(b))
+          .sort(([a], [b]) => compareText(a, b))
           .map(([path, location]) => ({ path, proxyPass: location.proxyPass ?? defaultProxyPass(frontend) })),
       })),
   );

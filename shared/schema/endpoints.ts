@@ -4,7 +4,21 @@
  * Unknown Kubernetes fields are dropped, not refused: the API grows.
  */
 import { z } from 'zod';
-import { dnsLabel, serviceName } from './primitives.ts';
+import { dnsLabel, hostName, ipAddress, serviceName } from './primitives.ts';
+
+/**
+ * Everything here comes from a customer's cluster and ends up in haproxy's config and runtime
+ * commands: each field is held to what Kubernetes itself allows, so nothing can add lines.
+ */
+const objectName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes object name (DNS-1123 subdomain)');
+const endpointAddress = z.union([ipAddress, hostName], { error: 'must be an IP address or a host name' });
+const portName = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port name (DNS-1123 label)');
 
 export const endpointConditionsSchema = z.object({
   ready: z.boolean().nullish(),
@@ -13,29 +27,29 @@ export const endpointConditionsSchema = z.object({
 });
 
 export const endpointSchema = z.object({
-  addresses: z.array(z.string().min(1).max(253)).min(1, 'must list at least one address'),
+  addresses: z.array(endpointAddress).min(1, 'must list at least one address').max(100),
   conditions: endpointConditionsSchema.default({}),
-  nodeName: z.string().max(253).nullish(),
+  nodeName: objectName.nullish(),
   targetRef: z
     .object({
-      kind: z.string().max(63).nullish(),
-      name: z.string().max(253).nullish(),
-      namespace: z.string().max(63).nullish(),
-      uid: z.string().max(64).nullish(),
+      kind: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,62}$/, 'must be a Kubernetes kind such as "Pod"').nullish(),
+      name: objectName.nullish(),
+      namespace: dnsLabel.nullish(),
+      uid: z.string().regex(/^[0-9a-f-]{1,64}$/, 'must be a Kubernetes uid').nullish(),
     })
     .nullish(),
 });
 
 export const endpointPortSchema = z.object({
-  name: z.string().max(63).nullish(),
+  name: z.union([z.literal(''), portName]).nullish(),
   port: z.number().int().min(1).max(65535).nullish(),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).nullish(),
 });
 
 export const endpointSliceSchema = z.object({
   metadata: z.object({
-    name: z.string().min(1).max(253),
-    resourceVersion: z.string().max(64).optional(),
+    name: objectName,
+    resourceVersion: z.string().regex(/^\d{1,20}$/, 'must be the resourceVersion the API server returned').optional(),
   }),
   addressType: z.enum(['IPv4', 'IPv6', 'FQDN'], { error: 'must be "IPv4", "IPv6" or "FQDN"' }),
   endpoints: z.array(endpointSchema).nullish().transform((list) => list ?? []),
@@ -43,9 +57,9 @@ export const endpointSliceSchema = z.object({
 });
 
 export const servicePortSchema = z.object({
-  name: z.string().max(63).nullish(),
+  name: z.union([z.literal(''), portName]).nullish(),
   port: z.number().int().min(1).max(65535),
-  targetPort: z.union([z.number().int().min(1).max(65535), z.string().min(1).max(15)]).nullish(),
+  targetPort: z.union([z.number().int().min(1).max(65535), z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port number or name').max(15)]).nullish(),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).nullish(),
 });
 

@@ -10,11 +10,12 @@ import { configLineFragment, dnsLabel, hostName, port, serviceName } from './pri
 /** A prefix location as the spec writes it (`locations."/"`): no spaces or nginx syntax. */
 const locationPath = z
   .string()
-  .regex(/^\/[^\s{};'"\\]*$/, 'must be a path starting with "/" without spaces, quotes, "{", "}" or ";"');
+  .regex(/^\/[^\s{};'"\\$]*$/, 'must be a path starting with "/" without spaces, quotes, "$", "{", "}" or ";"');
 
+/** No "$": nginx would expand variables in it (a request could pick the upstream). */
 const proxyPass = z
   .string()
-  .regex(/^https?:\/\/[^\s{};'"\\]+$/, 'must be an http:// or https:// URL without spaces, quotes, "{", "}" or ";"');
+  .regex(/^https?:\/\/[^\s{};'"\\$]+$/, 'must be an http:// or https:// URL without spaces, quotes, "$", "{", "}" or ";"');
 
 export const locationSchema = z.strictObject({
   proxyPass: proxyPass.optional(),

@@ -38,13 +38,15 @@ export const ipv6Cidr = z.cidrv6({ error: 'must be an IPv6 network in CIDR notat
 export const anyCidr = z.union([z.cidrv4(), z.cidrv6()], { error: 'must be a network in CIDR notation, e.g. "10.8.0.0/24"' });
 
 /**
- * A fragment that is pasted into a generated config line (haproxy server options).
- * It must stay on its line: a newline would let it add arbitrary sections.
+ * A fragment that is pasted into a generated config line (haproxy server options) and into
+ * runtime-API commands (`add server`). It must stay on its line and in its command: no
+ * newline (new sections), no ";" (chains socket commands), no quotes or backslash (an
+ * unbalanced one breaks the whole file), no "#".
  */
 export const configLineFragment = z
   .string()
   .max(1024, 'must be at most 1024 characters')
-  .regex(/^[^\u0000-\u001f\u007f#]*$/, 'must be a single line without control characters or "#"');
+  .regex(/^[^\u0000-\u001f\u007f#;"'\\]*$/, 'must be a single line without control characters, "#", ";", quotes or backslashes');
 
 /** A secret value that ends up in a file: no whitespace so it survives any file format. */
 export const secretValue = z

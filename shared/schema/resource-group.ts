@@ -45,15 +45,16 @@ export const resourceGroupSchema = z
     refineUnique(rg.users, (user) => user.name, 'user name', ['users'], ctx);
     refineUnique(rg.endpoints, (e) => `${e.namespace}/${e.service}`, 'service', ['endpoints'], ctx);
     for (const [name, frontend] of Object.entries(rg.frontends)) {
-      if (frontend.serviceName === undefined && !serviceName.safeParse(name).success) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['frontends', name, 'serviceName'],
-          message: `is required: it defaults to the frontend's name "${name}", which is not a valid Kubernetes Service name`,
-        });
-      }
+      const problem = defaultServiceNameProblem(name, frontend.serviceName);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['frontends', name, 'serviceName'], message: problem });
     }
   });
+
+/** `serviceName` defaults to the frontend's name, which must then be a valid Service name. */
+export function defaultServiceNameProblem(frontendName: string, explicit: string | undefined): string | undefined {
+  if (explicit !== undefined || serviceName.safeParse(frontendName).success) return undefined;
+  return `is required: it defaults to the frontend's name "${frontendName}", which is not a valid Kubernetes Service name`;
+}
 
 export type ResourceGroupInput = z.input<typeof resourceGroupSchema>;
 export type ResourceGroup = z.output<typeof resourceGroupSchema>;

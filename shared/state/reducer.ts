@@ -6,6 +6,7 @@
  * An event that cannot be applied (say, a network change on a running cluster) is recorded
  * with its reason and changes nothing else.
  */
+import { compareText } from '../compare.ts';
 import { createHmac } from 'node:crypto';
 import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
 import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
@@ -92,7 +93,7 @@ function withDescription(state: RgState, change: Partial<ResourceGroup>): RgStat
   return { ...state, description: { ...state.description, ...change } };
 }
 
-const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name);
+const byName = <T extends { name: string }>(a: T, b: T) => compareText(a.name, b.name);
 
 /** The new state, or the reason the event cannot be applied. */
 function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerContext): RgState | string {
@@ -155,7 +156,7 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
 }
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => compareText(a, b)));
 }
 
 /** resourceVersions are decimal etcd revisions: compare them as numbers of any size. */
@@ -192,7 +193,7 @@ function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
       endpoints: change.object.endpoints,
       ports: change.object.ports,
     };
-    const slices = change.type === 'DELETED' ? others : [...others, slice].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const slices = change.type === 'DELETED' ? others : [...others, slice].sort((a, b) => compareText(a.metadata.name, b.metadata.name));
     services.set(`${entry.namespace}/${entry.service}`, { ...entry, slices });
   }
   for (const observed of event.payload.services) {
@@ -201,6 +202,6 @@ function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
   }
   const endpoints = [...services.values()]
     .filter((s) => s.slices.length > 0 || s.ports.length > 0)
-    .sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));
+    .sort((a, b) => compareText(`${a.namespace}/${a.service}`, `${b.namespace}/${b.service}`));
   return { ...withDescription(state, { endpoints }), sliceVersions };
 }
