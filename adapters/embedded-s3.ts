@@ -3,11 +3,11 @@
  * objects under a local folder (they survive restarts), requests signed with the
  * credentials we give it.
  *
- * Changes to s3rver's internals (pinned at 3.7.1), each covered by tests:
- * - it knows only its built-in key pair; its account registry takes ours instead, so the
- *   printed credentials are the only ones;
- * - it serves unsigned (anonymous) requests in full; here they are refused with 403, so
- *   nothing is read or written without the credentials;
+ * Changes to s3rver's behaviour (pinned at 3.7.1), each covered by tests:
+ * - it serves unsigned requests in full and, for signed ones, checks only that the access key
+ *   id exists, never the signature. Here every request must carry a valid Signature Version 4
+ *   from a known principal, and the principal must be allowed the request (an agent reads
+ *   only its own document and writes only its own report); s3rver then serves it;
  * - it writes an object in place (truncate, then write, not even awaited), so a reader can
  *   see half a document and a crash can leave one behind. Writes here go to a temporary file
  *   that is fsynced and renamed over the object: after a crash the object is whole. The
@@ -24,10 +24,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import S3rver from 's3rver';
-
-interface AccountRegistry {
-  DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void; revokeAccessKey(id: string): void };
-}
+import { verifySigV4 } from './sigv4-verifier.ts';
 
 interface StoredObjectInput {
   bucket: string;
@@ -50,7 +47,6 @@ interface FilesystemStore {
 type S3ObjectClass = new (bucket: string, key: string, content: Readable | null, metadata: Record<string, string | number>) => { range?: { start: number; end: number } };
 
 const require = createRequire(import.meta.url);
-const accounts = require('s3rver/lib/models/account') as AccountRegistry;
 const S3Object = require('s3rver/lib/models/object') as S3ObjectClass & { ALLOWED_METADATA: string[] };
 const ALLOWED_METADATA = S3Object.ALLOWED_METADATA;
 
@@ -64,19 +60,42 @@ async function readIfExists(path: string): Promise<Buffer | undefined> {
 }
 
 interface KoaContext {
-  headers: Record<string, string | undefined>;
-  query: Record<string, unknown>;
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  query: Record<string, string | string[]>;
   status: number;
   type: string;
   body: string;
 }
 
-async function refuseUnsigned(ctx: KoaContext, next: () => Promise<void>): Promise<void> {
-  const signed = 'authorization' in ctx.headers || 'Signature' in ctx.query || 'X-Amz-Algorithm' in ctx.query;
-  if (signed) return next();
+function refuse(ctx: KoaContext, code: string, message: string): void {
   ctx.status = 403;
   ctx.type = 'application/xml';
-  ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Anonymous access is not allowed: sign the request</Message></Error>';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message.replace(/[<&>]/g, '')}</Message></Error>`;
+}
+
+/** Checks signature and permission; what passes is handed to s3rver as an anonymous request. */
+function requireSignature(bucket: string, principalOf: EmbeddedS3Options['principal']) {
+  return async (ctx: KoaContext, next: () => Promise<void>): Promise<void> => {
+    if ('X-Amz-Algorithm' in ctx.query || 'Signature' in ctx.query) return refuse(ctx, 'AccessDenied', 'presigned URLs are not accepted: sign the request headers');
+    let principal: Principal | undefined;
+    const verdict = await verifySigV4({ method: ctx.method, path: ctx.path, query: ctx.query, headers: ctx.headers }, (id) => {
+      principal = principalOf(id);
+      return principal?.secretAccessKey;
+    });
+    if (!verdict.ok) return refuse(ctx, verdict.code, verdict.message);
+    const [, pathBucket = '', ...rest] = ctx.path.split('/');
+    let key: string | undefined;
+    try {
+      key = rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : undefined;
+    } catch {
+      return refuse(ctx, 'AccessDenied', 'the object key is not valid percent-encoding');
+    }
+    if (pathBucket !== bucket || !principal!.may(ctx.method, key)) return refuse(ctx, 'AccessDenied', 'Access Denied');
+    delete ctx.headers.authorization;
+    await next();
+  };
 }
 
 function consistentGetObject(store: FilesystemStore): FilesystemStore['getObject'] {
@@ -151,12 +170,23 @@ function atomicPutObject(store: FilesystemStore, tempDir: string): FilesystemSto
   };
 }
 
+/** Who may sign requests, and what each may do. */
+export interface Principal {
+  readonly secretAccessKey: string;
+  /** `key` is the object key in the bucket (undefined for bucket-level requests such as a listing). */
+  readonly may: (method: string, key: string | undefined) => boolean;
+}
+
 export interface EmbeddedS3Options {
   readonly directory: string;
   readonly port: number;
   readonly bucket: string;
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
+  readonly principal: (accessKeyId: string) => Principal | undefined;
+}
+
+/** A principal allowed everything: the control plane itself, an operator. */
+export function fullAccess(accessKeyId: string, secretAccessKey: string): EmbeddedS3Options['principal'] {
+  return (id) => (id === accessKeyId ? { secretAccessKey, may: () => true } : undefined);
 }
 
 export interface EmbeddedS3 {
@@ -167,8 +197,6 @@ export interface EmbeddedS3 {
 }
 
 export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<EmbeddedS3> {
-  accounts.DUMMY_ACCOUNT.createKeyPair(options.accessKeyId, options.secretAccessKey);
-  if (options.accessKeyId !== 'S3RVER') accounts.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
   const server = new S3rver({
     address: '127.0.0.1',
     port: options.port,
@@ -186,7 +214,7 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     requests[ctx.method] = (requests[ctx.method] ?? 0) + 1;
     await next();
   };
-  (server as unknown as { middleware: unknown[] }).middleware.unshift(count, refuseUnsigned);
+  (server as unknown as { middleware: unknown[] }).middleware.unshift(count, requireSignature(options.bucket, options.principal));
   const store = (server as unknown as { store: FilesystemStore }).store;
   store.putObject = atomicPutObject(store, tempDir);
   store.getObject = consistentGetObject(store);

@@ -7,7 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ApiError, DEFAULT_DATA_DIR } from './api-client.ts';
 import { listDeadLetters, replayDeadLetters, sendEvents, showStatus } from './commands/operator.ts';
 import { plan } from './commands/plan.ts';
-import { serve } from './commands/serve.ts';
+import { printAgentCredentials, serve } from './commands/serve.ts';
 import { InputError } from './input.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
@@ -68,6 +68,16 @@ const connection = (command: Command) =>
     .option('--token <token>', 'API token (default: $RINGMASTER_TOKEN or the local credentials file)')
     .option('--data-dir <dir>', 'local data folder to read the token from', DEFAULT_DATA_DIR)
     .option('--json', 'print JSON for scripts');
+
+program
+  .command('agent-credentials')
+  .description("store credentials for one VM's agent on the local control plane: read its document, write its report, nothing else")
+  .argument('<rg>', 'resource group')
+  .argument('<vm>', 'VM name')
+  .option('--data-dir <dir>', 'the local data folder', DEFAULT_DATA_DIR)
+  .action((rg: string, vm: string, options: { dataDir: string }) => {
+    process.exitCode = printAgentCredentials(rg, vm, options.dataDir);
+  });
 
 const event = program.command('event').description('portal events');
 connection(event.command('send').description('send events (one or a list; JSON or YAML) to POST /v1/events').argument('<file>', 'events file, or - for standard input')).action(

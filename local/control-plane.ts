@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
+import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { createDeadLetterHandlers } from '../functions/dead-letters/handler.ts';
@@ -62,8 +63,13 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     directory: join(options.dataDir, 's3'),
     port: options.s3Port ?? 7481,
     bucket: LOCAL_BUCKET,
-    accessKeyId: credentials.accessKeyId,
-    secretAccessKey: credentials.secretAccessKey,
+    principal: (accessKeyId) => {
+      if (accessKeyId === credentials.accessKeyId) return { secretAccessKey: credentials.secretAccessKey, may: () => true };
+      const agent = agentOfAccessKey(accessKeyId);
+      if (!agent) return undefined;
+      const { secretAccessKey } = agentCredentials(credentials.masterKey, agent.resourceGroup, agent.vm);
+      return { secretAccessKey, may: (method, key) => agentMay(agent.resourceGroup, agent.vm, method, key) };
+    },
   });
   const store = new S3Store({
     bucket: LOCAL_BUCKET,

@@ -17,7 +17,13 @@ export type LocalCredentials = z.output<typeof localCredentialsSchema>;
 
 export function loadOrCreateCredentials(path: string): LocalCredentials {
   if (existsSync(path)) {
-    const parsed = localCredentialsSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    let value: unknown;
+    try {
+      value = JSON.parse(readFileSync(path, 'utf8'));
+    } catch {
+      value = undefined;
+    }
+    const parsed = localCredentialsSchema.safeParse(value);
     if (!parsed.success) throw new Error(`${path} is not a valid credentials file; move it away to start with new credentials`);
     return parsed.data;
   }

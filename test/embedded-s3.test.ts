@@ -1,15 +1,20 @@
 /** The embedded S3 endpoint under concurrent reads and writes: a reader never sees half an object. */
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
+
+const execFileAsync = promisify(execFile);
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
+import { fullAccess, startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
 
 test('a reader sees the old or the new object whole, never a mix, while it is rewritten', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
-  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', ...TEST_CREDENTIALS });
+  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
   const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   try {
     const versions = Array.from({ length: 40 }, (_, i) => JSON.stringify({ version: i, padding: 'x'.repeat(20000 + (i % 7) * 3000) }));
@@ -36,7 +41,7 @@ test('a reader sees the old or the new object whole, never a mix, while it is re
 
 test('conditional polls answered 304 leave no file open', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
-  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', ...TEST_CREDENTIALS });
+  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
   const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   // Descriptors of this process that point into the object folder (sockets do not count).
   const openFiles = () =>
@@ -66,7 +71,7 @@ test('conditional polls answered 304 leave no file open', async () => {
 
 test('unsigned (anonymous) requests are refused, reads and writes alike', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
-  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', ...TEST_CREDENTIALS });
+  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
   try {
     await new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS }).put('state/rg.json', '{"secret":true}');
     expect((await fetch(`${s3.endpoint}/ringmaster/state/rg.json`)).status).toBe(403);
@@ -76,4 +81,70 @@ test('unsigned (anonymous) requests are refused, reads and writes alike', async 
     await s3.close();
     rmSync(directory, { recursive: true, force: true });
   }
+});
+
+describe('signatures and permissions', () => {
+  let directory: string;
+  let s3: Awaited<ReturnType<typeof startEmbeddedS3>>;
+  const master = 'master-key-for-agent-credentials-0123456789';
+  beforeAll(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
+    const admin = fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey);
+    s3 = await startEmbeddedS3({
+      directory: join(directory, 's3'),
+      port: await freePort(),
+      bucket: 'ringmaster',
+      principal: (id) => {
+        const agent = agentOfAccessKey(id);
+        if (!agent) return admin(id);
+        return { secretAccessKey: agentCredentials(master, agent.resourceGroup, agent.vm).secretAccessKey, may: (method, key) => agentMay(agent.resourceGroup, agent.vm, method, key) };
+      },
+    });
+    const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
+    await store.put('desired/rg1/vm1.json', '{"vm":"vm1"}');
+    await store.put('desired/rg1/vm2.json', '{"vm":"vm2"}');
+    await store.put('state/rg1.json', '{"secrets":"all of them"}');
+  });
+  afterAll(async () => {
+    await s3.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  test('the right access key id with a wrong secret is refused', async () => {
+    const forged = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: { accessKeyId: TEST_CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' } });
+    await expect(forged.get('state/rg1.json')).rejects.toThrow(/signature we calculated does not match/);
+    await expect(forged.put('desired/rg1/vm1.json', '{}')).rejects.toThrow(/signature we calculated does not match/);
+  });
+
+  test('awscli, an independent client, signs requests the endpoint accepts', async () => {
+    // Asynchronous: the endpoint runs in this process and must keep answering.
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_MAX_ATTEMPTS: '1' };
+    const aws = (args: string[], extraEnv: Record<string, string> = {}) =>
+      execFileAsync('aws', ['--endpoint-url', s3.endpoint, 's3api', ...args], { encoding: 'utf8', env: { ...env, ...extraEnv } }).then(
+        ({ stdout }) => ({ ok: true, stdout, stderr: '' }),
+        (error: { stdout?: string; stderr?: string }) => ({ ok: false, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+      );
+    writeFileSync(join(directory, 'payload.json'), '{"from":"awscli"}');
+    expect(await aws(['put-object', '--bucket', 'ringmaster', '--key', 'reports/rg1/vm9.json', '--body', join(directory, 'payload.json')])).toMatchObject({ ok: true });
+    const listed = await aws(['list-objects-v2', '--bucket', 'ringmaster', '--prefix', 'reports/']);
+    expect(listed.stdout).toContain('reports/rg1/vm9.json');
+    expect(await aws(['get-object', '--bucket', 'ringmaster', '--key', 'reports/rg1/vm9.json', join(directory, 'out.json')])).toMatchObject({ ok: true });
+    expect(readFileSync(join(directory, 'out.json'), 'utf8')).toBe('{"from":"awscli"}');
+    const wrong = await aws(['list-objects-v2', '--bucket', 'ringmaster'], { AWS_SECRET_ACCESS_KEY: 'wrong' });
+    expect(wrong.ok).toBe(false);
+    expect(wrong.stderr).toContain('SignatureDoesNotMatch');
+  }, 60000);
+
+  test("an agent reads only its own document and writes only its own report", async () => {
+    const agent = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: agentCredentials(master, 'rg1', 'vm1') });
+    expect((await agent.get('desired/rg1/vm1.json'))?.body).toBe('{"vm":"vm1"}');
+    await expect(agent.get('desired/rg1/vm2.json')).rejects.toThrow(/Access Denied/);
+    await expect(agent.get('state/rg1.json')).rejects.toThrow(/Access Denied/);
+    await expect(agent.list('desired/')).rejects.toThrow(/Access Denied/);
+    await agent.put('reports/rg1/vm1.json', '{"ok":true}');
+    await expect(agent.put('reports/rg1/vm2.json', '{}')).rejects.toThrow(/Access Denied/);
+    await expect(agent.put('desired/rg1/vm1.json', '{}')).rejects.toThrow(/Access Denied/);
+    const other = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: { accessKeyId: 'vm.rg1.vm1', secretAccessKey: agentCredentials(master, 'rg1', 'vm2').secretAccessKey } });
+    await expect(other.get('desired/rg1/vm1.json')).rejects.toThrow(/signature we calculated does not match/);
+  });
 });

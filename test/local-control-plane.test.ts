@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { hasValidHash } from '../shared/hash.ts';
 import { storeKeys } from '../shared/ports.ts';
@@ -226,4 +227,14 @@ describe('the operator commands against the running control plane', () => {
     expect(unreachable.status).toBe(1);
     expect(unreachable.stderr).toContain('cannot reach the control plane at http://127.0.0.1:9');
   });
+});
+
+test("agent-credentials gives a VM a key for its own document and report only", async () => {
+  const result = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'agent-credentials', 'demo', 'web01', '--data-dir', dataDir], { encoding: 'utf8' });
+  expect(result.status).toBe(0);
+  const env = Object.fromEntries(result.stdout.trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
+  const agent = new S3Store({ bucket: env.RINGMASTER_BUCKET, endpoint: cp.info.s3Endpoint, region: env.AWS_REGION, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } });
+  expect(JSON.parse((await agent.get('desired/demo/web01.json'))!.body).vm).toBe('web01');
+  await expect(agent.get('desired/demo/kube01.json')).rejects.toThrow(/Access Denied/);
+  await expect(agent.get('state/demo.json')).rejects.toThrow(/Access Denied/);
 });

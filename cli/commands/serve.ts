@@ -2,9 +2,13 @@
  * `ringmaster serve`: the local control plane in the foreground. It prints where everything
  * is; the secrets stay in the data folder's credentials file (mode 0600) unless asked for.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type ConnectionInfo, startLocalControlPlane } from '../../local/control-plane.ts';
+import { type ConnectionInfo, LOCAL_BUCKET, LOCAL_REGION, startLocalControlPlane } from '../../local/control-plane.ts';
+import { loadOrCreateCredentials } from '../../local/credentials.ts';
+import { agentCredentials } from '../../shared/agent-identity.ts';
+import { dnsLabel } from '../../shared/schema/primitives.ts';
+import { InputError } from '../input.ts';
 
 export interface ServeOptions {
   readonly dataDir: string;
@@ -53,4 +57,27 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** Prints the environment a VM's agent needs, with credentials good for that VM only. */
+export function printAgentCredentials(rg: string, vm: string, dataDir: string): number {
+  for (const [what, value] of [['resource group', rg], ['VM', vm]] as const) {
+    const valid = dnsLabel.safeParse(value);
+    if (!valid.success) throw new InputError(what, [`"${value}" ${valid.error.issues[0]?.message ?? 'is invalid'}`]);
+  }
+  const file = join(dataDir, 'credentials.json');
+  if (!existsSync(file)) throw new InputError(file, ['no local control plane data here: start it once with `npx ringmaster serve`']);
+  const { accessKeyId, secretAccessKey } = agentCredentials(loadOrCreateCredentials(file).masterKey, rg, vm);
+  process.stdout.write(
+    [
+      `RINGMASTER_RESOURCE_GROUP=${rg}`,
+      `RINGMASTER_VM=${vm}`,
+      `RINGMASTER_BUCKET=${LOCAL_BUCKET}`,
+      `AWS_REGION=${LOCAL_REGION}`,
+      `AWS_ACCESS_KEY_ID=${accessKeyId}`,
+      `AWS_SECRET_ACCESS_KEY=${secretAccessKey}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
 }

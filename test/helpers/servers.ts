@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedS3 } from '../../adapters/embedded-s3.ts';
+import { fullAccess, startEmbeddedS3 } from '../../adapters/embedded-s3.ts';
 
 export const TEST_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
@@ -59,7 +59,7 @@ export async function startMoto(): Promise<RunningServer> {
 
 export async function startS3rver(bucket: string): Promise<RunningServer> {
   const directory = mkdtempSync(join(tmpdir(), 'ringmaster-s3rver-'));
-  const server = await startEmbeddedS3({ directory, port: await freePort(), bucket, ...TEST_CREDENTIALS });
+  const server = await startEmbeddedS3({ directory, port: await freePort(), bucket, principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
   return {
     endpoint: server.endpoint,
     stop: async () => {
