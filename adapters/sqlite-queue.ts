@@ -154,11 +154,12 @@ export class SqliteQueue implements EventQueue {
       if (messages.length > 0 || left <= 0) return messages;
       // Wake on a send, or when a visibility timeout may have run out.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(left, 1000));
-        function done() {
+        const done = () => {
           clearTimeout(timer);
+          this.#signal.off('sent', done);
           resolve();
-        }
+        };
+        const timer = setTimeout(done, Math.min(left, 1000));
         this.#signal.once('sent', done);
       });
     }

@@ -157,7 +157,7 @@ export function buildFixture(settings: FixtureSettings): Fixture {
     users: userInputs,
     frontends: frontendInputs,
     endpoints,
-    secrets: { clusterToken: CLUSTER_TOKEN },
+    secrets: { clusterToken: CLUSTER_TOKEN, datastorePassword: 'bench-datastore-password-0123456789' },
   };
 
   // One endpoint event: the middle pod of the first frontend is replaced by a new one.

@@ -77,7 +77,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     region: LOCAL_REGION,
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
   });
-  const queue = new SqliteQueue({ path: join(options.dataDir, 'queue.db'), visibilityTimeoutSeconds: 30, maxReceives: 5, recoverInFlight: true });
+  const queue = new SqliteQueue({ path: join(options.dataDir, 'queue.db'), visibilityTimeoutSeconds: 120, maxReceives: 10, recoverInFlight: true });
   const logger = createLogger('ringmaster-local');
   const authorize = bearerAuthorizer(credentials.apiToken);
 

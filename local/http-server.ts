@@ -64,7 +64,12 @@ export function createApiServer(routes: readonly Route[]): Server {
         return send(response, problem(404, 'Not Found', `no route for ${url.pathname}`));
       }
       const { body } = await readBody(request);
-      const pathParameters = Object.fromEntries(hit.route.names.map((name, i) => [name, decodeURIComponent(hit.match![i + 1]!)]));
+      let pathParameters: Record<string, string>;
+      try {
+        pathParameters = Object.fromEntries(hit.route.names.map((name, i) => [name, decodeURIComponent(hit.match![i + 1]!)]));
+      } catch {
+        return send(response, problem(400, 'Bad Request', `the path ${url.pathname} is not valid percent-encoding`));
+      }
       const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
       const event: HttpEvent = {
         version: '2.0',

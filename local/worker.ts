@@ -61,7 +61,12 @@ export function startWorker(options: WorkerOptions): Worker {
         const result = await options.reconcile({ Records: messages.map(toSqsRecord) }, localContext('reconciler'));
         const failed = new Set(result.batchItemFailures.map((f) => f.itemIdentifier));
         await options.queue.ack(messages.filter((m) => !failed.has(m.receipt)).map((m) => m.receipt));
-        if (failed.size > 0) await options.queue.release([...failed], options.retryDelaySeconds ?? 1);
+        if (failed.size > 0) {
+          // Back off exponentially per delivery (1 s, 2 s, 4 s, ... up to a minute), so an outage
+          // of the store is waited out instead of using up the receives that lead to the DLQ.
+          const attempts = Math.max(...messages.filter((m) => failed.has(m.receipt)).map((m) => m.receiveCount));
+          await options.queue.release([...failed], Math.min(60, (options.retryDelaySeconds ?? 1) * 2 ** (attempts - 1)));
+        }
         if (messages.length < batchSize && options.batchWindowMs) await new Promise((resolve) => setTimeout(resolve, options.batchWindowMs));
       } catch (error) {
         options.onError?.(error as Error);

@@ -74,5 +74,5 @@ export const storeKeys = {
   desired: (rg: string, vm: string) => `desired/${rg}/${vm}.json`,
   report: (rg: string, vm: string) => `reports/${rg}/${vm}.json`,
   status: (rg: string) => `status/${rg}.json`,
-  kubeconfig: (rg: string, user: string) => `kubeconfigs/${rg}/${user}.yaml`,
+  reportsOf: (rg: string) => `reports/${rg}/`,
 };

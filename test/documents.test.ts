@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { hasValidHash } from '../shared/hash.ts';
 import { vmDocumentSchema } from '../shared/schema/document.ts';
-import { documentOf, example, fileOf, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
+import { DATASTORE_PASSWORD, documentOf, example, fileOf, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
 
 const state = computeDesiredState(example('scenario-1-http'), { webhookUrl: 'https://ringmaster.example.com/v1/clusters/demo/endpoints' });
 const doc = (vm: string) => documentOf(state.documents, vm);
@@ -47,14 +47,19 @@ test("the server's own PostgreSQL is prepared before k3s starts, with a password
   const server = doc('kube01');
   expect(server.services.map((s) => s.name)).toEqual(['postgresql', 'k3s', 'nginx']);
   const endpoint = parse(fileOf(server, '/etc/rancher/k3s/config.yaml'))['datastore-endpoint'] as string;
-  const password = /^postgres:\/\/kubernetes:([0-9a-f]{64})@127\.0\.0\.1:5432\/kubernetes\?sslmode=disable$/.exec(endpoint)?.[1];
-  expect(password).toBeDefined();
-  expect(fileOf(server, 'k3s-datastore.sql')).toContain(`ALTER ROLE kubernetes WITH LOGIN PASSWORD '${password}';`);
-  expect(server.files.filter((f) => f.content.includes(password!)).map((f) => [f.path, f.secret, f.mode])).toEqual([
+  expect(endpoint).toBe(`postgres://kubernetes:${DATASTORE_PASSWORD}@127.0.0.1:5432/kubernetes?sslmode=disable`);
+  expect(fileOf(server, 'k3s-datastore.sql')).toContain(`ALTER ROLE kubernetes WITH LOGIN PASSWORD '${DATASTORE_PASSWORD}';`);
+  expect(server.files.filter((f) => f.content.includes(DATASTORE_PASSWORD)).map((f) => [f.path, f.secret, f.mode])).toEqual([
     ['/etc/rancher/k3s/config.yaml', true, '0600'],
     ['/var/lib/ringmaster/k3s-datastore.sql', true, '0600'],
   ]);
-  for (const other of state.documents.filter((d) => d.vm !== 'kube01')) expect(JSON.stringify(other)).not.toContain(password);
+  for (const other of state.documents.filter((d) => d.vm !== 'kube01')) expect(JSON.stringify(other)).not.toContain(DATASTORE_PASSWORD);
+});
+
+test('without a datastore password and without an external datastore the server is withheld', () => {
+  const rg = example('reference-architecture');
+  const result = computeDesiredState({ ...rg, secrets: { ...rg.secrets, datastorePassword: undefined } });
+  expect(result.blocked).toEqual([{ vm: 'kube01', reasons: ['secrets.datastore-password-missing'] }]);
 });
 
 test('an external datastore is used as given, and nothing is prepared locally', () => {

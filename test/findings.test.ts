@@ -24,7 +24,7 @@ function base(overrides: Partial<ResourceGroupInput> = {}): ResourceGroupInput {
       vm('agent1', ['k3s-agent'], { srvAddresses: ['172.22.0.3'] }),
     ],
     users: [{ name: 'alice', permissions: ['sudo-srv'] }],
-    secrets: { clusterToken: TOKEN },
+    secrets: { clusterToken: TOKEN, datastorePassword: 'datastore-password-0123456789' },
     ...overrides,
   };
 }

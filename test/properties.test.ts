@@ -7,6 +7,7 @@ import { resourceGroupSchema, type ResourceGroup } from '../shared/schema/resour
 
 const TOKEN = 'prop-token-5f1c2a9be7d34c08a1f0';
 const KEY = 'prop-webhook-key-93ab71cc02de4f';
+const DB_PASSWORD = 'prop-datastore-password-7c1e0d2a';
 const ROLE_SETS = [[], ['webgateway'], ['k3s-server'], ['k3s-agent'], ['k3s-nfs'], ['postgresql'], ['k3s-agent', 'k3s-nfs'], ['k3s-server', 'k3s-agent']];
 
 const vmArb = fc.record({
@@ -53,7 +54,7 @@ const rgArb = fc
           slices: [{ metadata: { name: 's' }, addressType: 'IPv4', endpoints: pods.map((p, i) => ({ addresses: [`10.42.0.${i + 1}`], conditions: { ready: p.ready, serving: p.ready || p.terminating, terminating: p.terminating }, targetRef: { kind: 'Pod', name: `pod${i}` } })) }],
         },
       ],
-      secrets: { clusterToken: TOKEN, ...(withWebhook ? { webhookKey: KEY } : {}) },
+      secrets: { clusterToken: TOKEN, datastorePassword: DB_PASSWORD, ...(withWebhook ? { webhookKey: KEY } : {}) },
     }),
   );
 
@@ -79,8 +80,9 @@ test('the cluster token is only in server, agent and webgateway documents; the w
         const isNode = document.roles.some((role) => NODE_ROLES.includes(role));
         if (!isNode) expect(text).not.toContain(TOKEN);
         if (!document.roles.includes('k3s-server')) expect(text).not.toContain(KEY);
+        if (!document.roles.includes('k3s-server')) expect(text).not.toContain(DB_PASSWORD);
         for (const file of document.files) {
-          if (file.content.includes(TOKEN) || file.content.includes(KEY)) expect(file).toMatchObject({ secret: true, mode: '0600' });
+          if (file.content.includes(TOKEN) || file.content.includes(KEY) || file.content.includes(DB_PASSWORD)) expect(file).toMatchObject({ secret: true, mode: '0600' });
         }
       }
       expect(JSON.stringify(state.findings)).not.toContain(TOKEN);

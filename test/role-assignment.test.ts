@@ -16,7 +16,7 @@ const vm = (name: string, cpu: number, memGiB: number, disk: [number, 'ssd' | 'h
 });
 
 const rg = (vms: VmInput[], nfs = false, roleAssignment: 'automatic' | 'manual' = 'automatic') =>
-  resourceGroupSchema.parse({ name: 'auto', cluster: { roleAssignment, nfs }, vms, secrets: { clusterToken: TOKEN } });
+  resourceGroupSchema.parse({ name: 'auto', cluster: { roleAssignment, nfs }, vms, secrets: { clusterToken: TOKEN, datastorePassword: 'datastore-password-0123456789' } });
 
 const roleMap = (vms: ReadonlyArray<{ name: string; roles: string[] }>) => Object.fromEntries(vms.map((v) => [v.name, v.roles.join(',')]));
 

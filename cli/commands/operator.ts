@@ -10,6 +10,8 @@ export interface OutputOptions extends ConnectionOptions {
 }
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
+/** Text that came from a VM (agent reports) is shown without control characters: no terminal escapes. */
+const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
 async function readEvents(file: string): Promise<unknown> {
   const text = file === '-' ? await new Response(process.stdin as unknown as ReadableStream).text() : await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -64,7 +66,7 @@ export async function showStatus(rg: string, options: OutputOptions): Promise<nu
         d.vm,
         d.roles.join(',') || '-',
         d.generation === undefined ? '-' : String(d.generation),
-        d.agent ? (d.agent.invalid ?? `${d.agent.appliedGeneration} ${d.agent.outcome}${d.agent.error ? `: ${d.agent.error}` : ''}`) : 'no report',
+        d.agent ? printable(d.agent.invalid ?? `${d.agent.appliedGeneration} ${d.agent.outcome}${d.agent.error ? `: ${d.agent.error}` : ''}`) : 'no report',
         d.inSync ? 'yes' : 'no',
         d.blockedBy.join(', '),
       ]),

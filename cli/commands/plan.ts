@@ -28,17 +28,24 @@ export function redactSecrets(document: VmDocument): VmDocument {
   };
 }
 
-async function withToken(rg: ResourceGroup, tokenFile: string | undefined): Promise<{ rg: ResourceGroup; generated: boolean }> {
-  if (rg.secrets.clusterToken || !rg.cluster) return { rg, generated: false };
+/**
+ * The cluster secrets a plan needs: the token from --token-file or generated, and a datastore
+ * password generated when the description carries none (a plan is a dry run).
+ */
+async function withSecrets(rg: ResourceGroup, tokenFile: string | undefined): Promise<{ rg: ResourceGroup; generated: boolean }> {
+  if (!rg.cluster) return { rg, generated: false };
+  const secrets = { ...rg.secrets };
+  secrets.datastorePassword ??= randomBytes(32).toString('hex');
+  if (secrets.clusterToken) return { rg: { ...rg, secrets }, generated: false };
   if (tokenFile) {
     const token = (await readFile(tokenFile, 'utf8').catch(() => {
       throw new InputError(tokenFile, ['cannot read the token file']);
     })).trim();
     const valid = secretValue.safeParse(token);
     if (!valid.success) throw new InputError(tokenFile, [`token ${valid.error.issues[0]?.message ?? 'is invalid'}`]);
-    return { rg: { ...rg, secrets: { ...rg.secrets, clusterToken: token } }, generated: false };
+    return { rg: { ...rg, secrets: { ...secrets, clusterToken: token } }, generated: false };
   }
-  return { rg: { ...rg, secrets: { ...rg.secrets, clusterToken: randomBytes(32).toString('hex') } }, generated: true };
+  return { rg: { ...rg, secrets: { ...secrets, clusterToken: randomBytes(32).toString('hex') } }, generated: true };
 }
 
 export function findingsTable(state: DesiredState): string {
@@ -58,7 +65,7 @@ export function documentsTable(state: DesiredState): string {
 }
 
 export async function plan(file: string, options: PlanOptions): Promise<number> {
-  const { rg, generated } = await withToken(await readResourceGroup(file), options.tokenFile);
+  const { rg, generated } = await withSecrets(await readResourceGroup(file), options.tokenFile);
   const state = computeDesiredState(rg, options.root ? { layout: layoutUnder(options.root) } : {});
   const hasErrors = state.findings.some((f) => f.severity === 'error');
 

@@ -38,12 +38,21 @@ export interface ReconcilerDependencies {
 
 const MAX_PARALLEL_WRITES = 16;
 
+/** Runs `work` on every item, at most `limit` at once; waits for all before reporting a failure. */
 async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  const failures: unknown[] = [];
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (next < items.length) {
+      try {
+        await work(items[next++]!);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
   });
   await Promise.all(workers);
+  if (failures.length > 0) throw failures[0];
 }
 
 function parseRecord(record: SQSRecord): { event: ControlPlaneEvent } | { reason: string } {
@@ -92,13 +101,14 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     // A state that would not read back would stop the group for good: refuse it before any write.
     const readable = rgStateSchema.safeParse(plan.state);
     if (!readable.success) throw new Error(`the new state of ${group} would be invalid: ${formatFieldErrors(fieldErrors(readable.error)).slice(0, 5).join('; ')}`);
-    // Documents first, then state: a crash in between re-runs to the same documents.
+    // Documents and status first, the state last: a crash before the state is written re-runs
+    // the batch to the same documents and status; after it, there is nothing left to do.
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
-    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
+    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
     deps.logger.info('reconciled', {
       resourceGroup: group,
       events: plan.outcomes.map((o) => ({ id: o.eventId, outcome: o.outcome.kind })),

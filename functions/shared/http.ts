@@ -70,10 +70,4 @@ export function bearerAuthorizer(token: string): Authorizer {
   };
 }
 
-/** AWS: API Gateway already checked the IAM signature; the function only sees signed calls. */
-export const iamAuthorizer: Authorizer = (event) => {
-  const context = event.requestContext as HttpEvent['requestContext'] & { authorizer?: { iam?: unknown } };
-  return Boolean(context.authorizer?.iam);
-};
-
 export const unauthorized = (): HttpResult => problem(401, 'Unauthorized', 'missing or wrong credentials', undefined, { 'www-authenticate': 'Bearer' });

@@ -22,15 +22,22 @@ export async function loadState(store: ObjectStore, resourceGroup: string): Prom
   return { state: parsed.data, etag: object.etag };
 }
 
-/** The webhook keys of clusters, read from their state and kept for a short while. */
-export function webhookKeyLookup(store: ObjectStore, ttlMs = 30_000): (resourceGroup: string) => Promise<string | undefined> {
-  const cache = new Map<string, { key: string | undefined; until: number }>();
+/**
+ * The webhook keys of clusters, read from their state. Only keys found are kept (a name that
+ * has none costs a read each time, never memory), for a short while and at most `limit` of them.
+ */
+export function webhookKeyLookup(store: ObjectStore, ttlMs = 30_000, limit = 10_000): (resourceGroup: string) => Promise<string | undefined> {
+  const cache = new Map<string, { key: string; until: number }>();
   return async (resourceGroup) => {
     const hit = cache.get(resourceGroup);
     if (hit && hit.until > Date.now()) return hit.key;
+    cache.delete(resourceGroup);
     const { state } = await loadState(store, resourceGroup);
     const key = state?.description.secrets.webhookKey;
-    cache.set(resourceGroup, { key, until: Date.now() + ttlMs });
+    if (key) {
+      if (cache.size >= limit) cache.delete(cache.keys().next().value!);
+      cache.set(resourceGroup, { key, until: Date.now() + ttlMs });
+    }
     return key;
   };
 }

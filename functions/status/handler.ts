@@ -18,11 +18,12 @@ export interface StatusDependencies {
 }
 
 async function reports(store: ObjectStore, rg: string): Promise<Map<string, AgentReport | { invalid: string }>> {
-  const keys = await store.list(`reports/${rg}/`);
+  const prefix = storeKeys.reportsOf(rg);
+  const keys = await store.list(prefix);
   const entries = await Promise.all(
     keys.map(async (key) => {
       const object = await store.get(key);
-      const vm = key.slice(`reports/${rg}/`.length).replace(/\.json$/, '');
+      const vm = key.slice(prefix.length).replace(/\.json$/, '');
       try {
         const parsed = agentReportSchema.safeParse(JSON.parse(object?.body ?? ''));
         return [vm, parsed.success ? parsed.data : { invalid: 'the report does not match the report schema' }] as const;

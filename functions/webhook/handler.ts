@@ -63,7 +63,12 @@ export function createWebhookHandler(deps: WebhookDependencies) {
       occurredAt: new Date(Number(header(event, TIMESTAMP_HEADER)) * 1000).toISOString(),
       payload: parsed.data,
     };
-    await deps.queue.send([{ id, group: rg.data, body: JSON.stringify(queued) }]);
+    const message = JSON.stringify(queued);
+    // Defaults filled in can make the queued form larger than the request: it must still fit a message.
+    if (Buffer.byteLength(message) > MAX_WEBHOOK_BODY_BYTES) {
+      return problem(413, 'Content Too Large', `the changes take more than ${MAX_WEBHOOK_BODY_BYTES} bytes once queued; send them in smaller batches`);
+    }
+    await deps.queue.send([{ id, group: rg.data, body: message }]);
     seen.add(signature!, now());
     deps.logger.info('endpoint changes accepted', { resourceGroup: rg.data, id, changes: parsed.data.changes.length, resync: parsed.data.resync });
     return json(202, { accepted: [id] });

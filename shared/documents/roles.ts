@@ -8,7 +8,7 @@ import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
 import { maintenanceQueue } from '../findings/maintenance.ts';
 import type { HaproxyPlan } from '../render/haproxy.ts';
-import { datastoreInitCommand, datastorePassword, localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore.ts';
+import { datastoreInitCommand, localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore.ts';
 import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k3s.ts';
 import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
 import { renderExports } from '../render/nfs.ts';
@@ -50,8 +50,8 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
   const { model, layout } = ctx;
   const cluster = model.cluster!;
   let datastoreEndpoint = cluster.datastoreEndpoint;
-  if (datastoreEndpoint === undefined) {
-    const password = datastorePassword(model.rg.secrets.clusterToken ?? '');
+  const password = model.rg.secrets.datastorePassword;
+  if (datastoreEndpoint === undefined && password !== undefined) {
     datastoreEndpoint = localDatastoreEndpoint(password);
     parts
       .directory(dirname(layout.datastoreInitFile), '0700')
@@ -59,7 +59,8 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
       .service({ name: 'postgresql', files: [layout.datastoreInitFile], reload: datastoreInitCommand(layout) });
   }
   // The endpoint carries the datastore's password, or may: the config is a secret file.
-  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint), true);
+  // (Without either, a topology finding withholds this document: see secrets.datastore-password-missing.)
+  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint ?? ''), true);
   parts.directory(layout.k3sManifestsDir);
   for (const nfsVm of model.topology.nfs) {
     parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-nfs-${nfsVm.name}.yaml`, mode: '0600', content: renderNfsProvisioner(nfsVm, layout) });

@@ -41,6 +41,11 @@ export function topologyFindings(model: Model): Finding[] {
   if (!rg.secrets.clusterToken && topology.nodes.length > 0) {
     findings.push(error('secrets.cluster-token-missing', subject, 'The cluster has no token yet, so no node can join.', names(topology.nodes)));
   }
+  if (cluster.datastoreEndpoint === undefined && !rg.secrets.datastorePassword && topology.servers.length > 0) {
+    findings.push(
+      error('secrets.datastore-password-missing', subject, "The server's own PostgreSQL has no password yet and no external datastoreEndpoint is set, so k3s cannot start.", names(topology.servers)),
+    );
+  }
   if (!rg.users.some((user) => user.permissions.includes('sudo-srv'))) {
     findings.push(info('access.no-users', subject, 'No user has the sudo-srv permission, so nobody gets cluster access.'));
   }

@@ -1,18 +1,12 @@
 /**
  * The k3s datastore on the server's own PostgreSQL ("k3s-server ... provides the Kubernetes
- * control plane with a PostgreSQL database"). The password is derived from the cluster
- * token, so the desired state stays a pure function and no second secret has to be kept;
- * it appears only in the server's document, like the token itself.
+ * control plane with a PostgreSQL database"). Its password is a cluster secret of its own
+ * (every node has the token, only the server may know this), in the server's document only.
  */
-import { createHmac } from 'node:crypto';
 import type { Layout } from '../layout.ts';
 
 export const DATASTORE_ROLE = 'kubernetes';
 export const DATASTORE_DATABASE = 'kubernetes';
-
-export function datastorePassword(clusterToken: string): string {
-  return createHmac('sha256', clusterToken).update('ringmaster/k3s-datastore/v1').digest('hex');
-}
 
 export function localDatastoreEndpoint(password: string): string {
   return `postgres://${DATASTORE_ROLE}:${password}@127.0.0.1:5432/${DATASTORE_DATABASE}?sslmode=disable`;

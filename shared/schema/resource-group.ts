@@ -16,6 +16,8 @@ export const secretsSchema = z.strictObject({
   clusterToken: secretValue.optional(),
   /** Signs the cluster's endpoint webhooks; only the server's document carries it. */
   webhookKey: secretValue.optional(),
+  /** The k3s datastore's password on the server's own PostgreSQL; only the server's document carries it. */
+  datastorePassword: secretValue.optional(),
 });
 
 /** Marks duplicates of `key(item)` in a list as issues at `path[index]`. */

@@ -31,7 +31,7 @@ export interface Reduction {
 }
 
 /** A cluster secret: deterministic for (RG, provisioning event, purpose), unguessable without the master key. */
-export function deriveSecret(masterKey: string, resourceGroup: string, provisioningEventId: string, purpose: 'cluster-token' | 'webhook-key'): string {
+export function deriveSecret(masterKey: string, resourceGroup: string, provisioningEventId: string, purpose: 'cluster-token' | 'webhook-key' | 'datastore-password'): string {
   return createHmac('sha256', masterKey).update(`ringmaster/${purpose}/v1/${resourceGroup}/${provisioningEventId}`).digest('hex');
 }
 
@@ -110,6 +110,7 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
       const secrets = {
         clusterToken: deriveSecret(context.masterKey, description.name, event.id, 'cluster-token'),
         webhookKey: deriveSecret(context.masterKey, description.name, event.id, 'webhook-key'),
+        datastorePassword: deriveSecret(context.masterKey, description.name, event.id, 'datastore-password'),
       };
       return withDescription(state, { cluster: settings, secrets });
     }

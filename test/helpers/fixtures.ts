@@ -8,11 +8,12 @@ import type { VmDocument } from '../../shared/schema/document.ts';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TOKEN = 'test-cluster-token-0123456789abcdef';
 export const WEBHOOK_KEY = 'test-webhook-key-fedcba9876543210';
+export const DATASTORE_PASSWORD = 'test-datastore-password-55aa66bb';
 
 export function example(name: string): ResourceGroup {
   const path = `${ROOT}examples/${name}.yaml`;
   const rg = parseResourceGroup(path, readFileSync(path, 'utf8'));
-  return { ...rg, secrets: { clusterToken: TOKEN, webhookKey: WEBHOOK_KEY } };
+  return { ...rg, secrets: { clusterToken: TOKEN, webhookKey: WEBHOOK_KEY, datastorePassword: DATASTORE_PASSWORD } };
 }
 
 export function documentOf(documents: readonly VmDocument[], vm: string): VmDocument {
