@@ -110,7 +110,7 @@ test('EndpointSlice changes apply in resourceVersion order; stale ones are ignor
 test('a resync replaces what was known', () => {
   let state = provisioned();
   state = reduce(state, slices('w1', [['ADDED', '100', ['10.42.1.1']]]), ctx).state;
-  state = reduce(state, slices('w2', [['ADDED', '90', ['10.42.7.7']]], { resync: true }), ctx).state;
+  state = reduce(state, slices('w2', [['ADDED', '300', ['10.42.7.7']]], { resync: true }), ctx).state;
   expect(podAddresses(state)).toEqual(['10.42.7.7']);
 });
 
@@ -154,4 +154,20 @@ test('a frontend whose name cannot default its Service name is refused at the ev
   expect(result.success).toBe(false);
   expect(result.error!.issues[0]).toMatchObject({ path: ['payload', 'frontend', 'serviceName'], message: expect.stringContaining('defaults to the frontend\'s name "My_App"') });
   expect(portalEventSchema.safeParse({ id: 'f2', type: 'frontend.upserted', resourceGroup: 'rg1', occurredAt: at(), payload: { name: 'My_App', frontend: { podPort: 80, serviceName: 'my-app' } } }).success).toBe(true);
+});
+
+test('a replayed, older resync never drops what a newer one established', () => {
+  let state = provisioned();
+  const newer = slices('r2', [['ADDED', '200', ['10.42.2.2']]], { resync: true });
+  const older = slices('r1', [['ADDED', '150', ['10.42.1.1']]], { resync: true });
+  state = reduce(state, newer, ctx).state;
+  state = reduce(state, { ...older, occurredAt: '2026-11-24T09:00:00.000Z' }, ctx).state;
+  expect(podAddresses(state)).toEqual(['10.42.2.2']);
+});
+
+test('losing sudo-srv drops a pending kubeconfig request', () => {
+  let state = reduce(provisioned(), event('kubeconfig.requested', { user: 'alice' }), ctx).state;
+  expect(state.kubeconfigRequests).toHaveLength(1);
+  state = reduce(state, event('user.upserted', { user: { name: 'alice', permissions: [] } }), ctx).state;
+  expect(state.kubeconfigRequests).toEqual([]);
 });

@@ -16,7 +16,7 @@ import { canonicalJson } from '../hash.ts';
 import type { ResourceGroup } from '../schema/resource-group.ts';
 import type { EndpointSlice, ServiceEndpoints } from '../schema/endpoints.ts';
 import { SUDO_SRV } from '../schema/user.ts';
-import { REMEMBERED_EVENT_IDS, REMEMBERED_REJECTIONS, type RgState } from './rg-state.ts';
+import { PENDING_KUBECONFIG_REQUESTS, REMEMBERED_EVENT_IDS, REMEMBERED_REJECTIONS, type RgState } from './rg-state.ts';
 
 export interface ReducerContext {
   /** The control plane's master key: cluster secrets are derived from it, never stored in events. */
@@ -136,10 +136,13 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
       const maintenance = event.type === 'vm.maintenance.requested' ? { state: 'requested' as const, requestedAt: event.occurredAt } : { state: 'none' as const };
       return withDescription(state, { vms: description.vms.map((v) => (v.name === vm.name ? { ...v, maintenance } : v)) });
     }
-    case 'user.upserted':
-      return withDescription(state, { users: [...description.users.filter((u) => u.name !== event.payload.user.name), event.payload.user].sort(byName) });
+    case 'user.upserted': {
+      const { user } = event.payload;
+      const next = withDescription(state, { users: [...description.users.filter((u) => u.name !== user.name), user].sort(byName) });
+      return user.permissions.includes(SUDO_SRV) ? next : withoutKubeconfigRequests(next, user.name);
+    }
     case 'user.deleted':
-      return withDescription(state, { users: description.users.filter((u) => u.name !== event.payload.name) });
+      return withoutKubeconfigRequests(withDescription(state, { users: description.users.filter((u) => u.name !== event.payload.name) }), event.payload.name);
     case 'frontend.upserted':
       return withDescription(state, { frontends: sortedRecord({ ...description.frontends, [event.payload.name]: event.payload.frontend }) });
     case 'frontend.deleted': {
@@ -151,9 +154,15 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
       const user = description.users.find((u) => u.name === event.payload.user);
       if (!user?.permissions.includes(SUDO_SRV)) return `user ${event.payload.user} does not have the ${SUDO_SRV} permission in resource group ${description.name}`;
       if (!description.cluster) return 'no cluster is provisioned';
-      return { ...state, kubeconfigRequests: [...state.kubeconfigRequests, { eventId: event.id, user: user.name, requestedAt: event.occurredAt }] };
+      const requests = [...state.kubeconfigRequests, { eventId: event.id, user: user.name, requestedAt: event.occurredAt }];
+      return { ...state, kubeconfigRequests: requests.slice(-PENDING_KUBECONFIG_REQUESTS) };
     }
   }
+}
+
+/** A user who lost access has no kubeconfig coming. */
+function withoutKubeconfigRequests(state: RgState, user: string): RgState {
+  return { ...state, kubeconfigRequests: state.kubeconfigRequests.filter((request) => request.user !== user) };
 }
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
@@ -166,7 +175,9 @@ function newer(candidate: string, known: string | undefined): boolean {
 }
 
 function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
-  const services = new Map<string, ServiceEndpoints>(event.payload.resync ? [] : state.description.endpoints.map((s) => [`${s.namespace}/${s.service}`, s]));
+  // A resync older than the last one applied (a replayed delivery) only adds what is newer.
+  const resync = event.payload.resync && !(state.endpointsResyncedAt && time(event.occurredAt) < time(state.endpointsResyncedAt));
+  const services = new Map<string, ServiceEndpoints>(resync ? [] : state.description.endpoints.map((s) => [`${s.namespace}/${s.service}`, s]));
   // A resync replaces the slices, but keeps the ports learned so far unless new ones come.
   const knownPorts = new Map(state.description.endpoints.map((s) => [`${s.namespace}/${s.service}`, s.ports]));
   const sliceVersions = { ...state.sliceVersions };
@@ -184,7 +195,9 @@ function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
     const { metadata } = change.object;
     const sliceKey = `${metadata.namespace}/${metadata.name}`;
     const known = sliceVersions[sliceKey];
-    if (!event.payload.resync && !newer(metadata.resourceVersion, known?.resourceVersion)) continue;
+    // Older than what is known: skip. A resync may repeat the same version (it lists everything).
+    if (known && BigInt(metadata.resourceVersion) < BigInt(known.resourceVersion)) continue;
+    if (!resync && !newer(metadata.resourceVersion, known?.resourceVersion)) continue;
     sliceVersions[sliceKey] = { resourceVersion: metadata.resourceVersion, deleted: change.type === 'DELETED' };
     const entry = serviceOf(metadata.namespace, metadata.labels[SERVICE_NAME_LABEL]);
     const others = entry.slices.filter((slice) => slice.metadata.name !== metadata.name);
@@ -204,5 +217,5 @@ function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
   const endpoints = [...services.values()]
     .filter((s) => s.slices.length > 0 || s.ports.length > 0)
     .sort((a, b) => compareText(`${a.namespace}/${a.service}`, `${b.namespace}/${b.service}`));
-  return { ...withDescription(state, { endpoints }), sliceVersions };
+  return { ...withDescription(state, { endpoints }), sliceVersions, ...(resync ? { endpointsResyncedAt: event.occurredAt } : {}) };
 }

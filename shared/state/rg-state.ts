@@ -12,6 +12,8 @@ export const STATE_SCHEMA_VERSION = 1;
 /** How many recent event ids are remembered per RG (the queue deduplicates within 5 minutes too). */
 export const REMEMBERED_EVENT_IDS = 1000;
 export const REMEMBERED_REJECTIONS = 50;
+/** Kubeconfig requests waiting for the server's agent; older ones are dropped beyond this. */
+export const PENDING_KUBECONFIG_REQUESTS = 100;
 
 export const rejectionSchema = z.strictObject({
   eventId: z.string(),
@@ -36,6 +38,8 @@ export const rgStateSchema = z.strictObject({
   /** `<namespace>/<slice>` → last resourceVersion seen, and whether that was a deletion. */
   sliceVersions: z.record(z.string(), z.strictObject({ resourceVersion: z.string(), deleted: z.boolean() })).default({}),
   appliedEventIds: z.array(z.string()).default([]),
+  /** When the newest full resync of endpoints happened: an older one (a replay) must not drop newer slices. */
+  endpointsResyncedAt: z.string().optional(),
   rejections: z.array(rejectionSchema).default([]),
   kubeconfigRequests: z.array(kubeconfigRequestSchema).default([]),
   slots: z.record(z.string(), z.array(z.string().nullable())).default({}),
