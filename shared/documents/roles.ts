@@ -43,7 +43,7 @@ function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly Virtu
   for (const dir of [dirname(layout.nginxConfig), layout.nginxRunDir, layout.nginxLogDir, layout.nginxTempDir, layout.acmeWebroot]) parts.directory(dir);
   parts
     .file({ path: layout.nginxConfig, mode: '0644', content: renderNginx(vhosts, layout) })
-    .service({ name: 'nginx', files: [layout.nginxConfig], validate: ['nginx', '-t', '-q', '-c', layout.nginxConfig], reload: layout.reload('nginx') });
+    .service({ name: 'nginx', files: [layout.nginxConfig], validate: ['nginx', '-t', '-c', layout.nginxConfig], reload: layout.reload('nginx') });
 }
 
 export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): KubernetesTasks {
@@ -109,7 +109,7 @@ export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: 
     .directory(dirname(layout.haproxySocket))
     .directory(dirname(layout.haproxyStateFile))
     .file({ path: layout.haproxyConfig, mode: '0644', content: ctx.haproxy.config, sha256: ctx.haproxy.configSha256 })
-    .service({ name: 'haproxy', files: [layout.haproxyConfig], validate: ['haproxy', '-c', '-q', '-f', layout.haproxyConfig], reload: layout.reload('haproxy') });
+    .service({ name: 'haproxy', files: [layout.haproxyConfig], validate: ['haproxy', '-c', '-f', layout.haproxyConfig], reload: layout.reload('haproxy') });
   nginxFiles(parts, layout, frontendVirtualHosts(model.frontends, vm.publicAddresses));
 }
 

@@ -1,0 +1,163 @@
+/**
+ * The pull agent on each VM: poll its own document (conditional GET), verify it, apply it,
+ * report what runs. Small and boring on purpose: the last good state keeps running through
+ * any failure (store unreachable, a broken document, a rejected config), and it recovers by
+ * itself. It logs generations, outcomes and errors, never file contents.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { StoredDocument } from '../shared/state/reconcile.ts';
+import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
+import { fetchDocument, type Identity, putReport, verifyDocument } from './document-source.ts';
+import { readIfExists, writeAtomically } from './files.ts';
+
+export interface AgentOptions {
+  readonly client: S3Client;
+  readonly identity: Identity;
+  /** Prefix for every path the agent writes ("/" on a VM). */
+  readonly root: string;
+  /** Where the agent keeps the last applied document. */
+  readonly stateDir: string;
+  readonly run?: CommandRunner;
+  readonly log?: (message: string, fields?: Record<string, unknown>) => void;
+  readonly now?: () => Date;
+}
+
+export interface PollOutcome {
+  readonly kind: 'not-modified' | 'missing' | 'applied' | 'unchanged' | 'failed' | 'skipped';
+  readonly generation?: number;
+  readonly error?: string;
+  readonly result?: ApplyResult;
+}
+
+export const runCommand: CommandRunner = (argv) =>
+  new Promise((resolve) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
+      resolve({ code, output: `${stdout}${stderr}${error && code === 1 && !stderr ? error.message : ''}` });
+    });
+  });
+
+/** Jittered wait: at least ±10 %, so a thousand VMs never poll in the same second. */
+export function jittered(seconds: number, random = Math.random): number {
+  return seconds * (0.9 + 0.2 * random());
+}
+
+export class Agent {
+  readonly #options: AgentOptions;
+  #applied: StoredDocument | undefined;
+  #etag: string | undefined;
+  #loaded = false;
+  /** After a failed apply, the same document is tried again from this time on (backing off). */
+  #retryAt = 0;
+  #failedApplies = 0;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+  }
+
+  get applied(): StoredDocument | undefined {
+    return this.#applied;
+  }
+
+  /** The poll interval the running document asks for (a webgateway's is short). */
+  get intervalSeconds(): number {
+    return this.#applied?.pollIntervalSeconds ?? 5;
+  }
+
+  #statePath(): string {
+    return join(this.#options.stateDir, 'applied.json');
+  }
+
+  async #load(): Promise<void> {
+    if (this.#loaded) return;
+    this.#loaded = true;
+    const saved = await readIfExists(this.#statePath());
+    if (!saved) return;
+    const checked = verifyDocument(saved.toString('utf8'), this.#options.identity);
+    if ('document' in checked) this.#applied = checked.document;
+    else this.#log('ignoring the saved state', { reason: checked.reason });
+  }
+
+  #log(message: string, fields: Record<string, unknown> = {}): void {
+    this.#options.log?.(message, { resourceGroup: this.#options.identity.resourceGroup, vm: this.#options.identity.vm, ...fields });
+  }
+
+  async #report(outcome: 'applied' | 'unchanged' | 'failed', attempted: number | undefined, error?: string, extraServers?: Record<string, number>): Promise<void> {
+    const { identity } = this.#options;
+    await putReport(this.#options.client, identity, {
+      resourceGroup: identity.resourceGroup,
+      vm: identity.vm,
+      appliedGeneration: this.#applied?.generation ?? 0,
+      appliedHash: this.#applied?.hash ?? '',
+      ...(attempted !== undefined ? { attemptedGeneration: attempted } : {}),
+      outcome,
+      ...(error ? { error: error.slice(0, 4000) } : {}),
+      at: (this.#options.now?.() ?? new Date()).toISOString(),
+      ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
+    });
+  }
+
+  /** One poll: fetch, and if there is something new, verify, apply and report it. */
+  async poll(): Promise<PollOutcome> {
+    await this.#load();
+    const now = (this.#options.now?.() ?? new Date()).getTime();
+    if (this.#retryAt && now >= this.#retryAt) {
+      this.#etag = undefined;
+      this.#retryAt = 0;
+    }
+    const fetched = await fetchDocument(this.#options.client, this.#options.identity, this.#etag);
+    if (fetched.kind === 'not-modified' || fetched.kind === 'missing') return { kind: fetched.kind };
+    // Whatever happens now, this version is dealt with: a broken one is not retried until it changes.
+    this.#etag = fetched.etag;
+    if (fetched.kind === 'invalid') {
+      this.#log('document refused', { reason: fetched.reason });
+      await this.#report('failed', undefined, fetched.reason);
+      return { kind: 'failed', error: fetched.reason };
+    }
+    const { document } = fetched;
+    if (this.#applied && document.generation < this.#applied.generation) {
+      return { kind: 'skipped', generation: document.generation, error: `generation ${document.generation} is older than the running ${this.#applied.generation}` };
+    }
+    const result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand });
+    if (result.outcome === 'failed') {
+      // It may pass later (a service that was down): tried again, less and less often.
+      this.#failedApplies++;
+      this.#retryAt = now + Math.min(300, 5 * 2 ** (this.#failedApplies - 1)) * 1000;
+      this.#log('apply failed; the last good state keeps running', { generation: document.generation, error: result.error });
+      await this.#report('failed', document.generation, result.error);
+      return { kind: 'failed', generation: document.generation, error: result.error!, result };
+    }
+    this.#applied = document;
+    this.#failedApplies = 0;
+    await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
+    await writeAtomically(this.#statePath(), JSON.stringify(document), 0o600);
+    this.#log(result.outcome === 'applied' ? 'applied' : 'unchanged', { generation: document.generation, reloaded: result.reloaded, runtimeCommands: result.runtimeCommands });
+    await this.#report(result.outcome, document.generation, undefined, result.extraServers);
+    return { kind: result.outcome, generation: document.generation, result };
+  }
+
+  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
+  async run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.poll();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        this.#log('poll failed; keeping the last good state', { error: (error as Error).message, failures });
+      }
+      const wait = jittered(Math.min(60, this.intervalSeconds * 2 ** Math.min(failures, 6)));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait * 1000);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Applying a document: write what changed, check it with the service's own validation before
+ * anything goes live, then make it live (a reload, or for endpoint-only changes of haproxy the
+ * runtime API, no reload). A failed validation or reload puts the previous files back, so the
+ * last good state keeps running.
+ */
+import { rm } from 'node:fs/promises';
+import type { StoredDocument } from '../shared/state/reconcile.ts';
+import type { ServiceSpec } from '../shared/schema/document.ts';
+import { onDisk, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
+import { applyRuntime, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
+
+export interface CommandResult {
+  readonly code: number;
+  readonly output: string;
+}
+
+export type CommandRunner = (argv: readonly string[]) => Promise<CommandResult>;
+
+export interface ApplyOptions {
+  readonly root: string;
+  readonly run: CommandRunner;
+}
+
+export interface ApplyResult {
+  readonly outcome: 'applied' | 'unchanged' | 'failed';
+  readonly error?: string;
+  /** Services reloaded (or restarted) to take the change. */
+  readonly reloaded: readonly string[];
+  /** Runtime-API commands sent to haproxy instead of a reload. */
+  readonly runtimeCommands: number;
+  /** Pod servers haproxy serves beyond its configured slots, per frontend. */
+  readonly extraServers: Record<string, number>;
+}
+
+/** Output of a failed command, short, for the report (never file contents). */
+const excerpt = (text: string) => text.trim().split('\n').slice(-10).join('\n').slice(0, 2000);
+
+function changedPaths(next: StoredDocument, previous: StoredDocument | undefined): Set<string> {
+  const before = new Map((previous?.files ?? []).map((file) => [file.path, `${file.sha256} ${file.mode}`]));
+  return new Set(next.files.filter((file) => before.get(file.path) !== `${file.sha256} ${file.mode}`).map((file) => file.path));
+}
+
+/** haproxy's change is endpoints only: same structure, so the runtime API does it. */
+function haproxyRuntimeOnly(next: StoredDocument, previous: StoredDocument | undefined, service: ServiceSpec): boolean {
+  return service.name === 'haproxy' && previous?.haproxy !== undefined && next.haproxy !== undefined && previous.haproxy.structureHash === next.haproxy.structureHash;
+}
+
+async function syncHaproxy(next: StoredDocument, root: string): Promise<{ commands: number; extra: Record<string, number> }> {
+  const runtime = next.haproxy!;
+  const socket = onDisk(root, runtime.socket);
+  const state = await serversState(socket);
+  let commands = 0;
+  const extra: Record<string, number> = {};
+  for (const backend of runtime.backends) {
+    const current = new Map(state.filter((s) => s.backend === backend.name).map((s) => [s.server, s]));
+    const list = slotCommands(backend.name, backend.slots, current, backend.serverOptions);
+    await applyRuntime(socket, list);
+    commands += list.length;
+    const added = backend.slots.filter((slot) => !current.has(slot.server) && slot.address).length;
+    if (added > 0) extra[backend.frontend] = added;
+  }
+  // Saved so that the next reload starts from the runtime state (load-server-state-from-file).
+  await writeAtomically(onDisk(root, runtime.serverStateFile), `${await runtimeCommand(socket, 'show servers state')}\n`, 0o600);
+  return { commands, extra };
+}
+
+/**
+ * A command of the document, for this machine: under a root prefix, the arguments that name
+ * the document's own files and folders name their copies under the root.
+ */
+function commandOnDisk(argv: readonly string[], next: StoredDocument, root: string): string[] {
+  if (root === '/') return [...argv];
+  const paths = new Set([...next.files.map((f) => f.path), ...next.directories.map((d) => d.path)]);
+  return argv.map((arg) => (paths.has(arg) ? onDisk(root, arg) : arg));
+}
+
+export async function applyDocument(next: StoredDocument, previous: StoredDocument | undefined, options: ApplyOptions): Promise<ApplyResult> {
+  const changed = changedPaths(next, previous);
+  const removed = (previous?.files ?? []).filter((file) => !next.files.some((f) => f.path === file.path)).map((file) => file.path);
+  if (changed.size === 0 && removed.length === 0) return { outcome: 'unchanged', reloaded: [], runtimeCommands: 0, extraServers: {} };
+
+  const snapshots: Snapshot[] = [];
+  for (const directory of next.directories) await writeDirectory(onDisk(options.root, directory.path), Number.parseInt(directory.mode, 8));
+  for (const file of next.files) {
+    if (!changed.has(file.path)) continue;
+    const path = onDisk(options.root, file.path);
+    const before = previous?.files.find((f) => f.path === file.path);
+    snapshots.push({ path, content: await readIfExists(path), mode: before ? Number.parseInt(before.mode, 8) : 0o600 });
+    await writeAtomically(path, file.content, Number.parseInt(file.mode, 8));
+  }
+
+  const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
+  const reloaded: string[] = [];
+  let runtimeCommands = 0;
+  let extraServers: Record<string, number> = {};
+  try {
+    for (const service of touched) {
+      if (!service.validate) continue;
+      const check = await options.run(commandOnDisk(service.validate, next, options.root));
+      if (check.code !== 0) throw new Error(`${service.name}: validation failed (${service.validate.join(' ')}): ${excerpt(check.output)}`);
+    }
+    for (const service of touched) {
+      if (haproxyRuntimeOnly(next, previous, service)) {
+        const synced = await syncHaproxy(next, options.root);
+        runtimeCommands += synced.commands;
+        extraServers = synced.extra;
+        continue;
+      }
+      const result = await options.run(commandOnDisk(service.reload, next, options.root));
+      if (result.code !== 0) throw new Error(`${service.name}: reload failed (${service.reload.join(' ')}): ${excerpt(result.output)}`);
+      reloaded.push(service.name);
+    }
+  } catch (error) {
+    await restore(snapshots);
+    return { outcome: 'failed', error: (error as Error).message, reloaded, runtimeCommands, extraServers };
+  }
+  for (const path of removed) await rm(onDisk(options.root, path), { force: true });
+  return { outcome: 'applied', reloaded, runtimeCommands, extraServers };
+}

@@ -1,0 +1,105 @@
+/**
+ * haproxy's runtime API over its stats socket (`level admin`): endpoint changes are applied
+ * here, without a reload. One connection per command, as haproxy closes it after answering
+ * (non-interactive mode).
+ */
+import { createConnection } from 'node:net';
+import type { HaproxyServer } from '../shared/schema/document.ts';
+import { hostPort } from '../shared/topology.ts';
+
+export class RuntimeError extends Error {}
+
+export function runtimeCommand(socket: string, command: string, timeoutMs = 5000): Promise<string> {
+  if (/[\n;]/.test(command)) return Promise.reject(new RuntimeError(`refusing a runtime command with a newline or ";": ${command}`));
+  return new Promise((resolve, reject) => {
+    const connection = createConnection(socket);
+    let answer = '';
+    const timer = setTimeout(() => connection.destroy(new RuntimeError(`haproxy did not answer "${command}" within ${timeoutMs} ms`)), timeoutMs);
+    connection.setEncoding('utf8');
+    connection.on('connect', () => connection.end(`${command}\n`));
+    connection.on('data', (chunk) => (answer += chunk));
+    connection.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    connection.on('close', () => {
+      clearTimeout(timer);
+      resolve(answer.trim());
+    });
+  });
+}
+
+/** Fails on haproxy's error answers (it answers errors as text, with no status code). */
+async function expectOk(socket: string, command: string): Promise<void> {
+  const answer = await runtimeCommand(socket, command);
+  if (/^(No such|Unknown|Invalid|Require|.*not found|.*error|.*failed)/i.test(answer)) throw new RuntimeError(`haproxy refused "${command}": ${answer}`);
+}
+
+export interface ServerState {
+  readonly backend: string;
+  readonly server: string;
+  readonly address: string;
+  readonly port: number;
+  /** haproxy's administrative state bits: 0 ready, 1 maint (forced), 8 drain (forced). */
+  readonly adminState: number;
+}
+
+/** `show servers state`: one line per server, fields named by the header line. */
+export async function serversState(socket: string): Promise<ServerState[]> {
+  const answer = await runtimeCommand(socket, 'show servers state');
+  const lines = answer.split('\n');
+  const header = lines.find((line) => line.startsWith('# be_id'))?.slice(2).split(' ') ?? [];
+  const index = (name: string) => header.indexOf(name);
+  return lines
+    .filter((line) => line && !line.startsWith('#') && /^\d/.test(line))
+    .map((line) => line.split(' '))
+    .map((fields) => ({
+      backend: fields[index('be_name')] ?? '',
+      server: fields[index('srv_name')] ?? '',
+      address: fields[index('srv_addr')] ?? '',
+      port: Number(fields[index('srv_port')] ?? 0),
+      adminState: Number(fields[index('srv_admin_state')] ?? 0),
+    }));
+}
+
+export interface RuntimeChange {
+  readonly command: string;
+}
+
+/**
+ * The commands that bring a backend's pod slots to the document's: address and port first,
+ * then the state (`ready`, `drain` keeps open connections and takes no new ones, `maint`).
+ * Slots haproxy does not have yet (more pods than `maxExpectedPods`) are added at run time.
+ */
+export function slotCommands(backend: string, slots: readonly HaproxyServer[], current: ReadonlyMap<string, ServerState>, serverOptions: string): string[] {
+  const commands: string[] = [];
+  for (const slot of slots) {
+    const known = current.get(slot.server);
+    if (!known) {
+      if (!slot.address || !slot.port) continue;
+      commands.push(`add server ${backend}/${slot.server} ${hostPort(slot.address, slot.port)} ${serverOptions}`.trim());
+      if (slot.state !== 'maint') commands.push(`enable server ${backend}/${slot.server}`);
+      if (/\bcheck\b/.test(serverOptions)) commands.push(`enable health ${backend}/${slot.server}`);
+      if (slot.state === 'drain') commands.push(`set server ${backend}/${slot.server} state drain`);
+      continue;
+    }
+    if (slot.address && slot.port && (known.address !== slot.address || known.port !== slot.port)) {
+      commands.push(`set server ${backend}/${slot.server} addr ${slot.address} port ${slot.port}`);
+    }
+    const wanted = slot.state === 'ready' ? 0 : slot.state === 'drain' ? 8 : 1;
+    const now = known.adminState & 1 ? 1 : known.adminState & 8 ? 8 : 0;
+    if (wanted !== now || (slot.address && known.address !== slot.address)) {
+      commands.push(`set server ${backend}/${slot.server} state ${slot.state}`);
+      if (slot.state === 'ready') {
+        // Kubernetes already says the pod is ready: take it into service now, not after the
+        // first health check; and give back the weight a slot drained in the file has lost.
+        commands.push(`set server ${backend}/${slot.server} health up`, `set weight ${backend}/${slot.server} 1`);
+      }
+    }
+  }
+  return commands;
+}
+
+export async function applyRuntime(socket: string, commands: readonly string[]): Promise<void> {
+  for (const command of commands) await expectOk(socket, command);
+}

@@ -1,0 +1,170 @@
+/**
+ * The pull agent against the embedded S3 endpoint and a real haproxy (Debian's), on
+ * 127.0.0.1: documents from the desired-state engine, pods as small HTTP servers on loopback
+ * addresses. Endpoint changes go through haproxy's runtime API: the same haproxy process
+ * keeps serving, no reload.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fullAccess, startEmbeddedS3 } from '../adapters/embedded-s3.ts';
+import { S3Store } from '../adapters/s3-store.ts';
+import { Agent } from '../agent/agent.ts';
+import { runtimeCommand } from '../agent/haproxy-runtime.ts';
+import { computeDesiredState, type DesiredState } from '../shared/desired-state.ts';
+import { layoutUnder } from '../shared/layout.ts';
+import { storeKeys } from '../shared/ports.ts';
+import type { ResourceGroup } from '../shared/schema/resource-group.ts';
+import { documentOf, example } from './helpers/fixtures.ts';
+import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ringmaster-agent-'));
+const POD_PORT = 18888;
+const pods = new Map<string, Server>();
+let s3: Awaited<ReturnType<typeof startEmbeddedS3>>;
+let store: S3Store;
+let agent: Agent;
+let bindPort: number;
+let generation = 0;
+let slots: DesiredState['slots'] = {};
+
+const master = `${root}/run/haproxy-master.sock`;
+const pidFile = `${root}/run/haproxy.pid`;
+const startOrReload = [
+  'sh',
+  '-c',
+  `if [ -S ${master} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo reload | socat - UNIX-CONNECT:${master}; else haproxy -W -D -S ${master} -p ${pidFile} -f ${root}/etc/haproxy/haproxy.cfg; fi`,
+];
+const layout = layoutUnder(root, (daemon) => (daemon === 'haproxy' ? startOrReload : ['true']));
+
+async function startPod(address: string): Promise<void> {
+  const server = createServer((_request, response) => response.end(address));
+  await new Promise<void>((resolve) => server.listen(POD_PORT, address, resolve));
+  pods.set(address, server);
+}
+
+function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['frontends'][string]> = {}): ResourceGroup {
+  const base = example('scenario-1-http');
+  return {
+    ...base,
+    frontends: { myapp: { ...base.frontends.myapp!, bind: undefined, binds: [`127.0.0.1:${bindPort}`], podPort: POD_PORT, maxExpectedPods: 3, virtualHosts: {}, ...frontend } },
+    endpoints: [
+      {
+        namespace: 'default',
+        service: 'myapp',
+        ports: [],
+        slices: [
+          {
+            metadata: { name: 'myapp-1' },
+            addressType: 'IPv4',
+            ports: [{ name: 'http', port: POD_PORT, protocol: 'TCP' }],
+            endpoints: podAddresses.map((address) => ({ addresses: [address], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `pod-${address.replaceAll('.', '-')}` } })),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+async function publish(rg: ResourceGroup): Promise<void> {
+  const state = computeDesiredState(rg, { layout, previousSlots: slots });
+  slots = state.slots;
+  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...documentOf(state.documents, 'web01'), generation: ++generation }));
+}
+
+/** Which pods answer through haproxy, over enough requests to see each of them. */
+async function answering(requests = 30): Promise<{ pods: string[]; failures: number }> {
+  const seen = new Set<string>();
+  let failures = 0;
+  for (let i = 0; i < requests; i++) {
+    const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
+    if (response?.ok) seen.add(await response.text());
+    else failures++;
+  }
+  return { pods: [...seen].sort(), failures };
+}
+
+const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(`${root}/run/haproxy/admin.sock`, 'show info'))?.[1];
+
+beforeAll(async () => {
+  bindPort = await freePort();
+  for (const address of ['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5']) await startPod(address);
+  s3 = await startEmbeddedS3({ directory: join(root, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
+  store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
+  const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
+  // The documents are rendered under the test folder already (layoutUnder), paths and commands
+  // alike, so the agent writes them where they say.
+  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, root: '/', stateDir: join(root, 'agent-state') });
+}, 30000);
+
+afterAll(async () => {
+  try {
+    execFileSync('sh', ['-c', `kill "$(cat ${pidFile})" 2>/dev/null || true`]);
+  } finally {
+    for (const server of pods.values()) server.close();
+    await s3.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('applies the gateway document, starts haproxy on it, and requests reach the pods', async () => {
+  await publish(rgWith(['127.0.1.1', '127.0.1.2']));
+  const outcome = await agent.poll();
+  expect(outcome.error).toBeUndefined();
+  expect(outcome).toMatchObject({ kind: 'applied', generation: 1 });
+  expect(outcome.result?.reloaded).toContain('haproxy');
+  expect(await answering()).toEqual({ pods: ['127.0.1.1', '127.0.1.2'], failures: 0 });
+  expect(await agent.poll()).toEqual({ kind: 'not-modified' });
+  const report = JSON.parse((await store.get(storeKeys.report('demo', 'web01')))!.body);
+  expect(report).toMatchObject({ appliedGeneration: 1, outcome: 'applied' });
+});
+
+test('a pod replaced: the runtime API moves the slot, the same haproxy keeps serving (no reload)', async () => {
+  const pid = await haproxyPid();
+  await publish(rgWith(['127.0.1.1', '127.0.1.3']));
+  const outcome = await agent.poll();
+  expect(outcome).toMatchObject({ kind: 'applied', generation: 2 });
+  expect(outcome.result?.reloaded).toEqual([]);
+  expect(outcome.result?.runtimeCommands).toBeGreaterThan(0);
+  expect(await answering()).toEqual({ pods: ['127.0.1.1', '127.0.1.3'], failures: 0 });
+  expect(await haproxyPid()).toBe(pid);
+  // The file on disk follows too, so a later reload starts from the same servers.
+  expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toContain('server pod2 127.0.1.3:18888');
+});
+
+test('more pods than maxExpectedPods: all get traffic, servers added at run time, no reload', async () => {
+  const pid = await haproxyPid();
+  await publish(rgWith(['127.0.1.1', '127.0.1.3', '127.0.1.4', '127.0.1.5']));
+  const outcome = await agent.poll();
+  expect(outcome.result).toMatchObject({ reloaded: [], extraServers: { myapp: 1 } });
+  expect(await answering(40)).toEqual({ pods: ['127.0.1.1', '127.0.1.3', '127.0.1.4', '127.0.1.5'], failures: 0 });
+  expect(await haproxyPid()).toBe(pid);
+  const report = JSON.parse((await store.get(storeKeys.report('demo', 'web01')))!.body);
+  expect(report.extraServers).toEqual({ myapp: 1 });
+});
+
+test('a config haproxy rejects changes nothing: files restored, haproxy keeps serving, the report says why', async () => {
+  const running = readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8');
+  await publish(rgWith(['127.0.1.1', '127.0.1.3', '127.0.1.4', '127.0.1.5'], { extraPodTemplateOptions: 'no-such-keyword 1' }));
+  const outcome = await agent.poll();
+  expect(outcome).toMatchObject({ kind: 'failed', generation: 4 });
+  expect(outcome.error).toContain('haproxy: validation failed');
+  expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toBe(running);
+  expect((await answering()).failures).toBe(0);
+  const report = JSON.parse((await store.get(storeKeys.report('demo', 'web01')))!.body);
+  expect(report).toMatchObject({ outcome: 'failed', appliedGeneration: 3, attemptedGeneration: 4 });
+  expect(report.error).toContain('no-such-keyword');
+});
+
+test('a document with a wrong hash or for another VM is refused, and nothing changes', async () => {
+  const good = JSON.parse((await store.get(storeKeys.desired('demo', 'web01')))!.body);
+  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...good, generation: 9, pollIntervalSeconds: 7 }));
+  expect(await agent.poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('hash') });
+  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...good, generation: 10, vm: 'kube02' }));
+  expect(await agent.poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('not for demo/web01') });
+  expect(agent.applied?.generation).toBe(3);
+  expect((await answering()).failures).toBe(0);
+});
