@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiError, DEFAULT_DATA_DIR } from './api-client.ts';
+import { runAgent } from './commands/agent.ts';
 import { listDeadLetters, replayDeadLetters, sendEvents, showStatus } from './commands/operator.ts';
 import { plan } from './commands/plan.ts';
 import { printAgentCredentials, serve } from './commands/serve.ts';
@@ -77,6 +78,21 @@ program
   .option('--data-dir <dir>', 'the local data folder', DEFAULT_DATA_DIR)
   .action((rg: string, vm: string, options: { dataDir: string }) => {
     process.exitCode = printAgentCredentials(rg, vm, options.dataDir);
+  });
+
+program
+  .command('agent')
+  .description('the pull agent of one VM: fetch its document, verify, apply, report')
+  .option('--resource-group <rg>', 'resource group (default: $RINGMASTER_RESOURCE_GROUP)')
+  .option('--vm <name>', 'this VM (default: $RINGMASTER_VM)')
+  .option('--endpoint <url>', 'S3-compatible endpoint, path-style (default: $RINGMASTER_S3_ENDPOINT, else AWS S3)')
+  .option('--bucket <name>', 'bucket (default: $RINGMASTER_BUCKET)')
+  .option('--region <region>', 'region (default: $AWS_REGION or us-east-1)')
+  .option('--root <dir>', 'prefix for every path written (tests and dry runs)', '/')
+  .option('--state-dir <dir>', 'where the last applied document is kept', '/var/lib/ringmaster-agent')
+  .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
+  .action(async (options) => {
+    process.exitCode = await runAgent(options);
   });
 
 const event = program.command('event').description('portal events');

@@ -238,3 +238,22 @@ test("agent-credentials gives a VM a key for its own document and report only", 
   await expect(agent.get('desired/demo/kube01.json')).rejects.toThrow(/Access Denied/);
   await expect(agent.get('state/demo.json')).rejects.toThrow(/Access Denied/);
 });
+
+test('ringmaster agent --once with its own credentials fetches, applies and reports; the status shows it', async () => {
+  const credentials = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'agent-credentials', 'demo', 'db01', '--data-dir', dataDir], { encoding: 'utf8' });
+  const env = { ...process.env, ...Object.fromEntries(credentials.stdout.trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2))), RINGMASTER_S3_ENDPOINT: cp.info.s3Endpoint, RINGMASTER_LOG_LEVEL: 'ERROR' };
+  const root = mkdtempSync(join(tmpdir(), 'ringmaster-vm-'));
+  try {
+    const result = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'agent', '--once', '--root', root, '--state-dir', join(root, 'state')], { encoding: 'utf8', env });
+    expect(result.stderr).toBe('');
+    // db01 has no Kubernetes role: its document is empty, so there is nothing to change.
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'unchanged', generation: 1 });
+    const db01 = (await status()).documents.find((d: { vm: string }) => d.vm === 'db01');
+    expect(db01).toMatchObject({ inSync: true, agent: { appliedGeneration: 1, outcome: 'unchanged' } });
+    const bad = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'agent', '--once', '--vm', 'DB01'], { encoding: 'utf8', env });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--vm (RINGMASTER_VM): must be lower-case letters');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

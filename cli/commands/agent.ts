@@ -1,0 +1,78 @@
+/**
+ * `ringmaster agent`: the pull agent on a VM. Configuration by flags, else the environment
+ * (RINGMASTER_* and the usual AWS_* variables for credentials and region); all of it checked
+ * before anything starts.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { Agent } from '../../agent/agent.ts';
+import { createLogger } from '../../functions/shared/logger.ts';
+import { fieldErrors } from '../../shared/schema/errors.ts';
+import { dnsLabel } from '../../shared/schema/primitives.ts';
+import { InputError } from '../input.ts';
+
+export interface AgentFlags {
+  readonly resourceGroup?: string;
+  readonly vm?: string;
+  readonly endpoint?: string;
+  readonly bucket?: string;
+  readonly region?: string;
+  readonly root: string;
+  readonly stateDir: string;
+  readonly once?: boolean;
+}
+
+const agentConfigSchema = z.strictObject({
+  resourceGroup: dnsLabel,
+  vm: dnsLabel,
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+  region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name such as us-east-1'),
+  root: z.string().regex(/^\//, 'must be an absolute path'),
+  stateDir: z.string().regex(/^\//, 'must be an absolute path'),
+  once: z.boolean(),
+});
+
+const FLAG: Record<string, string> = {
+  resourceGroup: '--resource-group (RINGMASTER_RESOURCE_GROUP)',
+  vm: '--vm (RINGMASTER_VM)',
+  endpoint: '--endpoint (RINGMASTER_S3_ENDPOINT)',
+  bucket: '--bucket (RINGMASTER_BUCKET)',
+  region: '--region (AWS_REGION)',
+  root: '--root',
+  stateDir: '--state-dir',
+};
+
+export async function runAgent(flags: AgentFlags): Promise<number> {
+  const env = process.env;
+  const parsed = agentConfigSchema.safeParse({
+    resourceGroup: flags.resourceGroup ?? env.RINGMASTER_RESOURCE_GROUP,
+    vm: flags.vm ?? env.RINGMASTER_VM,
+    endpoint: flags.endpoint ?? env.RINGMASTER_S3_ENDPOINT,
+    bucket: flags.bucket ?? env.RINGMASTER_BUCKET,
+    region: flags.region ?? env.AWS_REGION ?? 'us-east-1',
+    root: flags.root,
+    stateDir: flags.stateDir,
+    once: flags.once ?? false,
+  });
+  if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
+  const config = parsed.data;
+  const logger = createLogger('ringmaster-agent');
+  const agent = new Agent({
+    client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
+    identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
+    root: config.root,
+    stateDir: config.stateDir,
+    log: (message, fields) => logger.info(message, fields ?? {}),
+  });
+  if (config.once) {
+    const outcome = await agent.poll();
+    process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error })}\n`);
+    return outcome.kind === 'failed' ? 1 : 0;
+  }
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  await agent.run(stop.signal);
+  return 0;
+}
