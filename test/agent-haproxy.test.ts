@@ -40,17 +40,54 @@ const startOrReload = [
 ];
 const layout = layoutUnder(root, (daemon) => (daemon === 'haproxy' ? startOrReload : ['true']));
 
-async function startPod(address: string): Promise<void> {
+async function startPod(address: string, port = POD_PORT): Promise<void> {
   const server = createServer((_request, response) => response.end(address));
-  await new Promise<void>((resolve) => server.listen(POD_PORT, address, resolve));
+  await new Promise<void>((resolve) => server.listen(port, address, resolve));
   pods.set(address, server);
 }
 
-function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['frontends'][string]> = {}): ResourceGroup {
+/** A pod that stops listening: new connections are refused at once. */
+async function stopPod(address: string): Promise<void> {
+  const server = pods.get(address)!;
+  pods.delete(address);
+  // Stops accepting; Node also closes the idle keep-alive connections. Requests in flight finish.
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A bounded load loop through haproxy while `during` runs: how many requests, how many failed. */
+async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ requests: number; failures: number; answeredBy: Set<string> }> {
+  let running = true;
+  let requests = 0;
+  let failures = 0;
+  const answeredBy = new Set<string>();
+  const loops = Array.from({ length: clients }, async () => {
+    const deadline = Date.now() + 60_000;
+    while (running && Date.now() < deadline) {
+      requests++;
+      const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
+      if (response?.ok) answeredBy.add(await response.text());
+      else failures++;
+    }
+  });
+  try {
+    await during();
+  } finally {
+    running = false;
+    await Promise.all(loops);
+  }
+  return { requests, failures, answeredBy };
+}
+
+const LB_PORT = 17654;
+const AGENT_ADDRESSES: Record<string, string> = { kube02: '127.0.2.1', kube03: '127.0.2.2' };
+
+function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['frontends'][string]> = {}, terminating: string[] = []): ResourceGroup {
   const base = example('scenario-1-http');
   return {
     ...base,
-    frontends: { myapp: { ...base.frontends.myapp!, bind: undefined, binds: [`127.0.0.1:${bindPort}`], podPort: POD_PORT, maxExpectedPods: 3, virtualHosts: {}, ...frontend } },
+    // The agents' load balancers answer on loopback, so the backup servers are real too.
+    vms: base.vms.map((vm) => (AGENT_ADDRESSES[vm.name] ? { ...vm, srvAddresses: [AGENT_ADDRESSES[vm.name]!] } : vm)),
+    frontends: { myapp: { ...base.frontends.myapp!, bind: undefined, binds: [`127.0.0.1:${bindPort}`], podPort: POD_PORT, lbServicePort: LB_PORT, maxExpectedPods: 3, virtualHosts: {}, ...frontend } },
     endpoints: [
       {
         namespace: 'default',
@@ -61,7 +98,11 @@ function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['fronten
             metadata: { name: 'myapp-1' },
             addressType: 'IPv4',
             ports: [{ name: 'http', port: POD_PORT, protocol: 'TCP' }],
-            endpoints: podAddresses.map((address) => ({ addresses: [address], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `pod-${address.replaceAll('.', '-')}` } })),
+            endpoints: [...podAddresses, ...terminating].map((address) => ({
+              addresses: [address],
+              conditions: terminating.includes(address) ? { ready: false, serving: true, terminating: true } : { ready: true },
+              targetRef: { kind: 'Pod', namespace: 'default', name: `pod-${address.replaceAll('.', '-')}` },
+            })),
           },
         ],
       },
@@ -91,7 +132,8 @@ const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(`${root}/r
 
 beforeAll(async () => {
   bindPort = await freePort();
-  for (const address of ['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5']) await startPod(address);
+  for (const address of ['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5', '127.0.1.6', '127.0.1.7']) await startPod(address);
+  for (const address of Object.values(AGENT_ADDRESSES)) await startPod(address, LB_PORT);
   s3 = await startEmbeddedS3({ directory: join(root, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
   store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
@@ -167,4 +209,32 @@ test('a document with a wrong hash or for another VM is refused, and nothing cha
   expect(await agent.poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('not for demo/web01') });
   expect(agent.applied?.generation).toBe(3);
   expect((await answering()).failures).toBe(0);
+});
+
+describe('under load, every change takes effect and no request fails', () => {
+  const settle = () => new Promise((r) => setTimeout(r, 300));
+
+  test('a rolling update: old pods drain while serving, new pods take over, old ones go', async () => {
+    const pid = await haproxyPid();
+    await publish(rgWith(['127.0.1.1', '127.0.1.3']));
+    await agent.poll();
+    const result = await underLoad(async () => {
+      await settle();
+      // The old pods turn terminating but keep serving; new pods become ready.
+      await publish(rgWith(['127.0.1.6', '127.0.1.7'], {}, ['127.0.1.1', '127.0.1.3']));
+      expect((await agent.poll()).result?.reloaded).toEqual([]);
+      await settle();
+      // They stop listening, and disappear from the slice.
+      await stopPod('127.0.1.1');
+      await stopPod('127.0.1.3');
+      await publish(rgWith(['127.0.1.6', '127.0.1.7']));
+      await agent.poll();
+      await settle();
+    });
+    expect(result.failures).toBe(0);
+    expect(result.requests).toBeGreaterThan(50);
+    expect(await answering()).toEqual({ pods: ['127.0.1.6', '127.0.1.7'], failures: 0 });
+    expect(await haproxyPid()).toBe(pid);
+  }, 60000);
+
 });
