@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import type { StoredDocument } from '../shared/state/reconcile.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { onDisk, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
-import { applyRuntime, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
+import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
 
 export interface CommandResult {
   readonly code: number;
@@ -54,7 +54,7 @@ async function syncHaproxy(next: StoredDocument, root: string): Promise<{ comman
   const extra: Record<string, number> = {};
   for (const backend of runtime.backends) {
     const current = new Map(state.filter((s) => s.backend === backend.name).map((s) => [s.server, s]));
-    const list = slotCommands(backend.name, backend.slots, current, backend.serverOptions);
+    const list = [...slotCommands(backend.name, backend.slots, current, backend.serverOptions), ...retiredServerCommands(backend.name, backend.slots, current)];
     await applyRuntime(socket, list);
     commands += list.length;
     const added = backend.slots.filter((slot) => !current.has(slot.server) && slot.address).length;

@@ -100,6 +100,18 @@ export function slotCommands(backend: string, slots: readonly HaproxyServer[], c
   return commands;
 }
 
+/**
+ * Pod servers haproxy still has but the document no longer lists (added at run time while
+ * there were more pods than slots): out of service, or haproxy would keep sending traffic to
+ * an address no pod has, and never fall back to the backups.
+ */
+export function retiredServerCommands(backend: string, slots: readonly HaproxyServer[], current: ReadonlyMap<string, ServerState>): string[] {
+  const listed = new Set(slots.map((slot) => slot.server));
+  return [...current.values()]
+    .filter((server) => /^pod\d+$/.test(server.server) && !listed.has(server.server) && (server.adminState & 1) === 0)
+    .map((server) => `set server ${backend}/${server.server} state maint`);
+}
+
 export async function applyRuntime(socket: string, commands: readonly string[]): Promise<void> {
   for (const command of commands) await expectOk(socket, command);
 }

@@ -55,8 +55,9 @@ async function stopPod(address: string): Promise<void> {
 }
 
 /** A bounded load loop through haproxy while `during` runs: how many requests, how many failed. */
-async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ requests: number; failures: number; answeredBy: Set<string> }> {
+async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ requests: number; failures: number; failedAt: number[]; answeredBy: Set<string> }> {
   let running = true;
+  const failedAt: number[] = [];
   let requests = 0;
   let failures = 0;
   const answeredBy = new Set<string>();
@@ -64,9 +65,13 @@ async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ re
     const deadline = Date.now() + 60_000;
     while (running && Date.now() < deadline) {
       requests++;
+      const startedAt = Date.now();
       const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
       if (response?.ok) answeredBy.add(await response.text());
-      else failures++;
+      else {
+        failures++;
+        failedAt.push(startedAt);
+      }
     }
   });
   try {
@@ -75,7 +80,7 @@ async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ re
     running = false;
     await Promise.all(loops);
   }
-  return { requests, failures, answeredBy };
+  return { requests, failures, failedAt, answeredBy };
 }
 
 const LB_PORT = 17654;
@@ -237,4 +242,32 @@ describe('under load, every change takes effect and no request fails', () => {
     expect(await haproxyPid()).toBe(pid);
   }, 60000);
 
+  test('a pod that stops listening with no warning: new connections are retried on another server', async () => {
+    await publish(rgWith(['127.0.1.6', '127.0.1.7']));
+    await agent.poll();
+    let stoppedAt = 0;
+    const result = await underLoad(async () => {
+      await settle();
+      await stopPod('127.0.1.7');
+      stoppedAt = Date.now();
+      await settle();
+      await settle();
+    });
+    // Every request sent after the pod stopped listening succeeds: its connection is refused
+    // and retried on the other pod. Only one caught in the very instant of the stop (accepted
+    // by the kernel, then reset) can fail: it was already sent, and sent requests are never
+    // retried (they may not be idempotent).
+    expect(result.failedAt.filter((at) => at > stoppedAt)).toEqual([]);
+    expect(result.failures).toBeLessThanOrEqual(2);
+    expect(result.answeredBy.has('127.0.1.6')).toBe(true);
+  }, 60000);
+
+  test('all pods gone: traffic goes to the backup load-balancer entries on the agents', async () => {
+    const result = await underLoad(async () => {
+      await publish(rgWith([]));
+      await agent.poll();
+      await settle();
+    });
+    expect(result.failures).toBe(0);
+  }, 60000);
 });

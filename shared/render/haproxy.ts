@@ -144,6 +144,11 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
       `backend ${backendName(frontend)}`,
       `    mode ${mode}`,
       '    balance leastconn',
+      // One server connection per request. A pod that goes away closes its idle connections,
+      // and a request sent on one of them just then is lost (haproxy closes the client's
+      // connection). A new connection fails before anything is sent, and that is retried on
+      // another server; a moved slot is followed at the very next request, too.
+      ...(mode === 'http' ? ['    option http-server-close'] : []),
     ].join('\n');
     structureHash.update(head);
     full.push(head);
