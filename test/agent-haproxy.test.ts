@@ -25,6 +25,8 @@ const root = mkdtempSync(join(tmpdir(), 'ringmaster-agent-'));
 const POD_PORT = 18888;
 const pods = new Map<string, Server>();
 let s3: Awaited<ReturnType<typeof startEmbeddedS3>>;
+let s3Port: number;
+const startS3 = () => startEmbeddedS3({ directory: join(root, 's3'), port: s3Port, bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
 let store: S3Store;
 let agent: Agent;
 let bindPort: number;
@@ -86,7 +88,7 @@ async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ re
 const LB_PORT = 17654;
 const AGENT_ADDRESSES: Record<string, string> = { kube02: '127.0.2.1', kube03: '127.0.2.2' };
 
-function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['frontends'][string]> = {}, terminating: string[] = []): ResourceGroup {
+function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['frontends'][string]> = {}, terminating: string[] = [], slicePort = POD_PORT): ResourceGroup {
   const base = example('scenario-1-http');
   return {
     ...base,
@@ -102,7 +104,7 @@ function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['fronten
           {
             metadata: { name: 'myapp-1' },
             addressType: 'IPv4',
-            ports: [{ name: 'http', port: POD_PORT, protocol: 'TCP' }],
+            ports: [{ name: 'http', port: slicePort, protocol: 'TCP' }],
             endpoints: [...podAddresses, ...terminating].map((address) => ({
               addresses: [address],
               conditions: terminating.includes(address) ? { ready: false, serving: true, terminating: true } : { ready: true },
@@ -139,7 +141,9 @@ beforeAll(async () => {
   bindPort = await freePort();
   for (const address of ['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5', '127.0.1.6', '127.0.1.7']) await startPod(address);
   for (const address of Object.values(AGENT_ADDRESSES)) await startPod(address, LB_PORT);
-  s3 = await startEmbeddedS3({ directory: join(root, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
+  for (const address of ['127.0.1.8', '127.0.1.9']) await startPod(address, POD_PORT + 1);
+  s3Port = await freePort();
+  s3 = await startS3();
   store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
   // The documents are rendered under the test folder already (layoutUnder), paths and commands
@@ -269,5 +273,40 @@ describe('under load, every change takes effect and no request fails', () => {
       await settle();
     });
     expect(result.failures).toBe(0);
+  }, 60000);
+
+  test('the store unreachable for a while: the last good state keeps serving, and the agent recovers by itself', async () => {
+    await publish(rgWith(['127.0.1.6']));
+    await agent.poll();
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    try {
+      const result = await underLoad(async () => {
+        await s3.close();
+        await new Promise((r) => setTimeout(r, 2500));
+        s3 = await startS3();
+        await publish(rgWith(['127.0.1.6', '127.0.1.5']));
+        const deadline = Date.now() + 20_000;
+        while (Date.now() < deadline && (await answering(10)).pods.length < 2) await new Promise((r) => setTimeout(r, 200));
+      });
+      expect(result.failures).toBe(0);
+      expect(await answering()).toEqual({ pods: ['127.0.1.5', '127.0.1.6'], failures: 0 });
+    } finally {
+      stop.abort();
+      await running;
+    }
+  }, 60000);
+
+  test('the pods move to another port: the gateway follows them (a limitation of the spec, lifted)', async () => {
+    const pid = await haproxyPid();
+    await publish(rgWith(['127.0.1.6', '127.0.1.5']));
+    await agent.poll();
+    const result = await underLoad(async () => {
+      await publish(rgWith(['127.0.1.8', '127.0.1.9'], {}, [], POD_PORT + 1));
+      expect((await agent.poll()).result?.reloaded).toEqual([]);
+    });
+    expect(result.failures).toBe(0);
+    expect(await answering()).toEqual({ pods: ['127.0.1.8', '127.0.1.9'], failures: 0 });
+    expect(await haproxyPid()).toBe(pid);
   }, 60000);
 });
