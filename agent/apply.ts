@@ -81,13 +81,33 @@ export async function applyDocument(next: StoredDocument, previous: StoredDocume
   if (changed.size === 0 && removed.length === 0) return { outcome: 'unchanged', reloaded: [], runtimeCommands: 0, extraServers: {} };
 
   const snapshots: Snapshot[] = [];
-  for (const directory of next.directories) await writeDirectory(onDisk(options.root, directory.path), Number.parseInt(directory.mode, 8));
+  // Owners other than root are set with chown (names resolve through the VM's own user database).
+  const own = async (path: string, owner: string, group: string) => {
+    if ((owner === 'root' && group === 'root') || process.getuid?.() !== 0) return;
+    const result = await options.run(['chown', `${owner}:${group}`, path]);
+    if (result.code !== 0) throw new Error(`cannot give ${path} to ${owner}:${group}: ${excerpt(result.output)}`);
+  };
+  try {
+    for (const directory of next.directories) {
+      const path = onDisk(options.root, directory.path);
+      await writeDirectory(path, Number.parseInt(directory.mode, 8));
+      await own(path, directory.owner, directory.group);
+    }
+  } catch (error) {
+    return { outcome: 'failed', error: (error as Error).message, reloaded: [], runtimeCommands: 0, extraServers: {} };
+  }
   for (const file of next.files) {
     if (!changed.has(file.path)) continue;
     const path = onDisk(options.root, file.path);
     const before = previous?.files.find((f) => f.path === file.path);
     snapshots.push({ path, content: await readIfExists(path), mode: before ? Number.parseInt(before.mode, 8) : 0o600 });
     await writeAtomically(path, file.content, Number.parseInt(file.mode, 8));
+    try {
+      await own(path, file.owner, file.group);
+    } catch (error) {
+      await restore(snapshots);
+      return { outcome: 'failed', error: (error as Error).message, reloaded: [], runtimeCommands: 0, extraServers: {} };
+    }
   }
 
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));

@@ -310,3 +310,10 @@ describe('under load, every change takes effect and no request fails', () => {
     expect(await haproxyPid()).toBe(pid);
   }, 60000);
 });
+
+test('jitter spreads polls by at least ±10 % around the interval', async () => {
+  const { jittered } = await import('../agent/agent.ts');
+  expect(jittered(1, () => 0)).toBeCloseTo(0.9);
+  expect(jittered(1, () => 1)).toBeCloseTo(1.1);
+  expect(jittered(30, () => 0.5)).toBeCloseTo(30);
+});
