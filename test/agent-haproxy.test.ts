@@ -22,7 +22,10 @@ import { documentOf, example } from './helpers/fixtures.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ringmaster-agent-'));
-const POD_PORT = 18888;
+// Ports picked at run time: two runs on one machine must not collide.
+let POD_PORT = 0;
+/** Where the pods of the port-change test listen. */
+let MOVED_PORT = 0;
 const pods = new Map<string, Server>();
 let s3: Awaited<ReturnType<typeof startEmbeddedS3>>;
 let s3Port: number;
@@ -85,7 +88,7 @@ async function underLoad(during: () => Promise<void>, clients = 4): Promise<{ re
   return { requests, failures, failedAt, answeredBy };
 }
 
-const LB_PORT = 17654;
+let LB_PORT = 0;
 const AGENT_ADDRESSES: Record<string, string> = { kube02: '127.0.2.1', kube03: '127.0.2.2' };
 
 function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['frontends'][string]> = {}, terminating: string[] = [], slicePort = POD_PORT): ResourceGroup {
@@ -139,9 +142,12 @@ const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(`${root}/r
 
 beforeAll(async () => {
   bindPort = await freePort();
+  POD_PORT = await freePort();
+  MOVED_PORT = await freePort();
+  LB_PORT = await freePort();
   for (const address of ['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5', '127.0.1.6', '127.0.1.7']) await startPod(address);
   for (const address of Object.values(AGENT_ADDRESSES)) await startPod(address, LB_PORT);
-  for (const address of ['127.0.1.8', '127.0.1.9']) await startPod(address, POD_PORT + 1);
+  for (const address of ['127.0.1.8', '127.0.1.9']) await startPod(address, MOVED_PORT);
   s3Port = await freePort();
   s3 = await startS3();
   store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
@@ -183,7 +189,7 @@ test('a pod replaced: the runtime API moves the slot, the same haproxy keeps ser
   expect(await answering()).toEqual({ pods: ['127.0.1.1', '127.0.1.3'], failures: 0 });
   expect(await haproxyPid()).toBe(pid);
   // The file on disk follows too, so a later reload starts from the same servers.
-  expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toContain('server pod2 127.0.1.3:18888');
+  expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toContain(`server pod2 127.0.1.3:${POD_PORT}`);
 });
 
 test('more pods than maxExpectedPods: all get traffic, servers added at run time, no reload', async () => {
@@ -302,7 +308,7 @@ describe('under load, every change takes effect and no request fails', () => {
     await publish(rgWith(['127.0.1.6', '127.0.1.5']));
     await agent.poll();
     const result = await underLoad(async () => {
-      await publish(rgWith(['127.0.1.8', '127.0.1.9'], {}, [], POD_PORT + 1));
+      await publish(rgWith(['127.0.1.8', '127.0.1.9'], {}, [], MOVED_PORT));
       expect((await agent.poll()).result?.reloaded).toEqual([]);
     });
     expect(result.failures).toBe(0);
