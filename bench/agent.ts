@@ -1,14 +1,17 @@
 /**
- * Agent benchmark, with a real haproxy (Debian's) on 127.0.0.1 and pods as small HTTP servers:
+ * Agent benchmark, end to end: the local control plane (in this process), the agent with its
+ * own credentials, and a real haproxy (Debian's) on 127.0.0.1 with pods as small HTTP servers.
  *
- * - propagation: from writing a gateway document to haproxy serving the new backend set, with
- *   the agent polling at the document's interval (1 s, jittered), over --changes changes;
- * - 100 backend changes under a bounded load loop: failed requests and haproxy reloads;
- * - the agent process (`ringmaster agent`) idle-polling: resident memory and CPU.
+ * - propagation: from a signed endpoint webhook answered 202 (and from the document written)
+ *   to haproxy serving the new backend set, the agent polling at the document's interval
+ *   (1 s, jittered), over --changes changes arriving at random moments;
+ * - --load-changes backend changes under a bounded load loop: failed requests and reloads;
+ * - the agent process (`ringmaster agent`) idle-polling: CPU and resident memory.
  *
  * `npm run bench` runs it last. Needs haproxy and socat (the test setup installs them).
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -17,15 +20,13 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { fullAccess, startEmbeddedS3 } from '../adapters/embedded-s3.ts';
-import { S3Store } from '../adapters/s3-store.ts';
 import { Agent } from '../agent/agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
-import { parseResourceGroup } from '../cli/input.ts';
-import { computeDesiredState, type DesiredState } from '../shared/desired-state.ts';
+import { startLocalControlPlane } from '../local/control-plane.ts';
+import { agentCredentials } from '../shared/agent-identity.ts';
 import { layoutUnder } from '../shared/layout.ts';
 import { storeKeys } from '../shared/ports.ts';
-import type { ResourceGroup } from '../shared/schema/resource-group.ts';
+import { signWebhook } from '../shared/webhook-signature.ts';
 
 const { values } = parseArgs({ options: { changes: { type: 'string', default: '60' }, 'load-changes': { type: 'string', default: '100' }, 'idle-seconds': { type: 'string', default: '20' } } });
 const settings = { changes: Number(values.changes), loadChanges: Number(values['load-changes']), idleSeconds: Number(values['idle-seconds']) };
@@ -36,10 +37,9 @@ for (const [name, value] of Object.entries(settings)) {
   }
 }
 
-const CREDENTIALS = { accessKeyId: 'bench-admin', secretAccessKey: 'bench-admin-secret-0123456789abcdef' };
-const POD_PORT = 18888;
 const POD_ADDRESSES = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5', '127.0.3.6'];
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -56,72 +56,107 @@ async function main(): Promise<void> {
   const pods: Server[] = [];
   const master = `${root}/run/haproxy-master.sock`;
   const pidFile = `${root}/run/haproxy.pid`;
+  const socket = `${root}/run/haproxy/admin.sock`;
+  // The VM lives in a folder: documents name paths under it, haproxy starts or reloads there.
   const layout = layoutUnder(root, (daemon) =>
     daemon === 'haproxy'
       ? ['sh', '-c', `if [ -S ${master} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo reload | socat - UNIX-CONNECT:${master}; else haproxy -W -D -S ${master} -p ${pidFile} -f ${root}/etc/haproxy/haproxy.cfg; fi`]
       : ['true'],
   );
-  const s3 = await startEmbeddedS3({ directory: join(root, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(CREDENTIALS.accessKeyId, CREDENTIALS.secretAccessKey) });
-  const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: CREDENTIALS });
+  const documentWritten = new Map<string, number>();
+  const cp = await startLocalControlPlane({
+    dataDir: join(root, 'control-plane'),
+    apiPort: 0,
+    s3Port: 0,
+    layout,
+    onReconciled: (plan, events) => {
+      if (plan.writes.some((w) => w.vm === 'web01')) for (const event of events) documentWritten.set(event.id, performance.now());
+    },
+  });
+  const podPort = await freePort();
   const bindPort = await freePort();
-  const socket = `${root}/run/haproxy/admin.sock`;
   try {
     for (const address of POD_ADDRESSES) {
       const server = createServer((_request, response) => response.end(address));
-      await new Promise<void>((resolve) => server.listen(POD_PORT, address, resolve));
+      await new Promise<void>((resolve) => server.listen(podPort, address, resolve));
       pods.push(server);
     }
-    const path = new URL('../examples/scenario-1-http.yaml', import.meta.url);
-    const base = parseResourceGroup(path.pathname, readFileSync(path, 'utf8'));
-    const rgWith = (addresses: string[]): ResourceGroup => ({
-      ...base,
-      secrets: { clusterToken: 'bench-cluster-token-0123456789abcdef', datastorePassword: 'bench-datastore-password-0123456789' },
-      frontends: { myapp: { ...base.frontends.myapp!, bind: undefined, binds: [`127.0.0.1:${bindPort}`], podPort: POD_PORT, virtualHosts: {} } },
-      endpoints: [
-        {
-          namespace: 'default',
-          service: 'myapp',
-          ports: [],
-          slices: [{ metadata: { name: 'myapp-1' }, addressType: 'IPv4', ports: [{ name: 'http', port: POD_PORT, protocol: 'TCP' }], endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `pod-${a.replaceAll('.', '-')}` } })) }],
-        },
-      ],
-    });
-    let generation = 0;
-    let slots: DesiredState['slots'] = {};
-    const publish = async (addresses: string[]) => {
-      const state = computeDesiredState(rgWith(addresses), { layout, previousSlots: slots });
-      slots = state.slots;
-      const document = state.documents.find((d) => d.vm === 'web01')!;
-      await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...document, generation: ++generation }));
-      return performance.now();
+    const at = () => new Date().toISOString();
+    const vm = (name: string, roles: string[], srv: string, extra: object = {}) => ({ name, roles, cpu: 4, memoryMiB: 8192, disks: [{ sizeGiB: 50, kind: 'ssd' }], srvAddresses: [srv], ...extra });
+    const provision = [
+      { type: 'cluster.provisioned', payload: { settings: {} } },
+      { type: 'vm.upserted', payload: { vm: vm('web01', ['webgateway'], '172.22.48.10', { publicAddresses: ['192.0.2.10'] }) } },
+      { type: 'vm.upserted', payload: { vm: vm('kube01', ['k3s-server'], '172.22.48.11', { fqdn: 'kube01.example.com' }) } },
+      { type: 'vm.upserted', payload: { vm: vm('kube02', ['k3s-agent'], '172.22.48.12') } },
+      { type: 'frontend.upserted', payload: { name: 'myapp', frontend: { binds: [`127.0.0.1:${bindPort}`], podPort, lbServicePort: 7654 } } },
+    ].map((event, i) => ({ id: `bench-${i}`, resourceGroup: 'demo', occurredAt: at(), ...event }));
+    const accepted = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(provision) });
+    if (accepted.status !== 202) throw new Error(`provisioning refused: ${await accepted.text()}`);
+    while (!(await cp.store.get(storeKeys.desired('demo', 'web01')))) await sleep(20);
+    const webhookKey = JSON.parse((await cp.store.get(storeKeys.state('demo')))!.body).description.secrets.webhookKey as string;
+
+    let resourceVersion = 1;
+    const sendEndpoints = async (addresses: string[]): Promise<{ id: string; acceptedAt: number }> => {
+      const body = JSON.stringify({
+        changes: [
+          {
+            type: 'MODIFIED',
+            object: {
+              metadata: { name: 'myapp-1', namespace: 'default', resourceVersion: String(++resourceVersion), labels: { 'kubernetes.io/service-name': 'myapp' } },
+              addressType: 'IPv4',
+              ports: [{ name: 'http', port: podPort, protocol: 'TCP' }],
+              endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `pod-${a.replaceAll('.', '-')}` } })),
+            },
+          },
+        ],
+      });
+      const timestamp = Math.floor(Date.now() / 1000);
+      const signature = signWebhook(webhookKey, timestamp, body);
+      const response = await fetch(`${cp.info.apiUrl}/v1/clusters/demo/endpoints`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signature } });
+      if (response.status !== 202) throw new Error(`webhook refused: ${response.status} ${await response.text()}`);
+      return { id: `wh-${createHash('sha256').update(signature).digest('hex')}`, acceptedAt: performance.now() };
     };
-    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS });
-    const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, root: '/', stateDir: join(root, 'agent-state') });
-    await publish(POD_ADDRESSES.slice(0, 2));
-    const first = await agent.poll();
-    if (first.kind !== 'applied') throw new Error(`first apply failed: ${first.error}`);
-    const stop = new AbortController();
-    const running = agent.run(stop.signal);
-    const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(socket, 'show info'))?.[1];
     const serving = async (addresses: string[]) => {
-      const state = await serversState(socket);
-      const ready = state.filter((s) => s.backend === 'be_myapp' && /^pod/.test(s.server) && (s.adminState & 1) === 0).map((s) => s.address).sort();
+      const ready = (await serversState(socket)).filter((s) => s.backend === 'be_myapp' && /^pod/.test(s.server) && (s.adminState & 1) === 0).map((s) => s.address).sort();
       return JSON.stringify(ready) === JSON.stringify([...addresses].sort());
     };
+    const untilServing = async (addresses: string[]) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await serving(addresses))) {
+        if (Date.now() > deadline) throw new Error(`haproxy never served ${addresses.join(', ')}`);
+        await sleep(5);
+      }
+      return performance.now();
+    };
 
-    // Propagation: document written -> haproxy serves the new set.
-    const latencies: number[] = [];
+    const credentials = agentCredentials(JSON.parse(readFileSync(join(root, 'control-plane', 'credentials.json'), 'utf8')).masterKey, 'demo', 'web01');
+    const client = new S3Client({ endpoint: cp.info.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
+    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, root: '/', stateDir: join(root, 'agent-state') });
+    await sendEndpoints(POD_ADDRESSES.slice(0, 2));
+    await sleep(200);
+    const first = await agent.poll();
+    if (first.kind !== 'applied') throw new Error(`first apply failed: ${first.error}`);
+    await untilServing(POD_ADDRESSES.slice(0, 2));
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+
+    // Propagation, changes at random moments.
+    const fromWebhook: number[] = [];
+    const fromDocument: number[] = [];
     for (let i = 0; i < settings.changes; i++) {
       const set = [POD_ADDRESSES[i % 6]!, POD_ADDRESSES[(i + 2) % 6]!];
-      // Changes come at any moment, not just after a poll: a random pause before each.
-      await new Promise((r) => setTimeout(r, Math.random() * 1000));
-      const written = await publish(set);
-      while (!(await serving(set))) await new Promise((r) => setTimeout(r, 5));
-      latencies.push(performance.now() - written);
+      await sleep(Math.random() * 1000);
+      const { id, acceptedAt } = await sendEndpoints(set);
+      const servedAt = await untilServing(set);
+      fromWebhook.push(servedAt - acceptedAt);
+      const written = documentWritten.get(id);
+      if (written !== undefined) fromDocument.push(servedAt - written);
     }
-    latencies.sort((a, b) => a - b);
+    fromWebhook.sort((a, b) => a - b);
+    fromDocument.sort((a, b) => a - b);
 
-    // 100 backend changes under load: failed requests and reloads.
+    // Backend changes under load.
+    const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(socket, 'show info'))?.[1];
     const pidBefore = await haproxyPid();
     let requests = 0;
     let failures = 0;
@@ -136,8 +171,8 @@ async function main(): Promise<void> {
     });
     for (let i = 0; i < settings.loadChanges; i++) {
       const set = [POD_ADDRESSES[i % 6]!, POD_ADDRESSES[(i + 1) % 6]!, POD_ADDRESSES[(i + 3) % 6]!];
-      await publish(set);
-      while (!(await serving(set))) await new Promise((r) => setTimeout(r, 5));
+      await sendEndpoints(set);
+      await untilServing(set);
     }
     loading = false;
     await Promise.all(loops);
@@ -145,37 +180,40 @@ async function main(): Promise<void> {
     stop.abort();
     await running;
 
-    // The agent as a process, idle-polling its (unchanged) document.
+    // The agent as a process, idle-polling its unchanged document.
     const cli = new URL('../cli/ringmaster.ts', import.meta.url).pathname;
-    const child = spawn(process.execPath, [cli, 'agent', '--resource-group', 'demo', '--vm', 'web01', '--endpoint', s3.endpoint, '--bucket', 'ringmaster', '--root', '/', '--state-dir', join(root, 'agent-state')], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_LOG_LEVEL: 'ERROR' },
+    const child = spawn(process.execPath, [cli, 'agent', '--resource-group', 'demo', '--vm', 'web01', '--endpoint', cp.info.s3Endpoint, '--bucket', cp.info.bucket, '--state-dir', join(root, 'agent-state')], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_LOG_LEVEL: 'ERROR' },
       stdio: 'ignore',
     });
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     const ticks = () => readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((sum, t) => sum + Number(t), 0);
     const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
     const ticksBefore = ticks();
-    const getsBefore = s3.requests.GET ?? 0;
-    await new Promise((r) => setTimeout(r, settings.idleSeconds * 1000));
-    const cpuSeconds = (ticks() - ticksBefore) / hz;
-    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
-    const polls = (s3.requests.GET ?? 0) - getsBefore;
+    const getsBefore = cp.s3Requests.GET ?? 0;
+    await sleep(settings.idleSeconds * 1000);
+    const cpuPercent = ((ticks() - ticksBefore) / hz / settings.idleSeconds) * 100;
+    const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+    const polls = (cp.s3Requests.GET ?? 0) - getsBefore;
     child.kill('SIGTERM');
 
+    const ms = (list: number[]) => `p50 ${quantile(list, 0.5).toFixed(0)} ms, p90 ${quantile(list, 0.9).toFixed(0)} ms, p99 ${quantile(list, 0.99).toFixed(0)} ms, max ${(list.at(-1) ?? NaN).toFixed(0)} ms`;
     const lines = [
-      'Agent benchmark (real haproxy 2.6 on 127.0.0.1, embedded S3, gateway poll interval 1 s with jitter)',
+      'Agent benchmark, end to end (local control plane, agent with its own key, real haproxy 2.6 on 127.0.0.1; gateway poll 1 s with jitter)',
       `node ${process.version}, CPU ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; settings ${JSON.stringify(settings)}`,
       '',
-      `Document written -> haproxy serving the new backend set (${settings.changes} changes):`,
-      `  p50 ${latencies.length ? quantile(latencies, 0.5).toFixed(0) : '?'} ms, p90 ${quantile(latencies, 0.9).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms, max ${latencies.at(-1)!.toFixed(0)} ms`,
-      '  (with the pipeline in front add its 202 -> document p50 ~11 ms, p99 ~20-35 ms: see bench/pipeline.ts)',
+      `Endpoint webhook answered 202 -> haproxy serving the new backend set (${settings.changes} changes at random moments): ${ms(fromWebhook)}`,
+      `Document written -> haproxy serving:                                                  ${ms(fromDocument)}`,
+      `  goal webhook -> serving p50 <= 1 s, p99 <= 2 s: ${quantile(fromWebhook, 0.5) <= 1000 && quantile(fromWebhook, 0.99) <= 2000 ? 'met' : 'NOT met'}`,
       '',
       `${settings.loadChanges} backend changes under a load loop (4 clients): ${requests} requests, ${failures} failed, ${reloads} haproxy reloads`,
       '',
-      `Agent process idle-polling for ${settings.idleSeconds} s: ${polls} polls (304s), CPU ${((cpuSeconds / settings.idleSeconds) * 100).toFixed(2)} % of one core, resident memory ${(rssKiB / 1024).toFixed(1)} MiB`,
+      `Agent process idle-polling for ${settings.idleSeconds} s: ${polls} polls (304s), CPU ${cpuPercent.toFixed(2)} % of one core, resident memory ${rssMiB.toFixed(1)} MiB`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
-    process.stdout.write(`BENCH_JSON ${JSON.stringify({ settings, propagation: { p50: quantile(latencies, 0.5), p90: quantile(latencies, 0.9), p99: quantile(latencies, 0.99) }, underLoad: { requests, failures, reloads }, idle: { cpuPercent: (cpuSeconds / settings.idleSeconds) * 100, rssMiB: rssKiB / 1024, polls } })}\n`);
+    process.stdout.write(
+      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, idle: { cpuPercent, rssMiB, polls } })}\n`,
+    );
   } finally {
     try {
       execFileSync('sh', ['-c', `kill "$(cat ${pidFile})" 2>/dev/null || true`]);
@@ -183,7 +221,7 @@ async function main(): Promise<void> {
       // haproxy never started
     }
     for (const pod of pods) pod.close();
-    await s3.close();
+    await cp.stop();
     rmSync(root, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
+import type { Layout } from '../shared/layout.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { createDeadLetterHandlers } from '../functions/dead-letters/handler.ts';
@@ -34,6 +35,8 @@ export interface LocalOptions {
   /** The URL clusters reach the API at, when it is not this machine's loopback (a tunnel, a proxy). */
   readonly publicUrl?: string;
   readonly onReconciled?: ReconcilerDependencies['onReconciled'];
+  /** Where documents put files on the VMs (default: a production VM's); benchmarks run VMs in a folder. */
+  readonly layout?: Layout;
 }
 
 export interface ConnectionInfo {
@@ -107,6 +110,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     // The local event source hands out queue receipts as SQS message ids.
     deadLetter: (message, reason) => queue.deadLetter({ ...message, receipt: message.messageId, receiveCount: 0, sentAt: 0 }, reason),
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   // Bigger batches than SQS's 10: a group's waiting events are folded in one reconcile.
   const worker = startWorker({ queue, reconcile: reconciler, batchSize: 50, concurrency: 4, batchWindowMs: 20, onError: (error) => logger.error('local event source failed', error) });
