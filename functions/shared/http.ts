@@ -71,3 +71,9 @@ export function bearerAuthorizer(token: string): Authorizer {
 }
 
 export const unauthorized = (): HttpResult => problem(401, 'Unauthorized', 'missing or wrong credentials', undefined, { 'www-authenticate': 'Bearer' });
+
+/** AWS: API Gateway checked the caller's IAM signature (route authorization AWS_IAM) before the function runs. */
+export const iamAuthorizer: Authorizer = (event) => {
+  const context = event.requestContext as HttpEvent['requestContext'] & { authorizer?: { iam?: unknown } };
+  return Boolean(context.authorizer?.iam);
+};

@@ -1,0 +1,14 @@
+/** The CDK app: `npx cdk synth` (offline; esbuild bundles the functions, no Docker). */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { RingmasterStack } from './ringmaster-stack.ts';
+
+const app = new App();
+const stage = String(app.node.tryGetContext('ringmaster:stage') ?? 'dev');
+new RingmasterStack(app, `Ringmaster-${stage}`, {
+  stage,
+  // Account and region from the deploying credentials; nothing hard-coded.
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
+// cdk-nag's AWS Solutions rules run on every synth; acknowledgements (with reasons) are in the stack.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,0 +1,211 @@
+/**
+ * Ringmaster in AWS: the FIFO queue and its DLQ, the bucket, the functions, the HTTP API
+ * (portal routes IAM-authorized, the cluster webhook checked by HMAC in the function), the
+ * managed policy that lets a VM read only its own document and write only its own report,
+ * and alarms on what an operator must hear about.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { fileURLToPath } from 'node:url';
+
+export interface RingmasterStackProps extends StackProps {
+  /** Names resources apart when several stages share an account. */
+  readonly stage: string;
+  /** Most reconciles running at once (one per resource group at a time, by the FIFO groups). */
+  readonly reconcilerConcurrency?: number;
+}
+
+/** The principal tags an agent's role (or Roles Anywhere session) carries. */
+export const AGENT_TAGS = { resourceGroup: 'ringmaster-rg', vm: 'ringmaster-vm' } as const;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const RECONCILER_TIMEOUT = Duration.seconds(60);
+
+export class RingmasterStack extends Stack {
+  readonly bucket: Bucket;
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly agentPolicy: ManagedPolicy;
+  readonly api: HttpApi;
+
+  constructor(scope: Construct, id: string, props: RingmasterStackProps) {
+    super(scope, id, props);
+    const key = new Key(this, 'DataKey', { enableKeyRotation: true, description: 'Ringmaster state, documents and queues' });
+
+    // Server access logs of the store go to a bucket of their own (S3 logs only to SSE-S3 buckets).
+    const accessLogs = new Bucket(this, 'StoreAccessLogs', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire-logs', expiration: Duration.days(90) }],
+    });
+    Validations.of(accessLogs).acknowledge({ id: 'AwsSolutions-S1', reason: 'This is the access-log bucket; logging it into itself would loop.' });
+
+    this.bucket = new Bucket(this, 'Store', {
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'store/',
+      encryption: BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      versioned: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        // Old versions of documents and state are for recovery, not for ever.
+        { id: 'old-versions', noncurrentVersionExpiration: Duration.days(30) },
+        // Reports are rewritten every apply: their history has no use.
+        { id: 'old-reports', prefix: 'reports/', noncurrentVersionExpiration: Duration.days(1) },
+      ],
+    });
+
+    // 14 days: the longest SQS keeps a message, so an operator has two weeks to replay.
+    this.deadLetterQueue = new Queue(this, 'DeadLetters', { fifo: true, retentionPeriod: Duration.days(14), encryption: QueueEncryption.KMS, encryptionMasterKey: key, enforceSSL: true });
+    this.queue = new Queue(this, 'Events', {
+      fifo: true,
+      // Six times the function timeout, as AWS advises for an SQS event source.
+      visibilityTimeout: Duration.seconds(RECONCILER_TIMEOUT.toSeconds() * 6),
+      retentionPeriod: Duration.days(4),
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      // Five receives: a store outage of a few minutes is waited out, a poison message is not retried for ever.
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
+    });
+
+    const masterKey = new Secret(this, 'MasterKey', {
+      description: 'Ringmaster master key: cluster tokens, webhook keys and datastore passwords derive from it',
+      encryptionKey: key,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    Validations.of(masterKey).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Every cluster token, webhook key and datastore password derives from this key; rotating it would re-key running clusters. Rotation is a planned operation, not a schedule.',
+    });
+
+    const environment = { RINGMASTER_BUCKET: this.bucket.bucketName, RINGMASTER_QUEUE_URL: this.queue.queueUrl, RINGMASTER_DLQ_URL: this.deadLetterQueue.queueUrl, POWERTOOLS_LOG_LEVEL: 'INFO' };
+    const fn = (name: string, entry: string, timeout = Duration.seconds(10)) =>
+      new NodejsFunction(this, name, {
+        entry: `${root}functions/${entry}/lambda.ts`,
+        runtime: Runtime.NODEJS_24_X,
+        architecture: Architecture.ARM_64,
+        memorySize: 512,
+        timeout,
+        environment,
+        loggingFormat: LoggingFormat.JSON,
+        bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: 'node24', mainFields: ['module', 'main'], banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+      });
+
+    const ingest = fn('Ingest', 'ingest');
+    const webhook = fn('Webhook', 'webhook');
+    const status = fn('Status', 'status');
+    const deadLetters = fn('DeadLetterAdmin', 'dead-letters');
+    const reconciler = fn('Reconciler', 'reconciler', RECONCILER_TIMEOUT);
+    this.queue.grantSendMessages(ingest);
+    this.queue.grantSendMessages(webhook);
+    this.bucket.grantRead(webhook, 'state/*');
+    this.bucket.grantRead(status, 'status/*');
+    this.bucket.grantRead(status, 'reports/*');
+    this.bucket.grantReadWrite(reconciler);
+    this.bucket.grantDelete(reconciler, 'desired/*');
+    this.deadLetterQueue.grantSendMessages(reconciler);
+    this.deadLetterQueue.grantConsumeMessages(deadLetters);
+    this.deadLetterQueue.grantSendMessages(deadLetters);
+    this.queue.grantSendMessages(deadLetters);
+    masterKey.grantRead(reconciler);
+    reconciler.addEnvironment('RINGMASTER_MASTER_KEY_SECRET', masterKey.secretArn);
+    reconciler.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: props.reconcilerConcurrency ?? 20 }));
+
+    this.api = new HttpApi(this, 'Api', { description: 'Ringmaster: portal events, cluster webhooks, status' });
+    const apiLogs = new LogGroup(this, 'ApiAccessLogs', { retention: RetentionDays.THREE_MONTHS, encryptionKey: key });
+    const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
+    stage.accessLogSettings = {
+      destinationArn: apiLogs.logGroupArn,
+      format: JSON.stringify({ requestId: '$context.requestId', ip: '$context.identity.sourceIp', caller: '$context.identity.caller', route: '$context.routeKey', status: '$context.status', latency: '$context.responseLatency' }),
+    };
+    key.grantEncryptDecrypt(new ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+    const iam = new HttpIamAuthorizer();
+    this.api.addRoutes({ path: '/v1/events', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('IngestIntegration', ingest), authorizer: iam });
+    this.api.addRoutes({ path: '/v1/resource-groups/{rg}', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('StatusIntegration', status), authorizer: iam });
+    this.api.addRoutes({ path: '/v1/dead-letters', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('DeadLetterListIntegration', deadLetters), authorizer: iam });
+    this.api.addRoutes({ path: '/v1/dead-letters/replay', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('DeadLetterReplayIntegration', deadLetters), authorizer: iam });
+    // Clusters sign with their own webhook key; the function checks it (no IAM identity on a VM cluster).
+    const webhookRoutes = this.api.addRoutes({ path: '/v1/clusters/{rg}/endpoints', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('WebhookIntegration', webhook) });
+    for (const route of webhookRoutes) {
+      Validations.of(route).acknowledge({ id: 'AwsSolutions-APIG4', reason: 'Clusters have no AWS identity: the function checks an HMAC-SHA256 signature with the cluster\'s own key, a 5-minute timestamp window and replays.' });
+    }
+    reconciler.addEnvironment('RINGMASTER_PUBLIC_URL', this.api.apiEndpoint);
+
+    // Agents: one policy for every VM, scoped by the principal's tags (ABAC), no policy per VM.
+    const own = (prefix: string) => `${this.bucket.bucketArn}/${prefix}/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}.json`;
+    this.agentPolicy = new ManagedPolicy(this, 'AgentPolicy', {
+      description: 'A Ringmaster VM agent: read its own desired document, write its own report (scoped by principal tags)',
+      statements: [
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:GetObject'], resources: [own('desired')], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: [own('reports')], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } } }),
+      ],
+    });
+
+    const alarms = new Topic(this, 'Alarms', { masterKey: key });
+    const alarm = (name: string, metric: IMetric, threshold: number, description: string) =>
+      new Alarm(this, name, { metric, threshold, evaluationPeriods: 1, comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: TreatMissingData.NOT_BREACHING, alarmDescription: description }).addAlarmAction(new SnsAction(alarms));
+    alarm('DeadLettersWaiting', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }), 1, 'Events could not be processed: see `ringmaster dlq list`');
+    alarm('EventsDelayed', this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1) }), 300, 'The oldest queued event waits for more than 5 minutes');
+    for (const [name, f] of Object.entries({ ingest, webhook, status, reconciler, deadLetters })) {
+      alarm(`${name}Errors`, f.metricErrors({ period: Duration.minutes(5) }), 1, `${name} function errors`);
+      alarm(`${name}Throttles`, f.metricThrottles({ period: Duration.minutes(5) }), 1, `${name} function throttled`);
+    }
+    new Dashboard(this, 'Dashboard', {
+      widgets: [
+        [
+          new GraphWidget({ title: 'Queue', left: [this.queue.metricApproximateNumberOfMessagesVisible(), this.queue.metricApproximateAgeOfOldestMessage()] }),
+          new GraphWidget({ title: 'Dead letters', left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible()] }),
+          new GraphWidget({ title: 'Reconciler', left: [reconciler.metricInvocations(), reconciler.metricErrors()], right: [reconciler.metricDuration()] }),
+        ],
+      ],
+    });
+
+    // Grants of the CDK (grantRead/grantReadWrite/grantSendMessages) are scoped to this bucket,
+    // its prefixes and this key; the wildcards are in their action lists and object keys.
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'AWSLambdaBasicExecutionRole only lets a function write its own logs.',
+    });
+    const scopedGrants = 'Object-level grants on this bucket, limited by prefix (state/, status/, reports/, desired/), and the KMS actions SSE-KMS needs on this key; no other resource.';
+    for (const finding of [
+      'Action::kms:GenerateDataKey*',
+      'Action::kms:ReEncrypt*',
+      'Action::s3:Abort*',
+      'Action::s3:DeleteObject*',
+      'Action::s3:GetBucket*',
+      'Action::s3:GetObject*',
+      'Action::s3:List*',
+      `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/*`,
+      ...['desired', 'reports', 'state', 'status'].map((prefix) => `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/${prefix}/*`),
+    ]) {
+      Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason: scopedGrants });
+    }
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
+    new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
+    new CfnOutput(this, 'AgentPolicyArn', { value: this.agentPolicy.managedPolicyArn });
+  }
+}

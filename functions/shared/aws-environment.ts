@@ -1,0 +1,37 @@
+/**
+ * How the functions find their parts in AWS: environment variables the CDK app sets, checked
+ * at cold start with a message that names the variable. The master key is read from Secrets
+ * Manager (cached by Powertools Parameters), never from the environment.
+ */
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { z } from 'zod';
+import { S3Store } from '../../adapters/s3-store.ts';
+import { SqsQueue } from '../../adapters/sqs-queue.ts';
+import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
+
+const environmentSchema = z.object({
+  RINGMASTER_BUCKET: z.string().min(3),
+  RINGMASTER_QUEUE_URL: z.url(),
+  RINGMASTER_DLQ_URL: z.url(),
+  RINGMASTER_MASTER_KEY_SECRET: z.string().min(1).optional(),
+  RINGMASTER_PUBLIC_URL: z.url().optional(),
+});
+
+export type AwsEnvironment = z.output<typeof environmentSchema>;
+
+export function awsEnvironment(env: NodeJS.ProcessEnv = process.env): AwsEnvironment {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`the function is misconfigured: ${formatFieldErrors(fieldErrors(parsed.error)).join('; ')}`);
+  return parsed.data;
+}
+
+export const awsStore = (env: AwsEnvironment) => new S3Store({ bucket: env.RINGMASTER_BUCKET, region: process.env.AWS_REGION });
+export const awsQueue = (env: AwsEnvironment) => new SqsQueue({ queueUrl: env.RINGMASTER_QUEUE_URL, deadLetterQueueUrl: env.RINGMASTER_DLQ_URL, region: process.env.AWS_REGION });
+
+/** The master key cluster secrets are derived from; cached for five minutes between invocations. */
+export async function masterKey(env: AwsEnvironment): Promise<string> {
+  if (!env.RINGMASTER_MASTER_KEY_SECRET) throw new Error('the function is misconfigured: RINGMASTER_MASTER_KEY_SECRET: is required');
+  const value = await getSecret(env.RINGMASTER_MASTER_KEY_SECRET, { maxAge: 300 });
+  if (typeof value !== 'string' || value.length < 32) throw new Error('the master key secret must be a string of at least 32 characters');
+  return value;
+}

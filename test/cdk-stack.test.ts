@@ -1,0 +1,77 @@
+/** The AWS app, synthesized (bundling skipped): the resources and policies that matter, and cdk-nag. */
+import { App, type Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { AGENT_TAGS, RingmasterStack } from '../cdk/ringmaster-stack.ts';
+
+const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+const stack = new RingmasterStack(app, 'Ringmaster-test', { stage: 'test', env: { account: '123456789012', region: 'eu-central-1' } });
+const template = Template.fromStack(stack);
+
+test('cdk-nag AWS Solutions checks pass, every acknowledgement with its reason', () => {
+  const result = new AwsSolutionsChecks(app).validateScope(stack as Stack) as { violations: Array<{ ruleName: string }> };
+  expect(result.violations.map((v) => v.ruleName)).toEqual([]);
+});
+
+test('the event queue is FIFO, KMS-encrypted, with a FIFO dead-letter queue after 5 receives', () => {
+  template.hasResourceProperties('AWS::SQS::Queue', {
+    FifoQueue: true,
+    VisibilityTimeout: 360,
+    RedrivePolicy: { deadLetterTargetArn: Match.anyValue(), maxReceiveCount: 5 },
+    KmsMasterKeyId: Match.anyValue(),
+  });
+  template.hasResourceProperties('AWS::SQS::Queue', { FifoQueue: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+});
+
+test('the store: versioned, KMS, no public access, TLS only, old versions expire', () => {
+  template.hasResourceProperties('AWS::S3::Bucket', {
+    VersioningConfiguration: { Status: 'Enabled' },
+    BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() } })] },
+    PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 } })]) },
+  });
+  template.hasResourceProperties('AWS::S3::BucketPolicy', {
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+  });
+});
+
+test('functions run on Node.js 24, arm64; the reconciler reads the queue with partial batch failures and a concurrency cap', () => {
+  const functions = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x', Architectures: ['arm64'] } });
+  expect(Object.keys(functions)).toHaveLength(5);
+  template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
+});
+
+test('portal routes need IAM; the cluster webhook is checked by its signature in the function', () => {
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/events', AuthorizationType: 'AWS_IAM' });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/resource-groups/{rg}', AuthorizationType: 'AWS_IAM' });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/dead-letters/replay', AuthorizationType: 'AWS_IAM' });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/clusters/{rg}/endpoints', AuthorizationType: 'NONE' });
+});
+
+test("an agent's policy reads only desired/<its rg>/<its vm>.json and writes only its report, by principal tags", () => {
+  const policies = template.findResources('AWS::IAM::ManagedPolicy');
+  const statements = Object.values(policies).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement) as Array<{ Action: string; Resource: unknown; Condition?: unknown }>;
+  const text = (value: unknown) => JSON.stringify(value);
+  const get = statements.find((s) => s.Action === 's3:GetObject')!;
+  const put = statements.find((s) => s.Action === 's3:PutObject')!;
+  expect(text(get.Resource)).toContain(`/desired/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}.json`);
+  expect(text(put.Resource)).toContain(`/reports/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}.json`);
+  expect(get.Condition).toEqual({ StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } });
+  expect(statements.flatMap((s) => s.Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:PutObject']);
+});
+
+test('alarms on dead letters, delayed events, function errors and throttles go to an SNS topic', () => {
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, AlarmActions: [Match.anyValue()] });
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 300 });
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Errors' } }))).toHaveLength(5);
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }))).toHaveLength(5);
+  template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+});
+
+test('the master key is generated in Secrets Manager, never in the template or the environment', () => {
+  template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) });
+  const json = JSON.stringify(template.toJSON());
+  expect(json).not.toMatch(/RINGMASTER_MASTER_KEY"\s*:/);
+  const reconciler = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => JSON.stringify(f).includes('RINGMASTER_MASTER_KEY_SECRET'));
+  expect(reconciler).toBeDefined();
+});
