@@ -110,7 +110,8 @@ export class RingmasterStack extends Stack {
         timeout,
         environment,
         loggingFormat: LoggingFormat.JSON,
-        bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: 'node24', mainFields: ['module', 'main'], banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+        // The SDK is bundled too: the version we test is the version that runs (not the runtime's own).
+        bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: 'node24', externalModules: [], mainFields: ['module', 'main'], banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
       });
 
     const ingest = fn('Ingest', 'ingest');

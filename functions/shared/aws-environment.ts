@@ -15,6 +15,8 @@ const environmentSchema = z.object({
   RINGMASTER_DLQ_URL: z.url(),
   RINGMASTER_MASTER_KEY_SECRET: z.string().min(1).optional(),
   RINGMASTER_PUBLIC_URL: z.url().optional(),
+  /** For S3-compatible stores that want path-style requests (endpoints come from AWS_ENDPOINT_URL_S3). */
+  RINGMASTER_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
 });
 
 export type AwsEnvironment = z.output<typeof environmentSchema>;
@@ -25,7 +27,8 @@ export function awsEnvironment(env: NodeJS.ProcessEnv = process.env): AwsEnviron
   return parsed.data;
 }
 
-export const awsStore = (env: AwsEnvironment) => new S3Store({ bucket: env.RINGMASTER_BUCKET, region: process.env.AWS_REGION });
+export const awsStore = (env: AwsEnvironment) =>
+  new S3Store({ bucket: env.RINGMASTER_BUCKET, region: process.env.AWS_REGION, forcePathStyle: env.RINGMASTER_S3_FORCE_PATH_STYLE === 'true' });
 export const awsQueue = (env: AwsEnvironment) => new SqsQueue({ queueUrl: env.RINGMASTER_QUEUE_URL, deadLetterQueueUrl: env.RINGMASTER_DLQ_URL, region: process.env.AWS_REGION });
 
 /** The master key cluster secrets are derived from; cached for five minutes between invocations. */

@@ -1,0 +1,101 @@
+/**
+ * `cdk synth` offline (esbuild, no Docker), then every function bundle loaded in a fresh Node
+ * and invoked with a sample event, against moto_server standing in for S3, SQS and Secrets
+ * Manager: the bundles start and do their job.
+ */
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './helpers/fixtures.ts';
+import { type RunningServer, startMoto, TEST_CREDENTIALS } from './helpers/servers.ts';
+
+const out = mkdtempSync(join(tmpdir(), 'ringmaster-cdk-'));
+let moto: RunningServer;
+const bundles = new Map<string, string>();
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  const synth = spawnSync('npx', ['cdk', 'synth', '--no-notices', '-q', '-o', out], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' }, timeout: 180_000 });
+  if (synth.status !== 0) throw new Error(`cdk synth failed:\n${synth.stderr}`);
+  const template = JSON.parse(readFileSync(join(out, 'Ringmaster-dev.template.json'), 'utf8'));
+  for (const [id, resource] of Object.entries<{ Type: string; Metadata?: Record<string, string> }>(template.Resources)) {
+    if (resource.Type === 'AWS::Lambda::Function') bundles.set(id.replace(/[0-9A-F]{8}$/, ''), join(out, resource.Metadata!['aws:asset:path']!, 'index.mjs'));
+  }
+  moto = await startMoto();
+  const clients = { region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS };
+  await new S3Client({ ...clients, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: 'ringmaster-store' }));
+  const sqs = new SQSClient(clients);
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'dlq.fifo', Attributes: { FifoQueue: 'true' } }));
+  const queue = await sqs.send(new CreateQueueCommand({ QueueName: 'events.fifo', Attributes: { FifoQueue: 'true' } }));
+  await new SecretsManagerClient(clients).send(new CreateSecretCommand({ Name: 'ringmaster-master-key', SecretString: 'm'.repeat(64) }));
+  env = {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    RINGMASTER_S3_FORCE_PATH_STYLE: 'true',
+    RINGMASTER_BUCKET: 'ringmaster-store',
+    RINGMASTER_QUEUE_URL: queue.QueueUrl!,
+    RINGMASTER_DLQ_URL: dlq.QueueUrl!,
+    RINGMASTER_MASTER_KEY_SECRET: 'ringmaster-master-key',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  };
+}, 240_000);
+
+afterAll(async () => {
+  await moto?.stop();
+  rmSync(out, { recursive: true, force: true });
+});
+
+/** Loads a bundle in a fresh Node (as Lambda's runtime would) and calls its handler once. */
+function invoke(name: string, event: unknown): any {
+  const runner = join(out, `run-${name}.mjs`);
+  writeFileSync(runner, `const { handler } = await import(${JSON.stringify(bundles.get(name))});\nconst result = await handler(JSON.parse(process.argv[2]), { awsRequestId: 'test', getRemainingTimeInMillis: () => 10000 });\nprocess.stdout.write(JSON.stringify(result));\n`);
+  const run = spawnSync(process.execPath, [runner, JSON.stringify(event)], { encoding: 'utf8', env });
+  if (run.status !== 0) throw new Error(`${name} failed:\n${run.stderr}`);
+  return JSON.parse(run.stdout);
+}
+
+const http = (method: string, path: string, body?: unknown, iam = true) => ({
+  version: '2.0',
+  routeKey: `${method} ${path}`,
+  rawPath: path,
+  rawQueryString: '',
+  headers: { 'content-type': 'application/json' },
+  pathParameters: Object.fromEntries([...path.matchAll(/\/(?:resource-groups|clusters)\/([^/]+)/g)].map((m) => ['rg', m[1]])),
+  isBase64Encoded: false,
+  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  requestContext: { http: { method, path }, requestId: 'r', routeKey: `${method} ${path}`, ...(iam ? { authorizer: { iam: { accessKey: 'AKIA', userArn: 'arn:aws:iam::1:user/portal' } } } : {}) },
+});
+
+test('synth bundles every function for Node.js 24', () => {
+  expect([...bundles.keys()].sort()).toEqual(['DeadLetterAdmin', 'Ingest', 'Reconciler', 'Status', 'Webhook']);
+});
+
+test('ingest: an IAM-signed portal event is queued; an unsigned call is refused', () => {
+  const event = { id: 'e1', type: 'cluster.provisioned', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:00Z', payload: { settings: {} } };
+  expect(invoke('Ingest', http('POST', '/v1/events', event))).toMatchObject({ statusCode: 202 });
+  expect(invoke('Ingest', http('POST', '/v1/events', event, false))).toMatchObject({ statusCode: 401 });
+});
+
+test('reconciler: a queued event becomes state, documents and status in the bucket', async () => {
+  const body = JSON.stringify({ id: 'e1', type: 'cluster.provisioned', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:00Z', payload: { settings: {} } });
+  const result = invoke('Reconciler', { Records: [{ messageId: 'm1', receiptHandle: 'r', body, attributes: { MessageGroupId: 'rg1', MessageDeduplicationId: 'e1', ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1' }] });
+  expect(result).toEqual({ batchItemFailures: [] });
+  const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS, forcePathStyle: true });
+  const state = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: 'state/rg1.json' }))).Body!.transformToString());
+  expect(state.description.cluster).toBeDefined();
+  expect(state.description.secrets.clusterToken).toMatch(/^[0-9a-f]{64}$/);
+});
+
+test('status, webhook and dead-letter functions answer', () => {
+  expect(invoke('Status', http('GET', '/v1/resource-groups/rg1'))).toMatchObject({ statusCode: 200 });
+  expect(invoke('Status', http('GET', '/v1/resource-groups/nosuch'))).toMatchObject({ statusCode: 404 });
+  expect(invoke('Webhook', { ...http('POST', '/v1/clusters/rg1/endpoints', { changes: [] }, false), headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` } })).toMatchObject({ statusCode: 401 });
+  expect(invoke('DeadLetterAdmin', http('GET', '/v1/dead-letters'))).toMatchObject({ statusCode: 200 });
+});
