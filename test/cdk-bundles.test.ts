@@ -17,6 +17,8 @@ const out = mkdtempSync(join(tmpdir(), 'ringmaster-cdk-'));
 let moto: RunningServer;
 const bundles = new Map<string, string>();
 let env: Record<string, string>;
+/** What the last bundle printed (its logs and CloudWatch embedded metrics). */
+let lastOutput = '';
 
 beforeAll(async () => {
   const synth = spawnSync('npx', ['cdk', 'synth', '--no-notices', '-q', '-o', out], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' }, timeout: 180_000 });
@@ -55,10 +57,11 @@ afterAll(async () => {
 /** Loads a bundle in a fresh Node (as Lambda's runtime would) and calls its handler once. */
 function invoke(name: string, event: unknown): any {
   const runner = join(out, `run-${name}.mjs`);
-  writeFileSync(runner, `const { handler } = await import(${JSON.stringify(bundles.get(name))});\nconst result = await handler(JSON.parse(process.argv[2]), { awsRequestId: 'test', getRemainingTimeInMillis: () => 10000 });\nprocess.stdout.write(JSON.stringify(result));\n`);
+  writeFileSync(runner, `const { handler } = await import(${JSON.stringify(bundles.get(name))});\nconst result = await handler(JSON.parse(process.argv[2]), { awsRequestId: 'test', getRemainingTimeInMillis: () => 10000 });\nprocess.stdout.write('\\nRESULT ' + JSON.stringify(result) + '\\n');\n`);
   const run = spawnSync(process.execPath, [runner, JSON.stringify(event)], { encoding: 'utf8', env });
   if (run.status !== 0) throw new Error(`${name} failed:\n${run.stderr}`);
-  return JSON.parse(run.stdout);
+  lastOutput = run.stdout;
+  return JSON.parse(run.stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length));
 }
 
 const http = (method: string, path: string, body?: unknown, iam = true) => ({
@@ -87,6 +90,7 @@ test('reconciler: a queued event becomes state, documents and status in the buck
   const body = JSON.stringify({ id: 'e1', type: 'cluster.provisioned', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:00Z', payload: { settings: {} } });
   const result = invoke('Reconciler', { Records: [{ messageId: 'm1', receiptHandle: 'r', body, attributes: { MessageGroupId: 'rg1', MessageDeduplicationId: 'e1', ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1' }] });
   expect(result).toEqual({ batchItemFailures: [] });
+  expect(lastOutput).toMatch(/"EventsApplied":1/);
   const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS, forcePathStyle: true });
   const state = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: 'state/rg1.json' }))).Body!.transformToString());
   expect(state.description.cluster).toBeDefined();

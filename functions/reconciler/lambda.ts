@@ -1,4 +1,5 @@
 /** AWS Lambda entry: the SQS FIFO event source (partial batch responses enabled). */
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent } from 'aws-lambda';
 import { awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -8,6 +9,7 @@ const env = awsEnvironment();
 const queue = awsQueue(env);
 const store = awsStore(env);
 const logger = createLogger('ringmaster-reconciler');
+const metrics = new Metrics({ namespace: 'Ringmaster', serviceName: 'reconciler' });
 let reconciler: ReturnType<typeof createReconcilerHandler> | undefined;
 
 export const handler = async (event: SQSEvent, context: Parameters<ReturnType<typeof createReconcilerHandler>>[1]) => {
@@ -18,6 +20,17 @@ export const handler = async (event: SQSEvent, context: Parameters<ReturnType<ty
     // A copy to the DLQ with the reason; Lambda then deletes the original as processed.
     deadLetter: (message, reason) => queue.sendDeadLetter(message, reason),
     ...(env.RINGMASTER_PUBLIC_URL ? { webhookUrl: (rg: string) => `${env.RINGMASTER_PUBLIC_URL!.replace(/\/$/, '')}/v1/clusters/${rg}/endpoints` } : {}),
+    onReconciled: (plan) => {
+      const count = (kind: string) => plan.outcomes.filter((o) => o.outcome.kind === kind).length;
+      metrics.addMetric('EventsApplied', MetricUnit.Count, count('applied'));
+      metrics.addMetric('EventsDuplicate', MetricUnit.Count, count('duplicate'));
+      metrics.addMetric('EventsRefused', MetricUnit.Count, count('rejected') + count('stale'));
+      metrics.addMetric('DocumentsWritten', MetricUnit.Count, plan.writes.length);
+    },
   });
-  return reconciler(event, context);
+  try {
+    return await reconciler(event, context);
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 };
