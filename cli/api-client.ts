@@ -5,12 +5,17 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../adapters/sigv4-verifier.ts';
 import { localCredentialsSchema } from '../local/credentials.ts';
 
 export interface ConnectionOptions {
   readonly apiUrl?: string;
   readonly token?: string;
   readonly dataDir?: string;
+  /** Sign requests with AWS credentials (SigV4, service execute-api) for a control plane in AWS. */
+  readonly awsRegion?: string;
 }
 
 export class ApiError extends Error {
@@ -38,20 +43,38 @@ function resolveToken(options: ConnectionOptions): string | undefined {
 export class ApiClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;
+  readonly #awsRegion: string | undefined;
 
   constructor(options: ConnectionOptions = {}) {
     this.baseUrl = (options.apiUrl ?? process.env.RINGMASTER_API_URL ?? DEFAULT_API_URL).replace(/\/$/, '');
-    this.#token = resolveToken(options);
+    this.#awsRegion = options.awsRegion;
+    this.#token = options.awsRegion ? undefined : resolveToken(options);
+  }
+
+  /** Headers for a request: a bearer token, or a SigV4 signature over it. */
+  async #headers(method: string, url: URL, body: string | undefined): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+    if (!this.#awsRegion) return this.#token ? { ...headers, authorization: `Bearer ${this.#token}` } : headers;
+    const signer = new SignatureV4({ credentials: defaultProvider(), region: this.#awsRegion, service: 'execute-api', sha256: NodeSha256 });
+    const signed = await signer.sign({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { ...headers, host: url.host },
+      ...(body === undefined ? {} : { body }),
+    });
+    return Object.fromEntries(Object.entries(signed.headers).filter(([name]) => name !== 'host').map(([name, value]) => [name, String(value)]));
   }
 
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
     let response: Response;
+    const url = new URL(`${this.baseUrl}${path}`);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      response = await fetch(url, { method, headers: await this.#headers(method, url, payload), ...(payload === undefined ? {} : { body: payload }) });
     } catch (error) {
       throw new ApiError(0, undefined, `cannot reach the control plane at ${this.baseUrl}: ${(error as Error).cause ?? (error as Error).message}`);
     }

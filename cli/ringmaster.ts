@@ -67,6 +67,10 @@ const connection = (command: Command) =>
   command
     .addOption(new Option('--api-url <url>', 'control plane API (default: $RINGMASTER_API_URL or the local one)').argParser(httpUrl))
     .option('--token <token>', 'API token (default: $RINGMASTER_TOKEN or the local credentials file)')
+    .addOption(new Option('--aws-region <region>', 'sign with AWS credentials (IAM, SigV4) for a control plane in AWS').argParser((value: string) => {
+      if (!/^[a-z0-9-]{2,32}$/.test(value)) throw new InvalidArgumentError('must be a region name such as eu-central-1');
+      return value;
+    }))
     .option('--data-dir <dir>', 'local data folder to read the token from', DEFAULT_DATA_DIR)
     .option('--json', 'print JSON for scripts');
 
