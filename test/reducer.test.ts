@@ -171,3 +171,16 @@ test('losing sudo-srv drops a pending kubeconfig request', () => {
   state = reduce(state, event('user.upserted', { user: { name: 'alice', permissions: [] } }), ctx).state;
   expect(state.kubeconfigRequests).toEqual([]);
 });
+
+test('the agent chosen for the drain stays chosen, even when an earlier request arrives late', () => {
+  let state = provisioned();
+  state = reconcile(state, [event('vm.upserted', { vm: vm('a2', ['k3s-agent'], '172.22.0.4') })], ctx).state;
+  state = reconcile(state, [event('vm.maintenance.requested', { name: 'a1' }, { occurredAt: '2026-11-24T12:00:00Z' })], ctx).state;
+  const drainOf = (s: RgState) => reconcile(s, [], ctx).desired.documents.find((d) => d.vm === 'srv')?.kubernetes?.drainNodes;
+  expect(drainOf(state)).toEqual(['a1']);
+  // A request stamped earlier (it was delayed on its way) must not uncordon a1 mid-drain.
+  state = reconcile(state, [event('vm.maintenance.requested', { name: 'a2' }, { occurredAt: '2026-11-24T13:30:00+02:00' })], ctx).state;
+  expect(drainOf(state)).toEqual(['a1']);
+  state = reconcile(state, [event('vm.maintenance.finished', { name: 'a1' }, { occurredAt: '2026-11-24T12:30:00Z' })], ctx).state;
+  expect(drainOf(state)).toEqual(['a2']);
+});

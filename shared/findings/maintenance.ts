@@ -13,8 +13,9 @@ const requestedTime = (vm: Vm) => (vm.maintenance.requestedAt ? Date.parse(vm.ma
 export function maintenanceQueue(model: Model): Vm[] {
   return model.topology.agents
     .filter((vm) => vm.maintenance.state === 'requested')
-    // By the instant requested (offsets differ: compare times, not strings), then by name.
-    .sort((a, b) => requestedTime(a) - requestedTime(b) || compareText(a.name, b.name));
+    // The one already draining first; then by the instant requested (offsets differ: compare
+    // times, not strings), then by name.
+    .sort((a, b) => Number(b.maintenance.draining) - Number(a.maintenance.draining) || requestedTime(a) - requestedTime(b) || compareText(a.name, b.name));
 }
 
 export function maintenanceFindings(model: Model): Finding[] {

@@ -11,6 +11,8 @@ export const maintenanceSchema = z.strictObject({
   state: z.enum(['none', 'requested'], { error: 'must be "none" or "requested"' }).default('none'),
   /** When the portal asked for it: the earliest request goes first when several agents wait. */
   requestedAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
+  /** Chosen for the drain: it stays chosen until its maintenance is finished, whatever arrives later. */
+  draining: z.boolean().default(false),
 });
 
 const roleName = z
@@ -31,7 +33,7 @@ export const vmSchema = z.strictObject({
   publicAddresses: z.array(ipAddress).default([]),
   /** The VM's public DNS name; the k3s server's goes into TLS SANs, kubeconfigs and the dashboard vhost. */
   fqdn: hostName.optional(),
-  maintenance: maintenanceSchema.default({ state: 'none' }),
+  maintenance: maintenanceSchema.default({ state: 'none', draining: false }),
 });
 
 export type Vm = z.output<typeof vmSchema>;

@@ -67,6 +67,14 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   }
   const deletes = Object.keys(state.documents).filter((vm) => !present.has(vm)).sort();
 
+  // The agent chosen for the drain is remembered, so a later request can never take its place.
+  const draining = new Set(desired.documents.flatMap((d) => d.kubernetes?.drainNodes ?? []));
+  if ([...draining].some((name) => state.description.vms.some((vm) => vm.name === name && !vm.maintenance.draining))) {
+    state = {
+      ...state,
+      description: { ...state.description, vms: state.description.vms.map((vm) => (draining.has(vm.name) ? { ...vm, maintenance: { ...vm.maintenance, draining: true } } : vm)) },
+    };
+  }
   const assignedRoles = { ...state.assignedRoles };
   for (const assignment of desired.assignments) assignedRoles[assignment.vm] = assignment.role;
   const pending = state.kubeconfigRequests;

@@ -122,7 +122,7 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
     case 'vm.upserted': {
       const current = description.vms.find((vm) => vm.name === event.payload.vm.name);
       // Maintenance is changed only by the maintenance events.
-      const vm = { ...event.payload.vm, maintenance: current?.maintenance ?? { state: 'none' as const } };
+      const vm = { ...event.payload.vm, maintenance: current?.maintenance ?? { state: 'none' as const, draining: false } };
       return withDescription(state, { vms: [...description.vms.filter((v) => v.name !== vm.name), vm].sort(byName) });
     }
     case 'vm.deleted': {
@@ -133,7 +133,8 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
     case 'vm.maintenance.finished': {
       const vm = description.vms.find((v) => v.name === event.payload.name);
       if (!vm) return `no VM named ${event.payload.name} in resource group ${description.name}`;
-      const maintenance = event.type === 'vm.maintenance.requested' ? { state: 'requested' as const, requestedAt: event.occurredAt } : { state: 'none' as const };
+      if (event.type === 'vm.maintenance.requested' && vm.maintenance.state === 'requested') return state;
+      const maintenance = event.type === 'vm.maintenance.requested' ? { state: 'requested' as const, requestedAt: event.occurredAt, draining: false } : { state: 'none' as const, draining: false };
       return withDescription(state, { vms: description.vms.map((v) => (v.name === vm.name ? { ...v, maintenance } : v)) });
     }
     case 'user.upserted': {
