@@ -5,9 +5,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../adapters/sigv4-verifier.ts';
 import { localCredentialsSchema } from '../local/credentials.ts';
 
 export interface ConnectionOptions {
@@ -55,6 +52,8 @@ export class ApiClient {
   async #headers(method: string, url: URL, body: string | undefined): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
     if (!this.#awsRegion) return this.#token ? { ...headers, authorization: `Bearer ${this.#token}` } : headers;
+    // Loaded only for a control plane in AWS.
+    const [{ defaultProvider }, { SignatureV4 }, { NodeSha256 }] = await Promise.all([import('@aws-sdk/credential-provider-node'), import('@smithy/signature-v4'), import('../adapters/sigv4-verifier.ts')]);
     const signer = new SignatureV4({ credentials: defaultProvider(), region: this.#awsRegion, service: 'execute-api', sha256: NodeSha256 });
     const signed = await signer.sign({
       method,

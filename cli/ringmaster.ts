@@ -5,11 +5,16 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiError, DEFAULT_DATA_DIR } from './api-client.ts';
-import { runAgent } from './commands/agent.ts';
-import { listDeadLetters, replayDeadLetters, sendEvents, showStatus } from './commands/operator.ts';
-import { plan } from './commands/plan.ts';
-import { printAgentCredentials, serve } from './commands/serve.ts';
 import { InputError } from './input.ts';
+
+// Commands are loaded when used: the agent on a VM should not load the control plane (s3rver,
+// the queue, the handlers) to poll one document.
+const commands = {
+  agent: () => import('./commands/agent.ts'),
+  operator: () => import('./commands/operator.ts'),
+  plan: () => import('./commands/plan.ts'),
+  serve: () => import('./commands/serve.ts'),
+};
 
 const [major] = process.versions.node.split('.').map(Number);
 if ((major ?? 0) < 24) {
@@ -47,7 +52,7 @@ program
   .option('--token-file <file>', 'the cluster token to use when the description carries none')
   .option('--root <dir>', 'render every path under DIR (dry runs and tests)')
   .action(async (file: string, options: { out?: string; json?: boolean; tokenFile?: string; root?: string }) => {
-    process.exitCode = await plan(file, options);
+    process.exitCode = await (await commands.plan()).plan(file, options);
   });
 
 program
@@ -60,7 +65,7 @@ program
   .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
   .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean }) => {
-    await serve(options);
+    await (await commands.serve()).serve(options);
   });
 
 const connection = (command: Command) =>
@@ -80,8 +85,8 @@ program
   .argument('<rg>', 'resource group')
   .argument('<vm>', 'VM name')
   .option('--data-dir <dir>', 'the local data folder', DEFAULT_DATA_DIR)
-  .action((rg: string, vm: string, options: { dataDir: string }) => {
-    process.exitCode = printAgentCredentials(rg, vm, options.dataDir);
+  .action(async (rg: string, vm: string, options: { dataDir: string }) => {
+    process.exitCode = (await commands.serve()).printAgentCredentials(rg, vm, options.dataDir);
   });
 
 program
@@ -96,24 +101,24 @@ program
   .option('--state-dir <dir>', 'where the last applied document is kept', '/var/lib/ringmaster-agent')
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
   .action(async (options) => {
-    process.exitCode = await runAgent(options);
+    process.exitCode = await (await commands.agent()).runAgent(options);
   });
 
 const event = program.command('event').description('portal events');
 connection(event.command('send').description('send events (one or a list; JSON or YAML) to POST /v1/events').argument('<file>', 'events file, or - for standard input')).action(
   async (file: string, options) => {
-    process.exitCode = await sendEvents(file, options);
+    process.exitCode = await (await commands.operator()).sendEvents(file, options);
   },
 );
 connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group')).action(async (rg: string, options) => {
-  process.exitCode = await showStatus(rg, options);
+  process.exitCode = await (await commands.operator()).showStatus(rg, options);
 });
 const dlq = program.command('dlq').description('events that could not be processed');
 connection(dlq.command('list').description('list dead letters with their reasons')).action(async (options) => {
-  process.exitCode = await listDeadLetters(options);
+  process.exitCode = await (await commands.operator()).listDeadLetters(options);
 });
 connection(dlq.command('replay').description('send dead letters back to the queue (all, or the given ids)').argument('[ids...]', 'event ids')).action(async (ids: string[], options) => {
-  process.exitCode = await replayDeadLetters(ids, options);
+  process.exitCode = await (await commands.operator()).replayDeadLetters(ids, options);
 });
 
 try {
