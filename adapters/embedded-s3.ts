@@ -12,6 +12,8 @@
  *   see half a document and a crash can leave one behind. Writes here go to a temporary file
  *   that is fsynced and renamed over the object: after a crash the object is whole. The
  *   checksum file (the ETag) is removed first and written after;
+ * - it ignores conditional writes; here `If-None-Match: *` and `If-Match` on PUT answer 412
+ *   like S3 when they do not hold;
  * - it reads the size and the content through two opens of the path (a rename in between
  *   mixes versions) and leaves the file open when it answers 304 (a descriptor leaked per
  *   conditional poll). Reads here take the ETag first, then read the content through one
@@ -73,6 +75,51 @@ function refuse(ctx: KoaContext, code: string, message: string): void {
   ctx.status = 403;
   ctx.type = 'application/xml';
   ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message.replace(/[<&>]/g, '')}</Message></Error>`;
+}
+
+/** The ETag s3rver would answer for an object: its MD5, from the checksum file or the content. */
+async function currentEtag(store: FilesystemStore, bucket: string, key: string): Promise<string | undefined> {
+  const objectPath = store.getResourcePath(bucket, key, 'object');
+  const md5 = (await readIfExists(`${objectPath}.md5`))?.toString();
+  if (md5) return JSON.stringify(md5);
+  const content = await readIfExists(objectPath);
+  return content ? JSON.stringify(createHash('md5').update(content).digest('hex')) : undefined;
+}
+
+/**
+ * Conditional writes as S3 has them (s3rver ignores them): `If-None-Match: *` and `If-Match`
+ * on PUT answer 412 when they do not hold. Writes of one key are serialized in this process,
+ * so the check and the write are one step.
+ */
+function conditionalWrites(bucket: string, store: FilesystemStore) {
+  const locks = new Map<string, Promise<void>>();
+  return async (ctx: KoaContext, next: () => Promise<void>): Promise<void> => {
+    const ifMatch = ctx.headers['if-match'];
+    const ifNoneMatch = ctx.headers['if-none-match'];
+    if (ctx.method !== 'PUT' || (ifMatch === undefined && ifNoneMatch === undefined)) return next();
+    const [, , ...rest] = ctx.path.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    const previous = locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const chained = previous.then(() => mine);
+    locks.set(key, chained);
+    await previous;
+    try {
+      const etag = await currentEtag(store, bucket, key);
+      const fails = (ifNoneMatch === '*' && etag !== undefined) || (typeof ifMatch === 'string' && ifMatch !== etag);
+      if (fails) {
+        ctx.status = 412;
+        ctx.type = 'application/xml';
+        ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the preconditions you specified did not hold.</Message></Error>';
+        return;
+      }
+      await next();
+    } finally {
+      release();
+      if (locks.get(key) === chained) locks.delete(key);
+    }
+  };
 }
 
 /** Checks signature and permission; what passes is handed to s3rver as an anonymous request. */
@@ -214,8 +261,8 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     requests[ctx.method] = (requests[ctx.method] ?? 0) + 1;
     await next();
   };
-  (server as unknown as { middleware: unknown[] }).middleware.unshift(count, requireSignature(options.bucket, options.principal));
   const store = (server as unknown as { store: FilesystemStore }).store;
+  (server as unknown as { middleware: unknown[] }).middleware.unshift(count, requireSignature(options.bucket, options.principal), conditionalWrites(options.bucket, store));
   store.putObject = atomicPutObject(store, tempDir);
   store.getObject = consistentGetObject(store);
   const address = await server.run();

@@ -8,7 +8,7 @@ const BUCKET = 'ringmaster-test';
 
 describe.each([
   ['moto_server', async () => startMoto(), true],
-  ['s3rver', async () => startS3rver(BUCKET), false],
+  ['the embedded S3 endpoint (s3rver, hardened)', async () => startS3rver(BUCKET), false],
 ] as const)('S3Store on %s', (_name, start, conditional) => {
   let server: RunningServer;
   let store: S3Store;
@@ -35,8 +35,8 @@ describe.each([
     expect(await store.get('state/nothing.json')).toBeUndefined();
   });
 
-  // s3rver ignores conditions (TOOLCHAIN.md); correctness never depends on them (one writer per RG).
-  if (conditional) test('conditional writes: If-None-Match * and a stale If-Match are refused with 412', async () => {
+  // Plain s3rver ignores conditions (TOOLCHAIN.md); the embedded endpoint adds them.
+  test('conditional writes: If-None-Match * and a stale If-Match are refused with 412', async () => {
     const { etag } = await store.put('state/rg9.json', '{"v":1}', { ifNoneMatch: '*' });
     await expect(store.put('state/rg9.json', '{"v":2}', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(PreconditionFailed);
     const { etag: second } = await store.put('state/rg9.json', '{"v":2}', { ifMatch: etag });
