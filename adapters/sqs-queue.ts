@@ -147,26 +147,34 @@ export class SqsQueue implements EventQueue {
     return this.#receiveDeadLetters(max, 0);
   }
 
+  /**
+   * Receives the DLQ round by round, sending the chosen letters back and deleting them (which
+   * frees their FIFO group for the next ones), and makes the others visible again at once.
+   * Stops when a round brings nothing new.
+   */
   async replayDeadLetters(ids?: readonly string[]): Promise<number> {
-    const held: DeadLetter[] = [];
-    for (;;) {
+    const seen = new Set<string>();
+    let replayed = 0;
+    for (let round = 0; round < 1000; round++) {
       const batch = await this.#receiveDeadLetters(10, 30);
-      if (batch.length === 0) break;
-      held.push(...batch);
+      const fresh = batch.filter((letter) => !seen.has(letter.id));
+      for (const letter of batch) seen.add(letter.id);
+      const chosen = fresh.filter((letter) => !ids || ids.includes(letter.id));
+      const now = Date.now();
+      await this.send(chosen.map((letter) => ({ id: `${letter.id}#replay-${now}`.slice(0, 128), group: letter.group, body: letter.body })));
+      await this.#deleteFrom(this.#config.deadLetterQueueUrl, chosen.map((letter) => letter.receipt));
+      replayed += chosen.length;
+      const others = batch.filter((letter) => !chosen.includes(letter));
+      for (const group of chunks(others, 10)) {
+        await this.client.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.#config.deadLetterQueueUrl,
+            Entries: group.map((letter, index) => ({ Id: String(index), ReceiptHandle: letter.receipt, VisibilityTimeout: 0 })),
+          }),
+        );
+      }
+      if (fresh.length === 0) break;
     }
-    const chosen = held.filter((letter) => !ids || ids.includes(letter.id));
-    const others = held.filter((letter) => !chosen.includes(letter));
-    const now = Date.now();
-    await this.send(chosen.map((letter) => ({ id: `${letter.id}#replay-${now}`.slice(0, 128), group: letter.group, body: letter.body })));
-    await this.#deleteFrom(this.#config.deadLetterQueueUrl, chosen.map((letter) => letter.receipt));
-    for (const batch of chunks(others, 10)) {
-      await this.client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: this.#config.deadLetterQueueUrl,
-          Entries: batch.map((letter, index) => ({ Id: String(index), ReceiptHandle: letter.receipt, VisibilityTimeout: 0 })),
-        }),
-      );
-    }
-    return chosen.length;
+    return replayed;
   }
 }

@@ -176,3 +176,13 @@ test('node:sqlite queue: a restart delivers what the killed consumer had in flig
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SQS on moto: replay reaches past the first ten dead letters of a group', async () => {
+  const { queue } = await sqsHarness();
+  const ids = Array.from({ length: 13 }, (_, i) => `A${String(i).padStart(2, '0')}`);
+  await send(queue, ...ids);
+  let batch: ReceivedMessage[];
+  while ((batch = await queue.receive(10, 0)).length > 0) for (const message of batch) await queue.deadLetter(message, 'test');
+  expect(await queue.replayDeadLetters()).toBe(13);
+  expect((await drain(queue, 10)).map((m) => m.body)).toEqual(ids.map((id) => `body-${id}`));
+});
