@@ -11,11 +11,9 @@
  * `npm run bench` runs it last. Needs haproxy and socat (the test setup installs them).
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,9 +22,10 @@ import { Agent } from '../agent/agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
 import { startLocalControlPlane } from '../local/control-plane.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { layoutUnder } from '../shared/layout.ts';
 import { storeKeys } from '../shared/ports.ts';
-import { signWebhook } from '../shared/webhook-signature.ts';
+import { freePort } from '../test/helpers/servers.ts';
+import { vmInFolder } from '../test/helpers/vm-in-a-folder.ts';
+import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
 const { values } = parseArgs({ options: { changes: { type: 'string', default: '60' }, 'load-changes': { type: 'string', default: '100' }, 'idle-seconds': { type: 'string', default: '20' } } });
 const settings = { changes: Number(values.changes), loadChanges: Number(values['load-changes']), idleSeconds: Number(values['idle-seconds']) };
@@ -41,28 +40,11 @@ const POD_ADDRESSES = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createNetServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
   const root = mkdtempSync(join(os.tmpdir(), 'ringmaster-agent-bench-'));
   const pods: Server[] = [];
-  const master = `${root}/run/haproxy-master.sock`;
-  const pidFile = `${root}/run/haproxy.pid`;
-  const socket = `${root}/run/haproxy/admin.sock`;
-  // The VM lives in a folder: documents name paths under it, haproxy starts or reloads there.
-  const layout = layoutUnder(root, (daemon) =>
-    daemon === 'haproxy'
-      ? ['sh', '-c', `if [ -S ${master} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo reload | socat - UNIX-CONNECT:${master}; else haproxy -W -D -S ${master} -p ${pidFile} -f ${root}/etc/haproxy/haproxy.cfg; fi`]
-      : ['true'],
-  );
+  const folder = vmInFolder(root);
+  const { layout, socket } = folder;
   const documentWritten = new Map<string, number>();
   const cp = await startLocalControlPlane({
     dataDir: join(root, 'control-plane'),
@@ -92,29 +74,18 @@ async function main(): Promise<void> {
     ].map((event, i) => ({ id: `bench-${i}`, resourceGroup: 'demo', occurredAt: at(), ...event }));
     const accepted = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(provision) });
     if (accepted.status !== 202) throw new Error(`provisioning refused: ${await accepted.text()}`);
-    while (!(await cp.store.get(storeKeys.desired('demo', 'web01')))) await sleep(20);
-    const webhookKey = JSON.parse((await cp.store.get(storeKeys.state('demo')))!.body).description.secrets.webhookKey as string;
+    // The state is written last: once it is there, so are the documents.
+    let state: { body: string } | undefined;
+    while (!(state = await cp.store.get(storeKeys.state('demo')))) await sleep(20);
+    const webhookKey = JSON.parse(state.body).description.secrets.webhookKey as string;
 
     let resourceVersion = 1;
     const sendEndpoints = async (addresses: string[]): Promise<{ id: string; acceptedAt: number }> => {
-      const body = JSON.stringify({
-        changes: [
-          {
-            type: 'MODIFIED',
-            object: {
-              metadata: { name: 'myapp-1', namespace: 'default', resourceVersion: String(++resourceVersion), labels: { 'kubernetes.io/service-name': 'myapp' } },
-              addressType: 'IPv4',
-              ports: [{ name: 'http', port: podPort, protocol: 'TCP' }],
-              endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `pod-${a.replaceAll('.', '-')}` } })),
-            },
-          },
-        ],
-      });
-      const timestamp = Math.floor(Date.now() / 1000);
-      const signature = signWebhook(webhookKey, timestamp, body);
-      const response = await fetch(`${cp.info.apiUrl}/v1/clusters/demo/endpoints`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signature } });
+      const body = sliceChangeBody({ service: 'myapp', port: podPort, resourceVersion: ++resourceVersion, addresses });
+      const signed = signedHeaders(webhookKey, body);
+      const response = await fetch(`${cp.info.apiUrl}/v1/clusters/demo/endpoints`, { method: 'POST', body, headers: signed.headers });
       if (response.status !== 202) throw new Error(`webhook refused: ${response.status} ${await response.text()}`);
-      return { id: `wh-${createHash('sha256').update(signature).digest('hex')}`, acceptedAt: performance.now() };
+      return { id: signed.id, acceptedAt: performance.now() };
     };
     const serving = async (addresses: string[]) => {
       const ready = (await serversState(socket)).filter((s) => s.backend === 'be_myapp' && /^pod/.test(s.server) && (s.adminState & 1) === 0).map((s) => s.address).sort();
@@ -215,11 +186,7 @@ async function main(): Promise<void> {
       `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, idle: { cpuPercent, rssMiB, polls } })}\n`,
     );
   } finally {
-    try {
-      execFileSync('sh', ['-c', `kill "$(cat ${pidFile})" 2>/dev/null || true`]);
-    } catch {
-      // haproxy never started
-    }
+    folder.stopHaproxy();
     for (const pod of pods) pod.close();
     await cp.stop();
     rmSync(root, { recursive: true, force: true });
