@@ -92,16 +92,17 @@ export class SqsQueue implements EventQueue {
     }
   }
 
-  async release(receipts: readonly string[], delaySeconds: number): Promise<void> {
+  async #setVisibility(queueUrl: string, receipts: readonly string[], seconds: number): Promise<void> {
     for (const batch of chunks(receipts, 10)) {
       const result = await this.client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: this.#config.queueUrl,
-          Entries: batch.map((receipt, index) => ({ Id: String(index), ReceiptHandle: receipt, VisibilityTimeout: Math.round(delaySeconds) })),
-        }),
+        new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((receipt, index) => ({ Id: String(index), ReceiptHandle: receipt, VisibilityTimeout: Math.round(seconds) })) }),
       );
       failIfAny(result, 'ChangeMessageVisibilityBatch');
     }
+  }
+
+  async release(receipts: readonly string[], delaySeconds: number): Promise<void> {
+    await this.#setVisibility(this.#config.queueUrl, receipts, delaySeconds);
   }
 
   /** Sends a copy to the DLQ with its reason (the Lambda event source then deletes the original). */
@@ -165,14 +166,7 @@ export class SqsQueue implements EventQueue {
       await this.#deleteFrom(this.#config.deadLetterQueueUrl, chosen.map((letter) => letter.receipt));
       replayed += chosen.length;
       const others = batch.filter((letter) => !chosen.includes(letter));
-      for (const group of chunks(others, 10)) {
-        await this.client.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: this.#config.deadLetterQueueUrl,
-            Entries: group.map((letter, index) => ({ Id: String(index), ReceiptHandle: letter.receipt, VisibilityTimeout: 0 })),
-          }),
-        );
-      }
+      await this.#setVisibility(this.#config.deadLetterQueueUrl, others.map((letter) => letter.receipt), 0);
       if (fresh.length === 0) break;
     }
     return replayed;

@@ -33,6 +33,8 @@ export interface ApplyResult {
   readonly extraServers: Record<string, number>;
 }
 
+const failure = (error: unknown, done: Partial<ApplyResult> = {}): ApplyResult => ({ reloaded: [], runtimeCommands: 0, extraServers: {}, ...done, outcome: 'failed', error: (error as Error).message });
+
 /** Output of a failed command, short, for the report (never file contents). */
 const excerpt = (text: string) => text.trim().split('\n').slice(-10).join('\n').slice(0, 2000);
 
@@ -94,7 +96,7 @@ export async function applyDocument(next: StoredDocument, previous: StoredDocume
       await own(path, directory.owner, directory.group);
     }
   } catch (error) {
-    return { outcome: 'failed', error: (error as Error).message, reloaded: [], runtimeCommands: 0, extraServers: {} };
+    return failure(error);
   }
   for (const file of next.files) {
     if (!changed.has(file.path)) continue;
@@ -106,7 +108,7 @@ export async function applyDocument(next: StoredDocument, previous: StoredDocume
       await own(path, file.owner, file.group);
     } catch (error) {
       await restore(snapshots);
-      return { outcome: 'failed', error: (error as Error).message, reloaded: [], runtimeCommands: 0, extraServers: {} };
+      return failure(error);
     }
   }
 
@@ -133,7 +135,7 @@ export async function applyDocument(next: StoredDocument, previous: StoredDocume
     }
   } catch (error) {
     await restore(snapshots);
-    return { outcome: 'failed', error: (error as Error).message, reloaded, runtimeCommands, extraServers };
+    return failure(error, { reloaded, runtimeCommands, extraServers });
   }
   for (const path of removed) await rm(onDisk(options.root, path), { force: true });
   return { outcome: 'applied', reloaded, runtimeCommands, extraServers };

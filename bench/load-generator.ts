@@ -2,9 +2,8 @@
  * The pipeline benchmark's load: concurrent HTTP clients on their own thread, so generating
  * requests does not take CPU from the control plane being measured.
  */
-import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { signWebhook } from '../shared/webhook-signature.ts';
+import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
 export interface LoadPlan {
   readonly apiUrl: string;
@@ -43,23 +42,10 @@ async function send(i: number): Promise<string> {
     return event.id;
   }
   const ips = [`10.42.${i % 250}.${(i % 200) + 1}`, `10.42.${(i + 1) % 250}.7`];
-  const body = JSON.stringify({
-    changes: [
-      {
-        type: 'MODIFIED',
-        object: {
-          metadata: { name: 'web-abc', namespace: 'default', resourceVersion: String(plan.firstResourceVersion + i), labels: { 'kubernetes.io/service-name': 'web' } },
-          addressType: 'IPv4',
-          ports: [{ name: 'http', port: 8888, protocol: 'TCP' }],
-          endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `web-${ip.replaceAll('.', '-')}` } })),
-        },
-      },
-    ],
-  });
-  const timestamp = Math.floor(Date.now() / 1000);
-  const signature = signWebhook(plan.keys[rg]!, timestamp, body);
-  await post(`/v1/clusters/${rg}/endpoints`, body, { 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signature });
-  return `wh-${createHash('sha256').update(signature).digest('hex')}`;
+  const body = sliceChangeBody({ service: 'web', sliceName: 'web-abc', port: 8888, resourceVersion: plan.firstResourceVersion + i, addresses: ips });
+  const signed = signedHeaders(plan.keys[rg]!, body);
+  await post(`/v1/clusters/${rg}/endpoints`, body, signed.headers);
+  return signed.id;
 }
 
 const ids: string[] = [];

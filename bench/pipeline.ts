@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
 import { storeKeys } from '../shared/ports.ts';
-import { signWebhook } from '../shared/webhook-signature.ts';
+import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
 const { values } = parseArgs({
   options: {
@@ -115,22 +115,6 @@ async function post(cp: LocalControlPlane, path: string, body: string, headers: 
 
 const postEvents = (cp: LocalControlPlane, events: unknown) => post(cp, '/v1/events', JSON.stringify(events), { authorization: `Bearer ${cp.info.apiToken}` });
 
-function sliceChange(rg: string, rv: number, ips: string[]) {
-  return {
-    changes: [
-      {
-        type: 'MODIFIED',
-        object: {
-          metadata: { name: 'web-abc', namespace: 'default', resourceVersion: String(rv), labels: { 'kubernetes.io/service-name': 'web' } },
-          addressType: 'IPv4',
-          ports: [{ name: 'http', port: 8888, protocol: 'TCP' }],
-          endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: `web-${ip.replaceAll('.', '-')}` } })),
-        },
-      },
-    ],
-  };
-}
-
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ringmaster-bench-'));
   const h = await harness(dataDir);
@@ -176,12 +160,11 @@ async function main(): Promise<void> {
     };
     let rv = 1000;
     const webhook = (rg: string, ips: string[]) => async () => {
-      const body = JSON.stringify(sliceChange(rg, ++rv, ips));
-      const ts = Math.floor(Date.now() / 1000);
-      const status = await post(cp, `/v1/clusters/${rg}/endpoints`, body, { 'x-ringmaster-timestamp': String(ts), 'x-ringmaster-signature': signWebhook(keys.get(rg)!, ts, body) });
+      const body = sliceChangeBody({ service: 'web', sliceName: 'web-abc', port: 8888, resourceVersion: ++rv, addresses: ips });
+      const signed = signedHeaders(keys.get(rg)!, body);
+      const status = await post(cp, `/v1/clusters/${rg}/endpoints`, body, signed.headers);
       if (status !== 202) throw new Error(`webhook refused: ${status}`);
-      const { createHash } = await import('node:crypto');
-      return `wh-${createHash('sha256').update(signWebhook(keys.get(rg)!, ts, body)).digest('hex')}`;
+      return signed.id;
     };
     const duplicateEvent = { id: nextId('dup'), type: 'user.upserted', resourceGroup: rg0, occurredAt: occurredAt(), payload: { user: { name: 'dora', permissions: ['sudo-srv'] } } };
     const puts = {

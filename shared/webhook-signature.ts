@@ -4,7 +4,7 @@
  * `X-Ringmaster-Signature: v1=<hex>`. The timestamp in the signed text makes an old
  * request useless after the tolerance window; within it, replays are caught by id.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_HEADER = 'x-ringmaster-signature';
 export const TIMESTAMP_HEADER = 'x-ringmaster-timestamp';
@@ -27,4 +27,12 @@ export function verifyWebhook(key: string, timestampHeader: string | undefined, 
   const given = Buffer.from(signatureHeader);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'the signature does not match the body' };
   return { ok: true };
+}
+
+/**
+ * The queued event id of a signed webhook call: derived from its signature, so a replay is
+ * deduplicated by the queue even where the receiving function's memory does not reach.
+ */
+export function webhookEventId(signature: string): string {
+  return `wh-${createHash('sha256').update(signature).digest('hex')}`;
 }

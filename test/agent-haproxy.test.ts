@@ -5,7 +5,6 @@
  * keeps serving, no reload.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,11 +14,11 @@ import { S3Store } from '../adapters/s3-store.ts';
 import { Agent } from '../agent/agent.ts';
 import { runtimeCommand } from '../agent/haproxy-runtime.ts';
 import { computeDesiredState, type DesiredState } from '../shared/desired-state.ts';
-import { layoutUnder } from '../shared/layout.ts';
 import { storeKeys } from '../shared/ports.ts';
 import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import { DATASTORE_PASSWORD, documentOf, example, TOKEN } from './helpers/fixtures.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
+import { vmInFolder } from './helpers/vm-in-a-folder.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ringmaster-agent-'));
 // Ports picked at run time: two runs on one machine must not collide.
@@ -38,14 +37,8 @@ let bindPort: number;
 let generation = 0;
 let slots: DesiredState['slots'] = {};
 
-const master = `${root}/run/haproxy-master.sock`;
-const pidFile = `${root}/run/haproxy.pid`;
-const startOrReload = [
-  'sh',
-  '-c',
-  `if [ -S ${master} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo reload | socat - UNIX-CONNECT:${master}; else haproxy -W -D -S ${master} -p ${pidFile} -f ${root}/etc/haproxy/haproxy.cfg; fi`,
-];
-const layout = layoutUnder(root, (daemon) => (daemon === 'haproxy' ? startOrReload : ['true']));
+const folder = vmInFolder(root);
+const { layout } = folder;
 
 async function startPod(address: string, port = POD_PORT): Promise<void> {
   const server = createServer((_request, response) => response.end(address));
@@ -140,7 +133,7 @@ async function answering(requests = 30): Promise<{ pods: string[]; failures: num
   return { pods: [...seen].sort(), failures };
 }
 
-const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(`${root}/run/haproxy/admin.sock`, 'show info'))?.[1];
+const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(folder.socket, 'show info'))?.[1];
 
 beforeAll(async () => {
   bindPort = await freePort();
@@ -161,7 +154,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    execFileSync('sh', ['-c', `kill "$(cat ${pidFile})" 2>/dev/null || true`]);
+    folder.stopHaproxy();
   } finally {
     for (const server of pods.values()) server.close();
     await s3.close();

@@ -1,22 +1,31 @@
 /** The embedded S3 endpoint under concurrent reads and writes: a reader never sees half an object. */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
-
-const execFileAsync = promisify(execFile);
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fullAccess, startEmbeddedS3 } from '../adapters/embedded-s3.ts';
+import { promisify } from 'node:util';
+import { type EmbeddedS3, fullAccess, startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { S3Store } from '../adapters/s3-store.ts';
+import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
 
-test('a reader sees the old or the new object whole, never a mix, while it is rewritten', async () => {
+const execFileAsync = promisify(execFile);
+
+/** An endpoint in a fresh folder for one test, with a store client signed as its administrator. */
+async function withEndpoint(body: (s3: EmbeddedS3, store: S3Store, directory: string) => Promise<void>): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
   const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
-  const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   try {
+    await body(s3, new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS }), directory);
+  } finally {
+    await s3.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+test('a reader sees the old or the new object whole, never a mix, while it is rewritten', () =>
+  withEndpoint(async (_s3, store) => {
     const versions = Array.from({ length: 40 }, (_, i) => JSON.stringify({ version: i, padding: 'x'.repeat(20000 + (i % 7) * 3000) }));
     await store.put('desired/rg/vm.json', versions[0]!);
     let reads = 0;
@@ -33,16 +42,10 @@ test('a reader sees the old or the new object whole, never a mix, while it is re
     await reader;
     expect(reads).toBeGreaterThan(5);
     expect((await store.get('desired/rg/vm.json'))?.body).toBe(versions.at(-1));
-  } finally {
-    await s3.close();
-    rmSync(directory, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('conditional polls answered 304 leave no file open', async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
-  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
-  const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
+test('conditional polls answered 304 leave no file open', () =>
+  withEndpoint(async (s3, store, directory) => {
   // Descriptors of this process that point into the object folder (sockets do not count).
   const openFiles = () =>
     readdirSync('/proc/self/fd').filter((fd) => {
@@ -52,7 +55,6 @@ test('conditional polls answered 304 leave no file open', async () => {
         return false;
       }
     }).length;
-  try {
     const { etag } = await store.put('desired/rg/vm.json', '{"v":1}');
     const before = openFiles();
     for (let i = 0; i < 300; i++) {
@@ -63,25 +65,15 @@ test('conditional polls answered 304 leave no file open', async () => {
     expect(new Set(notModified)).toEqual(new Set([304]));
     await new Promise((r) => setTimeout(r, 100));
     expect(openFiles()).toBe(before);
-  } finally {
-    await s3.close();
-    rmSync(directory, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('unsigned (anonymous) requests are refused, reads and writes alike', async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'ringmaster-embedded-'));
-  const s3 = await startEmbeddedS3({ directory: join(directory, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
-  try {
-    await new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS }).put('state/rg.json', '{"secret":true}');
+test('unsigned (anonymous) requests are refused, reads and writes alike', () =>
+  withEndpoint(async (s3, store) => {
+    await store.put('state/rg.json', '{"secret":true}');
     expect((await fetch(`${s3.endpoint}/ringmaster/state/rg.json`)).status).toBe(403);
     expect((await fetch(`${s3.endpoint}/ringmaster?list-type=2`)).status).toBe(403);
     expect((await fetch(`${s3.endpoint}/ringmaster/state/rg.json`, { method: 'PUT', body: '{}' })).status).toBe(403);
-  } finally {
-    await s3.close();
-    rmSync(directory, { recursive: true, force: true });
-  }
-});
+  }));
 
 describe('signatures and permissions', () => {
   let directory: string;

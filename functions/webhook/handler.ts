@@ -7,13 +7,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
-import { createHash } from 'node:crypto';
 import { endpointWebhookBodySchema } from '../../shared/events/endpoint-events.ts';
 import type { EndpointsChangedEvent } from '../../shared/events/endpoint-events.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import type { EventQueue } from '../../shared/ports.ts';
-import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, TIMESTAMP_HEADER, verifyWebhook } from '../../shared/webhook-signature.ts';
+import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, TIMESTAMP_HEADER, verifyWebhook, webhookEventId } from '../../shared/webhook-signature.ts';
 import { type HttpEvent, type HttpResult, header, json, problem, readJsonBody } from '../shared/http.ts';
 
 export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
@@ -55,7 +54,7 @@ export function createWebhookHandler(deps: WebhookDependencies) {
     const parsed = endpointWebhookBodySchema.safeParse(body.value);
     if (!parsed.success) return problem(400, 'Bad Request', 'the endpoint changes are invalid; nothing was accepted', fieldErrors(parsed.error));
 
-    const id = `wh-${createHash('sha256').update(signature!).digest('hex')}`;
+    const id = webhookEventId(signature!);
     const queued: EndpointsChangedEvent = {
       id,
       type: 'endpoints.changed',
