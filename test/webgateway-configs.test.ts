@@ -43,10 +43,17 @@ function validate(document: VmDocument, service: string): void {
   expect(result.output).not.toMatch(/ALERT|emerg/);
 }
 
-const serverLines = (config: string, backend: string) => {
-  const section = config.split(/\n(?=backend |frontend )/).find((part) => part.startsWith(`backend ${backend}`)) ?? '';
-  return section.split('\n').filter((line) => line.trim().startsWith('server '));
-};
+const backendSection = (config: string, backend: string) => config.split(/\n(?=backend |frontend )/).find((part) => part.startsWith(`backend ${backend}\n`)) ?? '';
+
+const serverLines = (config: string, backend: string) => backendSection(config, backend).split('\n').filter((line) => line.trim().startsWith('server '));
+
+/** tcp backends retry failed connections only (the defaults): no L7 retries, no http-request rules. */
+function expectConnectionRetriesOnly(config: string, backend: string): void {
+  const section = backendSection(config, backend);
+  expect(section).toMatch(/\n {4}mode tcp\n/);
+  expect(section).not.toMatch(/retry-on|disable-l7-retry|http-/);
+  expect(config).toMatch(/\n {4}retry-on conn-failure\n/);
+}
 
 describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
   const rg = onLoopback(example('scenario-1-http'), { '192.0.2.10': '127.0.10.1' });
@@ -70,9 +77,16 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
     expect(backups.map((l) => l.trim().split(/\s+/).slice(1, 3).join(' '))).toEqual(['lb-kube02 172.22.48.12:7654', 'lb-kube03 172.22.48.13:7654']);
   });
 
-  test('a failed connection is retried on another server, a sent request is not', () => {
-    expect(haproxy).toMatch(/\n {4}option redispatch 1\n/);
-    expect(haproxy).toMatch(/\n {4}retry-on conn-failure\n/);
+  test('a failed connection is retried on another server; so is an idempotent request whose response never started, and no other', () => {
+    expect(haproxy).toMatch(/\ndefaults\n(?: {4}.*\n)* {4}retries 3\n {4}option redispatch 1\n {4}retry-on conn-failure\n/);
+    expect(backendSection(haproxy, 'be_myapp')).toContain(
+      [
+        '    option http-server-close',
+        '    # Idempotent requests whose response never started are retried on another server; other methods are never sent twice.',
+        '    retry-on conn-failure empty-response response-timeout',
+        '    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE || METH_TRACE',
+      ].join('\n'),
+    );
   });
 
   test('nginx -t accepts the virtual host, which forces SSL and passes to haproxy', () => {
@@ -103,6 +117,8 @@ describe('scenario 2: TCP passed to an internal ingress controller', () => {
     expect(lines.filter((l) => l.includes('backup')).map((l) => l.trim().split(/\s+/)[2])).toEqual(['172.22.48.12:8888', '172.22.48.13:8888']);
   });
 
+  test('tcp backends retry failed connections only', () => expectConnectionRetriesOnly(haproxy, 'be_myapp'));
+
   test('no nginx is configured when no frontend asks for a virtual host', () => {
     expect(document.services.map((s) => s.name).sort()).toEqual(['haproxy', 'k3s']);
   });
@@ -129,6 +145,8 @@ describe('configuration reference: every option', () => {
     expect(lines.length).toBe(7);
     for (const line of lines) expect(line).toMatch(/ check .*maxconn 5/);
   });
+
+  test('tcp backends retry failed connections only', () => expectConnectionRetriesOnly(haproxy, 'be_myapp'));
 
   test('lbServicePort 80 on every agent as backup', () => {
     expect(lines.filter((l) => l.includes('backup')).map((l) => l.trim().split(/\s+/)[2])).toEqual(['172.22.48.12:80', '172.22.48.13:80']);

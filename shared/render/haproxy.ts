@@ -3,7 +3,8 @@
  * `flyingcircus.kubernetes.frontend` entry, exactly as the spec describes. Pod servers sit in
  * stable slots at `podPort`; every agent's load balancer at `lbServicePort` is a `backup`
  * (the only servers when there is no `podPort`). Connections that fail are retried on
- * another server; a sent request never is.
+ * another server; in http mode so are idempotent requests whose response never started.
+ * A non-idempotent request (POST, PATCH, ...) is never sent twice.
  *
  * One model, two outputs: the config file, and the runtime section the agent applies through
  * haproxy's runtime API, so endpoint changes never reload haproxy.
@@ -30,6 +31,26 @@ export interface HaproxyPlan {
   readonly slots: Record<string, SlotTable>;
   readonly findings: Finding[];
 }
+
+/**
+ * http backends: a pod that dies with requests in flight (accepted, then reset or closed with
+ * no answer) costs no idempotent request. Those whose response never started (an empty
+ * response, or no response within `timeout server`) are sent again, on another server
+ * (`option redispatch 1`), within `retries`. Only idempotent methods (RFC 9110: GET, HEAD,
+ * OPTIONS, PUT, DELETE, TRACE) are: a POST, PATCH, CONNECT or any other method caught the same
+ * way fails (502/504) rather than risk being processed twice. To retry, haproxy keeps a copy
+ * of the request in a buffer: a request larger than one buffer (`tune.bufsize`, 16 kB with
+ * the headers) is never retried beyond a failed connection, which is accepted. A response
+ * that has started (even a partial one) is never retried. `retry-on` here replaces the
+ * defaults' list, it does not add to it. haproxy ignores `retry-on` in tcp mode: tcp backends
+ * keep the connection retries only.
+ */
+const HTTP_RETRIES = [
+  '    option http-server-close',
+  '    # Idempotent requests whose response never started are retried on another server; other methods are never sent twice.',
+  '    retry-on conn-failure empty-response response-timeout',
+  '    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE || METH_TRACE',
+];
 
 export const backendName = (frontend: Frontend) => `be_${frontend.name}`;
 const frontendName = (frontend: Frontend) => `fe_${frontend.name}`;
@@ -103,7 +124,8 @@ function renderGlobal(model: Model, layout: Layout): string[] {
     '    timeout server 60s',
     '    timeout tunnel 1h',
     '    timeout http-request 10s',
-    '    # A connection that fails is retried once per server on another one; a sent request never is.',
+    '    # A connection that fails is retried, each time on another server. http backends also',
+    '    # retry idempotent requests whose response never started (see there).',
     '    retries 3',
     '    option redispatch 1',
     '    retry-on conn-failure',
@@ -144,11 +166,11 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
       `backend ${backendName(frontend)}`,
       `    mode ${mode}`,
       '    balance leastconn',
-      // One server connection per request. A pod that goes away closes its idle connections,
-      // and a request sent on one of them just then is lost (haproxy closes the client's
-      // connection). A new connection fails before anything is sent, and that is retried on
-      // another server; a moved slot is followed at the very next request, too.
-      ...(mode === 'http' ? ['    option http-server-close'] : []),
+      // One server connection per request: a pod that goes away never holds a pooled
+      // connection a request could be sent on, and a moved slot is followed at the very next
+      // request. A new connection to a vanished pod fails before anything is sent, and is
+      // retried on another server (the defaults' `retry-on conn-failure`, all that tcp gets).
+      ...(mode === 'http' ? HTTP_RETRIES : []),
     ].join('\n');
     structureHash.update(head);
     full.push(head);
