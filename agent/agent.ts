@@ -8,7 +8,9 @@ import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { KubernetesTasks } from '../shared/schema/document.ts';
 import type { StoredDocument } from '../shared/state/reconcile.ts';
+import type { KubernetesReport } from '../shared/state/report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
 import { fetchDocument, type Identity, putReport, verifyDocument } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
@@ -23,6 +25,16 @@ export interface AgentOptions {
   readonly run?: CommandRunner;
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
   readonly now?: () => Date;
+  /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
+  readonly kubernetes?: KubernetesTaskRunner;
+}
+
+/** What the agent needs of the Kubernetes tasks: run them for a document, and again on a timer. */
+export interface KubernetesTaskRunner {
+  update(tasks: KubernetesTasks | undefined): Promise<KubernetesReport | undefined>;
+  round(): Promise<KubernetesReport>;
+  readonly intervalSeconds: number;
+  stop(): Promise<void>;
 }
 
 export interface PollOutcome {
@@ -53,6 +65,9 @@ export class Agent {
   /** After a failed apply, the same document is tried again from this time on (backing off). */
   #retryAt = 0;
   #failedApplies = 0;
+  #kubernetesStarted = false;
+  #kubernetesReport: KubernetesReport | undefined;
+  #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -87,6 +102,7 @@ export class Agent {
 
   async #report(outcome: 'applied' | 'unchanged' | 'failed', attempted: number | undefined, error?: string, extraServers?: Record<string, number>): Promise<void> {
     const { identity } = this.#options;
+    this.#lastReport = { outcome, attempted, ...(error ? { error } : {}), ...(extraServers ? { extraServers } : {}) };
     await putReport(this.#options.client, identity, {
       resourceGroup: identity.resourceGroup,
       vm: identity.vm,
@@ -97,12 +113,37 @@ export class Agent {
       ...(error ? { error: error.slice(0, 4000) } : {}),
       at: (this.#options.now?.() ?? new Date()).toISOString(),
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
+      ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
     });
+  }
+
+  /** Runs the Kubernetes tasks of `document`; their failures are reported, never fail the apply. */
+  async #runKubernetes(document: StoredDocument | undefined): Promise<void> {
+    const runner = this.#options.kubernetes;
+    if (!runner) return;
+    this.#kubernetesStarted = true;
+    try {
+      this.#kubernetesReport = await runner.update(document?.kubernetes);
+    } catch (error) {
+      this.#log('kubernetes tasks failed', { error: (error as Error).message });
+    }
+  }
+
+  /** A round of the Kubernetes tasks between documents (drains advance, access is re-checked), then a report. */
+  async kubernetesRound(): Promise<KubernetesReport | undefined> {
+    const runner = this.#options.kubernetes;
+    if (!runner || !this.#applied?.kubernetes) return undefined;
+    this.#kubernetesReport = await runner.round();
+    const last = this.#lastReport ?? { outcome: 'unchanged' as const, attempted: this.#applied.generation };
+    await this.#report(last.outcome, last.attempted, last.error, last.extraServers);
+    return this.#kubernetesReport;
   }
 
   /** One poll: fetch, and if there is something new, verify, apply and report it. */
   async poll(): Promise<PollOutcome> {
     await this.#load();
+    // After a restart, the running document's tasks resume before anything new is fetched.
+    if (!this.#kubernetesStarted && this.#applied?.kubernetes) await this.#runKubernetes(this.#applied);
     const now = (this.#options.now?.() ?? new Date()).getTime();
     if (this.#retryAt && now >= this.#retryAt) {
       this.#etag = undefined;
@@ -134,6 +175,7 @@ export class Agent {
     this.#failedApplies = 0;
     await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
     await writeAtomically(this.#statePath(), JSON.stringify(document), 0o600);
+    if (this.#options.kubernetes && (document.kubernetes || this.#kubernetesStarted)) await this.#runKubernetes(document);
     this.#log(result.outcome === 'applied' ? 'applied' : 'unchanged', { generation: document.generation, reloaded: result.reloaded, runtimeCommands: result.runtimeCommands });
     await this.#report(result.outcome, document.generation, undefined, result.extraServers);
     return { kind: result.outcome, generation: document.generation, result };
@@ -141,6 +183,25 @@ export class Agent {
 
   /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
   async run(signal: AbortSignal): Promise<void> {
+    const kubernetes = this.#options.kubernetes ? this.#runKubernetesRounds(this.#options.kubernetes, signal) : undefined;
+    await this.#runPolls(signal);
+    await kubernetes;
+    await this.#options.kubernetes?.stop();
+  }
+
+  async #runKubernetesRounds(runner: KubernetesTaskRunner, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(jittered(runner.intervalSeconds), signal);
+      if (signal.aborted) return;
+      try {
+        await this.kubernetesRound();
+      } catch (error) {
+        this.#log('kubernetes round failed', { error: (error as Error).message });
+      }
+    }
+  }
+
+  async #runPolls(signal: AbortSignal): Promise<void> {
     let failures = 0;
     while (!signal.aborted) {
       try {
@@ -150,14 +211,18 @@ export class Agent {
         failures++;
         this.#log('poll failed; keeping the last good state', { error: (error as Error).message, failures });
       }
-      const wait = jittered(Math.min(60, this.intervalSeconds * 2 ** Math.min(failures, 6)));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait * 1000);
-        signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
+      await sleep(jittered(Math.min(60, this.intervalSeconds * 2 ** Math.min(failures, 6))), signal);
     }
   }
+}
+
+/** Waits `seconds`, or less if `signal` aborts. */
+function sleep(seconds: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, seconds * 1000);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }

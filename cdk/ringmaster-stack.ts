@@ -122,10 +122,14 @@ export class RingmasterStack extends Stack {
     this.queue.grantSendMessages(ingest);
     this.queue.grantSendMessages(webhook);
     this.bucket.grantRead(webhook, 'state/*');
+    // Issued kubeconfigs: the webhook function writes them, the status function hands them to the portal.
+    this.bucket.grantPut(webhook, 'kubeconfigs/*');
+    this.bucket.grantRead(status, 'kubeconfigs/*');
     this.bucket.grantRead(status, 'status/*');
     this.bucket.grantRead(status, 'reports/*');
     this.bucket.grantReadWrite(reconciler);
     this.bucket.grantDelete(reconciler, 'desired/*');
+    this.bucket.grantDelete(reconciler, 'kubeconfigs/*');
     this.deadLetterQueue.grantSendMessages(reconciler);
     this.deadLetterQueue.grantConsumeMessages(deadLetters);
     this.deadLetterQueue.grantSendMessages(deadLetters);
@@ -145,10 +149,14 @@ export class RingmasterStack extends Stack {
     const iam = new HttpIamAuthorizer();
     this.api.addRoutes({ path: '/v1/events', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('IngestIntegration', ingest), authorizer: iam });
     this.api.addRoutes({ path: '/v1/resource-groups/{rg}', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('StatusIntegration', status), authorizer: iam });
+    this.api.addRoutes({ path: '/v1/resource-groups/{rg}/kubeconfigs/{user}', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('KubeconfigReadIntegration', status), authorizer: iam });
     this.api.addRoutes({ path: '/v1/dead-letters', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('DeadLetterListIntegration', deadLetters), authorizer: iam });
     this.api.addRoutes({ path: '/v1/dead-letters/replay', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('DeadLetterReplayIntegration', deadLetters), authorizer: iam });
     // Clusters sign with their own webhook key; the function checks it (no IAM identity on a VM cluster).
-    const webhookRoutes = this.api.addRoutes({ path: '/v1/clusters/{rg}/endpoints', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('WebhookIntegration', webhook) });
+    const webhookRoutes = [
+      ...this.api.addRoutes({ path: '/v1/clusters/{rg}/endpoints', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('WebhookIntegration', webhook) }),
+      ...this.api.addRoutes({ path: '/v1/clusters/{rg}/kubeconfigs', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('KubeconfigDeliveryIntegration', webhook) }),
+    ];
     for (const route of webhookRoutes) {
       Validations.of(route).acknowledge({ id: 'AwsSolutions-APIG4', reason: 'Clusters have no AWS identity: the function checks an HMAC-SHA256 signature with the cluster\'s own key, a 5-minute timestamp window and replays.' });
     }
@@ -190,7 +198,7 @@ export class RingmasterStack extends Stack {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason: 'AWSLambdaBasicExecutionRole only lets a function write its own logs.',
     });
-    const scopedGrants = 'Object-level grants on this bucket, limited by prefix (state/, status/, reports/, desired/), and the KMS actions SSE-KMS needs on this key; no other resource.';
+    const scopedGrants = 'Object-level grants on this bucket, limited by prefix (state/, status/, reports/, desired/, kubeconfigs/), and the KMS actions SSE-KMS needs on this key; no other resource.';
     for (const finding of [
       'Action::kms:GenerateDataKey*',
       'Action::kms:ReEncrypt*',
@@ -200,7 +208,7 @@ export class RingmasterStack extends Stack {
       'Action::s3:GetObject*',
       'Action::s3:List*',
       `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/*`,
-      ...['desired', 'reports', 'state', 'status'].map((prefix) => `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/${prefix}/*`),
+      ...['desired', 'reports', 'state', 'status', 'kubeconfigs'].map((prefix) => `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/${prefix}/*`),
     ]) {
       Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason: scopedGrants });
     }

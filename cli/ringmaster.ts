@@ -11,6 +11,7 @@ import { InputError } from './input.ts';
 // the queue, the handlers) to poll one document.
 const commands = {
   agent: () => import('./commands/agent.ts'),
+  kubeconfig: () => import('./commands/kubeconfig.ts'),
   operator: () => import('./commands/operator.ts'),
   plan: () => import('./commands/plan.ts'),
   serve: () => import('./commands/serve.ts'),
@@ -100,8 +101,19 @@ program
   .option('--root <dir>', 'prefix for every path written (tests and dry runs)', '/')
   .option('--state-dir <dir>', 'where the last applied document is kept', '/var/lib/ringmaster-agent')
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
+  .option('--kubeconfig <file>', `on the k3s server: the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)`)
   .action(async (options) => {
     process.exitCode = await (await commands.agent()).runAgent(options);
+  });
+
+program
+  .command('kubeconfig')
+  .description('on the k3s server: print a kubeconfig for a user with sudo-srv (default: the user who ran sudo); its token expires')
+  .argument('[user]', 'login name (default: $SUDO_USER, else $USER)')
+  .option('--state-dir <dir>', "the agent's state folder (its last applied document)", '/var/lib/ringmaster-agent')
+  .option('--kubeconfig <file>', "the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)")
+  .action(async (user: string | undefined, options: { stateDir: string; kubeconfig?: string }) => {
+    process.exitCode = await (await commands.kubeconfig()).printKubeconfig(user, options);
   });
 
 const event = program.command('event').description('portal events');

@@ -18,8 +18,9 @@ import { createReconcilerHandler, type ReconcilerDependencies } from '../functio
 import { bearerAuthorizer, json } from '../functions/shared/http.ts';
 import { createLogger } from '../functions/shared/logger.ts';
 import { webhookKeyLookup } from '../functions/shared/state-store.ts';
-import { createStatusHandler } from '../functions/status/handler.ts';
+import { createKubeconfigReadHandler, createStatusHandler } from '../functions/status/handler.ts';
 import { createWebhookHandler } from '../functions/webhook/handler.ts';
+import { createKubeconfigDeliveryHandler } from '../functions/webhook/kubeconfig-delivery.ts';
 import { openApiDocument } from '../functions/shared/openapi.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
 import { createApiServer } from './http-server.ts';
@@ -91,7 +92,9 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     { method: 'POST', path: '/v1/dead-letters/replay', name: 'dead-letters-replay', invoke: deadLetters.replay },
     { method: 'POST', path: '/v1/events', name: 'ingest', invoke: createIngestHandler({ queue, authorize, logger }) },
     { method: 'POST', path: '/v1/clusters/{rg}/endpoints', name: 'webhook', invoke: createWebhookHandler({ queue, webhookKey: webhookKeyLookup(store), logger }) },
+    { method: 'POST', path: '/v1/clusters/{rg}/kubeconfigs', name: 'kubeconfig-delivery', invoke: createKubeconfigDeliveryHandler({ queue, store, webhookKey: webhookKeyLookup(store), logger }) },
     { method: 'GET', path: '/v1/resource-groups/{rg}', name: 'status', invoke: createStatusHandler({ store, authorize, logger }) },
+    { method: 'GET', path: '/v1/resource-groups/{rg}/kubeconfigs/{user}', name: 'kubeconfig-read', invoke: createKubeconfigReadHandler({ store, authorize, logger }) },
     { method: 'GET', path: '/v1/openapi.json', name: 'openapi', invoke: async () => json(200, openApiDocument(apiUrl)) },
     { method: 'GET', path: '/healthz', name: 'health', invoke: async () => json(200, { ok: true, queued: queue.depth() }) },
   ]);

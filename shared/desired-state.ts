@@ -28,6 +28,8 @@ export interface DesiredStateOptions {
   readonly previousSlots?: Readonly<Record<string, SlotTable>>;
   /** The control plane's endpoint webhook URL for this resource group. */
   readonly webhookUrl?: string;
+  /** Kubeconfig requests waiting for the server's agent (from the state, not the description). */
+  readonly kubeconfigRequests?: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
 }
 
 export interface BlockedVm {
@@ -95,7 +97,7 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
   const blocked = blockedVms(findings);
   const tokenContent = `${rg.secrets.clusterToken ?? ''}\n`;
   const tokenFile = { content: tokenContent, sha256: `sha256:${sha256Hex(tokenContent)}` };
-  const ctx: RenderContext = { model, layout, haproxy, webhookUrl: options.webhookUrl, tokenFile };
+  const ctx: RenderContext = { model, layout, haproxy, webhookUrl: options.webhookUrl, tokenFile, kubeconfigRequests: options.kubeconfigRequests ?? [] };
 
   const documents: VmDocument[] = [];
   const blockedList: BlockedVm[] = [];

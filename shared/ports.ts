@@ -75,4 +75,6 @@ export const storeKeys = {
   report: (rg: string, vm: string) => `reports/${rg}/${vm}.json`,
   status: (rg: string) => `status/${rg}.json`,
   reportsOf: (rg: string) => `reports/${rg}/`,
+  /** Readable by the portal only: never under a prefix an agent may read. */
+  kubeconfig: (rg: string, user: string) => `kubeconfigs/${rg}/${user}.yaml`,
 };

@@ -73,6 +73,7 @@ test('an external datastore is used as given, and nothing is prepared locally', 
 test("the server's tasks: sudo-srv users, an API URL that works from outside, the watched services, the webhook", () => {
   expect(doc('kube01').kubernetes).toEqual({
     accessUsers: ['alice'],
+    kubeconfigRequests: [],
     kubeconfigTtlHours: 12,
     apiServerUrl: 'https://kube01.demo.example.com:6443',
     watchedServices: [{ namespace: 'default', service: 'myapp' }],

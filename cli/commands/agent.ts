@@ -6,6 +6,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { Agent } from '../../agent/agent.ts';
+import { onDisk } from '../../agent/files.ts';
+import { ServerTasks } from '../../agent/kubernetes/server-tasks.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
@@ -20,6 +22,7 @@ export interface AgentFlags {
   readonly root: string;
   readonly stateDir: string;
   readonly once?: boolean;
+  readonly kubeconfig?: string;
 }
 
 const agentConfigSchema = z.strictObject({
@@ -31,6 +34,7 @@ const agentConfigSchema = z.strictObject({
   root: z.string().regex(/^\//, 'must be an absolute path'),
   stateDir: z.string().regex(/^\//, 'must be an absolute path'),
   once: z.boolean(),
+  kubeconfig: z.string().regex(/^\//, 'must be an absolute path'),
 });
 
 const FLAG: Record<string, string> = {
@@ -41,7 +45,11 @@ const FLAG: Record<string, string> = {
   region: '--region (AWS_REGION)',
   root: '--root',
   stateDir: '--state-dir',
+  kubeconfig: '--kubeconfig (RINGMASTER_KUBECONFIG)',
 };
+
+/** Where k3s writes the cluster admin's kubeconfig on the server. */
+export const K3S_ADMIN_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml';
 
 export async function runAgent(flags: AgentFlags): Promise<number> {
   const env = process.env;
@@ -54,19 +62,24 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     root: flags.root,
     stateDir: flags.stateDir,
     once: flags.once ?? false,
+    kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
   });
   if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
   const config = parsed.data;
   const logger = createLogger('ringmaster-agent');
+  const log = (message: string, fields?: Record<string, unknown>) => logger.info(message, fields ?? {});
+  // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
+  const kubernetes = new ServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
   const agent = new Agent({
     client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
     identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
     root: config.root,
     stateDir: config.stateDir,
-    log: (message, fields) => logger.info(message, fields ?? {}),
+    log,
+    kubernetes,
   });
   if (config.once) {
-    const outcome = await agent.poll();
+    const outcome = await agent.poll().finally(() => kubernetes.stop());
     process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error })}\n`);
     return outcome.kind === 'failed' ? 1 : 0;
   }

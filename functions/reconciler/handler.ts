@@ -107,6 +107,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
+    await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (user) => deps.store.delete(storeKeys.kubeconfig(group, user)));
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
     await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
     deps.logger.info('reconciled', {
@@ -114,6 +115,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       events: plan.outcomes.map((o) => ({ id: o.eventId, outcome: o.outcome.kind })),
       documentsWritten: plan.writes.map((w) => `${w.vm}@${w.generation}`),
       documentsDeleted: plan.deletes,
+      ...(plan.kubeconfigDeletes.length > 0 ? { kubeconfigsDeleted: plan.kubeconfigDeletes } : {}),
     });
     deps.onReconciled?.(plan, events);
   }

@@ -7,6 +7,7 @@ import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import { type ObjectStore, storeKeys } from '../../shared/ports.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
+import { userSchema } from '../../shared/schema/user.ts';
 import { agentReportSchema, type AgentReport } from '../../shared/state/report.ts';
 import { rgStatusSchema } from '../../shared/state/status.ts';
 import { type Authorizer, type HttpEvent, type HttpResult, json, problem, unauthorized } from '../shared/http.ts';
@@ -54,4 +55,28 @@ export function createStatusHandler(deps: StatusDependencies) {
     });
   };
   return middy<HttpEvent, HttpResult>(handler).use(httpErrorHandler({ logger: (error) => deps.logger.error('status failed', error as Error) }));
+}
+
+/**
+ * `GET /v1/resource-groups/{rg}/kubeconfigs/{user}`: the newest kubeconfig the server issued
+ * for the user, for the portal to hand out. A secret: never cached, never logged.
+ */
+export function createKubeconfigReadHandler(deps: StatusDependencies) {
+  const handler = async (event: HttpEvent): Promise<HttpResult> => {
+    if (!deps.authorize(event)) return unauthorized();
+    const rg = dnsLabel.safeParse(event.pathParameters?.rg);
+    if (!rg.success) return problem(400, 'Bad Request', 'invalid resource group name', [{ field: 'rg', reason: rg.error.issues[0]?.message ?? 'invalid' }]);
+    const user = userSchema.shape.name.safeParse(event.pathParameters?.user);
+    if (!user.success) return problem(400, 'Bad Request', 'invalid user name', [{ field: 'user', reason: user.error.issues[0]?.message ?? 'invalid' }]);
+    const status = await deps.store.get(storeKeys.status(rg.data));
+    const issued = status ? rgStatusSchema.parse(JSON.parse(status.body)).kubeconfigs.find((k) => k.user === user.data) : undefined;
+    const object = issued ? await deps.store.get(issued.location) : undefined;
+    if (!issued || !object) return problem(404, 'Not Found', `no kubeconfig issued for ${user.data} in ${rg.data}: send a kubeconfig.requested event`);
+    return {
+      statusCode: 200,
+      headers: { 'content-type': 'application/yaml', 'cache-control': 'no-store', 'x-ringmaster-expires-at': issued.expiresAt },
+      body: object.body,
+    };
+  };
+  return middy<HttpEvent, HttpResult>(handler).use(httpErrorHandler({ logger: (error) => deps.logger.error('kubeconfig read failed', error as Error) }));
 }

@@ -1,8 +1,21 @@
-/** AWS Lambda entry: `POST /v1/clusters/{rg}/endpoints`, authenticated by the cluster's HMAC signature. */
+/**
+ * AWS Lambda entry for the cluster routes, both authenticated by the cluster's HMAC signature:
+ * `POST /v1/clusters/{rg}/endpoints` and `POST /v1/clusters/{rg}/kubeconfigs`.
+ */
+import type { HttpEvent } from '../shared/http.ts';
 import { awsEnvironment, awsQueue, awsStore } from '../shared/aws-environment.ts';
 import { createLogger } from '../shared/logger.ts';
 import { webhookKeyLookup } from '../shared/state-store.ts';
 import { createWebhookHandler } from './handler.ts';
+import { createKubeconfigDeliveryHandler } from './kubeconfig-delivery.ts';
 
 const env = awsEnvironment();
-export const handler = createWebhookHandler({ queue: awsQueue(env), webhookKey: webhookKeyLookup(awsStore(env)), logger: createLogger('ringmaster-webhook') });
+const store = awsStore(env);
+const queue = awsQueue(env);
+const logger = createLogger('ringmaster-webhook');
+const webhookKey = webhookKeyLookup(store);
+const endpoints = createWebhookHandler({ queue, webhookKey, logger });
+const kubeconfigs = createKubeconfigDeliveryHandler({ queue, store, webhookKey, logger });
+
+export const handler = (event: HttpEvent, context: Parameters<typeof endpoints>[1]) =>
+  event.routeKey?.endsWith('/kubeconfigs') ? kubeconfigs(event, context) : endpoints(event, context);

@@ -26,6 +26,8 @@ export interface RenderContext {
   readonly webhookUrl: string | undefined;
   /** The token file every node gets, hashed once for all of them. */
   readonly tokenFile: { readonly content: string; readonly sha256: string };
+  /** Kubeconfig requests the server's agent answers. */
+  readonly kubeconfigRequests: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
 }
 
 function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, configIsSecret = false): void {
@@ -85,9 +87,11 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
   if (webhookKey && ctx.webhookUrl) {
     parts.file({ path: layout.webhookKeyFile, mode: '0600', content: `${webhookKey}\n`, secret: true });
   }
+  const accessUsers = model.rg.users.filter((user) => user.permissions.includes(SUDO_SRV)).map((user) => user.name).sort();
   const watched = new Map(model.frontends.map((f) => [`${f.namespace}/${f.serviceName}`, { namespace: f.namespace, service: f.serviceName }]));
   return {
-    accessUsers: model.rg.users.filter((user) => user.permissions.includes(SUDO_SRV)).map((user) => user.name).sort(),
+    accessUsers,
+    kubeconfigRequests: ctx.kubeconfigRequests.filter((request) => accessUsers.includes(request.user)).map((request) => ({ user: request.user, requestId: request.eventId })),
     kubeconfigTtlHours: cluster.kubeconfigTtlHours,
     apiServerUrl: apiServerUrl(vm),
     watchedServices: [...watched.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value),

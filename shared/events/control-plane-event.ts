@@ -1,10 +1,11 @@
-/** Everything that travels through the queue: portal events and the clusters' endpoint changes. */
+/** Everything that travels through the queue: portal events, the clusters' endpoint changes and issued kubeconfigs. */
 import { z } from 'zod';
 import { fieldErrors, type FieldError } from '../schema/errors.ts';
 import { endpointsChangedEventSchema } from './endpoint-events.ts';
+import { kubeconfigIssuedEventSchema } from './kubeconfig-events.ts';
 import { MAX_EVENTS_PER_REQUEST, portalEventSchema, type PortalEvent } from './portal-events.ts';
 
-export const controlPlaneEventSchema = z.discriminatedUnion('type', [portalEventSchema, endpointsChangedEventSchema]);
+export const controlPlaneEventSchema = z.discriminatedUnion('type', [portalEventSchema, endpointsChangedEventSchema, kubeconfigIssuedEventSchema]);
 export type ControlPlaneEvent = z.output<typeof controlPlaneEventSchema>;
 
 export interface EventError extends FieldError {

@@ -90,6 +90,8 @@ export const haproxyRuntimeSchema = z.strictObject({
 export const kubernetesTasksSchema = z.strictObject({
   /** Users with `sudo-srv`: each gets a ServiceAccount, a binding and expiring kubeconfigs. */
   accessUsers: z.array(z.string()),
+  /** Portal requests (`kubeconfig.requested`) the agent answers by issuing and delivering a kubeconfig. */
+  kubeconfigRequests: z.array(z.strictObject({ user: z.string(), requestId: z.string() })).default([]),
   kubeconfigTtlHours: z.number(),
   /** The API server URL issued kubeconfigs carry: reachable from outside the VM. */
   apiServerUrl: z.string(),

@@ -25,6 +25,8 @@ export interface ReconcilePlan {
   readonly state: RgState;
   readonly writes: readonly StoredDocument[];
   readonly deletes: readonly string[];
+  /** Users whose stored kubeconfig must go: they lost access (or never had it when it arrived). */
+  readonly kubeconfigDeletes: readonly string[];
   readonly status: RgStatus;
   readonly outcomes: ReadonlyArray<{ readonly eventId: string; readonly outcome: Outcome }>;
   readonly desired: DesiredState;
@@ -46,6 +48,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     previousSlots: state.slots,
     ...(context.layout ? { layout: context.layout } : {}),
     ...(context.webhookUrl ? { webhookUrl: context.webhookUrl(name) } : {}),
+    kubeconfigRequests: state.kubeconfigRequests,
   });
 
   const writes: StoredDocument[] = [];
@@ -96,7 +99,10 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     })),
     rejections: next.rejections,
     pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
+    kubeconfigs: Object.entries(next.kubeconfigs).map(([user, issued]) => ({ user, ...issued })),
   };
-  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate') && writes.length === 0 && deletes.length === 0;
-  return { state: next, writes, deletes, status, outcomes, desired, unchanged };
+  const refused = events.filter((event, index) => event.type === 'kubeconfig.issued' && outcomes[index]?.outcome.kind === 'rejected').map((event) => (event.type === 'kubeconfig.issued' ? event.payload.user : ''));
+  const kubeconfigDeletes = [...new Set([...Object.keys(initial.kubeconfigs).filter((user) => !next.kubeconfigs[user]), ...refused.filter((user) => !next.kubeconfigs[user])])].sort();
+  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0;
+  return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged };
 }

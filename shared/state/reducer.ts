@@ -9,6 +9,7 @@
 import { compareText } from '../compare.ts';
 import { createHmac } from 'node:crypto';
 import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
+import type { KubeconfigIssuedEvent } from '../events/kubeconfig-events.ts';
 import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import type { PortalEvent } from '../events/portal-events.ts';
@@ -76,6 +77,10 @@ export function reduce(state: RgState, event: ControlPlaneEvent, context: Reduce
   }
   if (state.appliedEventIds.includes(event.id)) return { state, outcome: { kind: 'duplicate' } };
   if (event.type === 'endpoints.changed') return { state: remember(applyEndpoints(state, event), event), outcome: { kind: 'applied' } };
+  if (event.type === 'kubeconfig.issued') {
+    const result = applyIssuedKubeconfig(state, event);
+    return typeof result === 'string' ? reject(state, event, result) : { state: remember(result, event), outcome: { kind: 'applied' } };
+  }
 
   const key = entityKey(event);
   const last = key ? state.entityVersions[key] : undefined;
@@ -117,7 +122,7 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
     case 'cluster.decommissioned': {
       if (!description.cluster) return 'no cluster is provisioned';
       const { cluster: _cluster, ...rest } = description;
-      return { ...state, description: { ...rest, secrets: {}, endpoints: [] }, sliceVersions: {}, slots: {}, assignedRoles: {}, kubeconfigRequests: [] };
+      return { ...state, description: { ...rest, secrets: {}, endpoints: [] }, sliceVersions: {}, slots: {}, assignedRoles: {}, kubeconfigRequests: [], kubeconfigs: {} };
     }
     case 'vm.upserted': {
       const current = description.vms.find((vm) => vm.name === event.payload.vm.name);
@@ -140,10 +145,10 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
     case 'user.upserted': {
       const { user } = event.payload;
       const next = withDescription(state, { users: [...description.users.filter((u) => u.name !== user.name), user].sort(byName) });
-      return user.permissions.includes(SUDO_SRV) ? next : withoutKubeconfigRequests(next, user.name);
+      return user.permissions.includes(SUDO_SRV) ? next : withoutAccess(next, user.name);
     }
     case 'user.deleted':
-      return withoutKubeconfigRequests(withDescription(state, { users: description.users.filter((u) => u.name !== event.payload.name) }), event.payload.name);
+      return withoutAccess(withDescription(state, { users: description.users.filter((u) => u.name !== event.payload.name) }), event.payload.name);
     case 'frontend.upserted':
       return withDescription(state, { frontends: sortedRecord({ ...description.frontends, [event.payload.name]: event.payload.frontend }) });
     case 'frontend.deleted': {
@@ -161,9 +166,24 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
   }
 }
 
-/** A user who lost access has no kubeconfig coming. */
-function withoutKubeconfigRequests(state: RgState, user: string): RgState {
-  return { ...state, kubeconfigRequests: state.kubeconfigRequests.filter((request) => request.user !== user) };
+/** A user who lost access has no kubeconfig coming, and the one issued is forgotten (the reconciler deletes it). */
+function withoutAccess(state: RgState, user: string): RgState {
+  const { [user]: _revoked, ...kubeconfigs } = state.kubeconfigs;
+  return { ...state, kubeconfigRequests: state.kubeconfigRequests.filter((request) => request.user !== user), kubeconfigs };
+}
+
+/** The server issued a kubeconfig: record where and until when, and close the requests it answers. */
+function applyIssuedKubeconfig(state: RgState, event: KubeconfigIssuedEvent): RgState | string {
+  const { user, expiresAt, location, requestIds } = event.payload;
+  if (!state.description.users.find((u) => u.name === user)?.permissions.includes(SUDO_SRV)) {
+    return `user ${user} does not have the ${SUDO_SRV} permission in resource group ${state.description.name}; the kubeconfig is deleted`;
+  }
+  const answered = new Set(requestIds);
+  const kubeconfigRequests = state.kubeconfigRequests.filter((request) => !answered.has(request.eventId));
+  const known = state.kubeconfigs[user];
+  // Deliveries of one server come in order; an older one arriving late must not replace a newer one.
+  if (known && time(known.issuedAt) > time(event.occurredAt)) return { ...state, kubeconfigRequests };
+  return { ...state, kubeconfigRequests, kubeconfigs: sortedRecord({ ...state.kubeconfigs, [user]: { location, expiresAt, issuedAt: event.occurredAt } }) };
 }
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {

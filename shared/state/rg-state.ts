@@ -28,6 +28,12 @@ export const kubeconfigRequestSchema = z.strictObject({
   requestedAt: z.string(),
 });
 
+export const issuedKubeconfigSchema = z.strictObject({
+  location: z.string(),
+  expiresAt: z.string(),
+  issuedAt: z.string(),
+});
+
 export const rgStateSchema = z.strictObject({
   schemaVersion: z.literal(STATE_SCHEMA_VERSION),
   description: resourceGroupSchema,
@@ -42,6 +48,8 @@ export const rgStateSchema = z.strictObject({
   endpointsResyncedAt: z.string().optional(),
   rejections: z.array(rejectionSchema).default([]),
   kubeconfigRequests: z.array(kubeconfigRequestSchema).default([]),
+  /** user → the newest kubeconfig issued for them: where the portal finds it and until when it works. */
+  kubeconfigs: z.record(z.string(), issuedKubeconfigSchema).default({}),
   slots: z.record(z.string(), z.array(z.string().nullable())).default({}),
   documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1) })).default({}),
 });

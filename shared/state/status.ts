@@ -28,6 +28,8 @@ export const rgStatusSchema = z.strictObject({
   documents: z.array(documentStatusSchema),
   rejections: z.array(rejectionSchema),
   pendingKubeconfigRequests: z.array(z.strictObject({ user: z.string(), requestedAt: z.string() })),
+  /** The newest kubeconfig issued per user: where the portal reads it and until when it works. */
+  kubeconfigs: z.array(z.strictObject({ user: z.string(), location: z.string(), expiresAt: z.string(), issuedAt: z.string() })).default([]),
 });
 
 export type RgStatus = z.output<typeof rgStatusSchema>;

@@ -1,0 +1,220 @@
+/**
+ * The Kubernetes side of the k3s server's agent, driven by the `kubernetes` section of its
+ * document: forward the watched services' endpoints, grant and revoke cluster access, answer
+ * kubeconfig requests, drain and uncordon nodes for maintenance. Each round is idempotent
+ * and runs after every applied document and on a timer (faster while a drain is under way);
+ * a failing part is reported and tried again next round, never stops the others.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesTasks } from '../../shared/schema/document.ts';
+import type { KubernetesReport } from '../../shared/state/report.ts';
+import { describeApiError } from './api-errors.ts';
+import { ClusterAccess, clusterCaData, issueKubeconfig } from './cluster-access.ts';
+import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
+import { NodeDrainer } from './node-drain.ts';
+import { delivered, postSigned, siblingRoute, signRequest } from './signed-post.ts';
+
+export interface ServerTasksOptions {
+  /** The cluster admin's kubeconfig (k3s writes `/etc/rancher/k3s/k3s.yaml`). */
+  readonly kubeconfigPath: string;
+  /** Resolves a path of the document to where it is on disk (the agent's `--root`). */
+  readonly onDisk: (path: string) => string;
+  readonly resourceGroup: string;
+  readonly log?: (message: string, fields?: Record<string, unknown>) => void;
+  readonly now?: () => Date;
+  /** Seconds between rounds while idle and while a drain runs. */
+  readonly idleIntervalSeconds?: number;
+  readonly drainIntervalSeconds?: number;
+  /** Batching of endpoint changes (tests and benchmarks tune it). */
+  readonly batchDelayMs?: number;
+  readonly onWebhookSent?: (batch: WebhookBatch, sentAt: number) => void;
+}
+
+interface Connected {
+  readonly kubeConfig: KubeConfig;
+  readonly access: ClusterAccess;
+  readonly drainer: NodeDrainer;
+  readonly forwarder: EndpointForwarder;
+}
+
+export class ServerTasks {
+  readonly #options: ServerTasksOptions;
+  #tasks: KubernetesTasks | undefined;
+  #connected: Connected | undefined;
+  #answered = new Set<string>();
+  #round: Promise<KubernetesReport> | undefined;
+  #webhook = { calls: 0, failures: 0, lastSentAt: undefined as string | undefined };
+  #lastReport: KubernetesReport | undefined;
+
+  constructor(options: ServerTasksOptions) {
+    this.#options = options;
+  }
+
+  get lastReport(): KubernetesReport | undefined {
+    return this.#lastReport;
+  }
+
+  /** The pause before the next round: short while a node is being drained. */
+  get intervalSeconds(): number {
+    const draining = this.#lastReport?.drain.some((d) => d.phase === 'evicting' || d.phase === 'postponed') ?? false;
+    return draining ? (this.#options.drainIntervalSeconds ?? 10) : (this.#options.idleIntervalSeconds ?? 60);
+  }
+
+  #log(message: string, fields: Record<string, unknown> = {}): void {
+    this.#options.log?.(message, fields);
+  }
+
+  /** Takes the tasks of a newly applied document and runs a round with them. */
+  async update(tasks: KubernetesTasks | undefined): Promise<KubernetesReport | undefined> {
+    this.#tasks = tasks;
+    if (!tasks) {
+      await this.stop();
+      return undefined;
+    }
+    return this.round();
+  }
+
+  /** One round; concurrent callers share the one running. */
+  round(): Promise<KubernetesReport> {
+    this.#round ??= this.#runRound().finally(() => (this.#round = undefined));
+    return this.#round;
+  }
+
+  async stop(): Promise<void> {
+    await this.#connected?.forwarder.stop();
+    this.#connected = undefined;
+  }
+
+  async #connect(): Promise<Connected> {
+    if (this.#connected) return this.#connected;
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(this.#options.kubeconfigPath);
+    const forwarder = new EndpointForwarder({
+      kubeConfig,
+      deliver: (batch) => this.#deliverEndpoints(batch),
+      ...(this.#options.batchDelayMs !== undefined ? { batchDelayMs: this.#options.batchDelayMs } : {}),
+      ...(this.#options.log ? { log: this.#options.log } : {}),
+    });
+    const connected = { kubeConfig, access: new ClusterAccess(kubeConfig), drainer: new NodeDrainer(kubeConfig, this.#options.now), forwarder };
+    this.#connected = connected;
+    return connected;
+  }
+
+  async #webhookKey(): Promise<{ url: string; key: string } | undefined> {
+    const webhook = this.#tasks?.webhook;
+    if (!webhook) return undefined;
+    const key = (await readFile(this.#options.onDisk(webhook.keyFile), 'utf8')).trim();
+    return key ? { url: webhook.url, key } : undefined;
+  }
+
+  async #deliverEndpoints(batch: WebhookBatch): Promise<boolean> {
+    const target = await this.#webhookKey();
+    if (!target) return false;
+    const response = await postSigned(signRequest(target.url, target.key, batch.body));
+    if (!delivered(response.status)) {
+      this.#webhook.failures++;
+      this.#log('endpoint webhook refused', { status: response.status, answer: response.text.slice(0, 300) });
+      // A body the control plane finds invalid will not pass by sending it again.
+      return response.status === 400 || response.status === 413;
+    }
+    this.#webhook.calls++;
+    this.#webhook.lastSentAt = new Date().toISOString();
+    this.#options.onWebhookSent?.(batch, Date.now());
+    return true;
+  }
+
+  async #runRound(): Promise<KubernetesReport> {
+    const tasks = this.#tasks!;
+    const errors: string[] = [];
+    const report: { -readonly [K in keyof KubernetesReport]: KubernetesReport[K] } = {
+      at: (this.#options.now?.() ?? new Date()).toISOString(),
+      accessUsers: [...tasks.accessUsers],
+      revoked: [],
+      kubeconfigsDelivered: [],
+      drain: [],
+      endpointWebhook: { ...this.#webhook },
+      errors,
+    };
+    let connected: Connected;
+    try {
+      connected = await this.#connect();
+    } catch (error) {
+      errors.push(`the cluster admin kubeconfig ${this.#options.kubeconfigPath} cannot be read: ${(error as Error).message}`);
+      return this.#finish(report);
+    }
+    connected.forwarder.setWatched(tasks.webhook ? tasks.watchedServices : []);
+    try {
+      await connected.forwarder.start();
+    } catch (error) {
+      errors.push(`endpoint watch: ${describeApiError(error)}`);
+    }
+    try {
+      const access = await connected.access.reconcile(tasks.accessUsers);
+      report.revoked = [...access.revoked];
+      if (access.revoked.length > 0) this.#log('cluster access revoked', { users: access.revoked });
+    } catch (error) {
+      errors.push(`access: ${describeApiError(error)}`);
+    }
+    report.kubeconfigsDelivered = await this.#answerRequests(connected, tasks, errors);
+    try {
+      report.drain = await connected.drainer.reconcile(tasks.drainNodes, tasks.drainTimeoutSeconds);
+    } catch (error) {
+      errors.push(`drain: ${describeApiError(error)}`);
+    }
+    return this.#finish(report);
+  }
+
+  #finish(report: KubernetesReport): KubernetesReport {
+    this.#lastReport = report;
+    if (report.errors.length > 0) this.#log('kubernetes tasks failed in part; trying again next round', { errors: report.errors });
+    return report;
+  }
+
+  /** Issues one kubeconfig per user with open requests and delivers it; undelivered ones are tried next round. */
+  async #answerRequests(connected: Connected, tasks: KubernetesTasks, errors: string[]): Promise<KubernetesReport['kubeconfigsDelivered']> {
+    const open = tasks.kubeconfigRequests.filter((request) => !this.#answered.has(request.requestId) && tasks.accessUsers.includes(request.user));
+    const users = [...new Set(open.map((request) => request.user))].sort();
+    const deliveredList: Array<KubernetesReport['kubeconfigsDelivered'][number]> = [];
+    for (const user of users) {
+      const requestIds = open.filter((request) => request.user === user).map((request) => request.requestId);
+      try {
+        const target = await this.#webhookKey();
+        if (!target) throw new Error('the document names no control plane to deliver to');
+        const issued = await this.issue(user, connected);
+        const body = JSON.stringify({ user, kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt, requestIds });
+        const response = await postSigned(signRequest(siblingRoute(target.url, 'kubeconfigs'), target.key, body));
+        if (!delivered(response.status)) throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+        for (const id of requestIds) this.#answered.add(id);
+        deliveredList.push({ user, expiresAt: issued.expiresAt, requestIds });
+        this.#log('kubeconfig issued and delivered', { user, expiresAt: issued.expiresAt, answers: requestIds.length });
+      } catch (error) {
+        errors.push(`kubeconfig for ${user}: ${describeApiError(error)}`);
+      }
+    }
+    return deliveredList;
+  }
+
+  /** A kubeconfig for `user` with this document's TTL and public URL. */
+  async issue(user: string, connected?: Connected): Promise<{ kubeconfig: string; expiresAt: string }> {
+    if (!this.#tasks) throw new Error('this VM runs no k3s server');
+    const { kubeConfig, access } = connected ?? (await this.#connect());
+    return kubeconfigForUser(this.#tasks, kubeConfig, access, this.#options.resourceGroup, user);
+  }
+}
+
+/**
+ * A kubeconfig for a user with `sudo-srv`, as the server's document describes the cluster
+ * (TTL, public URL): what the agent delivers and what `ringmaster kubeconfig` prints.
+ */
+export function kubeconfigForUser(tasks: KubernetesTasks, kubeConfig: KubeConfig, access: ClusterAccess, resourceGroup: string, user: string): Promise<{ kubeconfig: string; expiresAt: string }> {
+  if (!tasks.accessUsers.includes(user)) throw new Error(`user ${user} does not have the sudo-srv permission in resource group ${resourceGroup}`);
+  return issueKubeconfig(access, {
+    user,
+    ttlHours: tasks.kubeconfigTtlHours,
+    serverUrl: tasks.apiServerUrl,
+    caData: clusterCaData(kubeConfig, (path) => readFileSync(path)),
+    clusterName: resourceGroup,
+  });
+}
