@@ -1,0 +1,318 @@
+/**
+ * The k3s server's Kubernetes tasks against a real kube-apiserver (envtest style) and the real
+ * local control plane (`ringmaster serve`): EndpointSlices reach the control plane through the
+ * signed webhook (only watched services, batched, resynced after a watch gap, following port
+ * changes); kubeconfigs are issued with TokenRequest, work with the real kubectl, are kept
+ * where only the portal reads them, and stop working when the user loses sudo-srv; nodes are
+ * drained through the Eviction API, a PodDisruptionBudget postpones instead of forcing.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api, DiscoveryV1Api, PolicyV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { onDisk } from '../agent/files.ts';
+import { MAINTENANCE_LABEL } from '../agent/kubernetes/node-drain.ts';
+import { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
+import { EndpointForwarder, type WebhookBatch } from '../agent/kubernetes/endpoint-forwarder.ts';
+import { delivered, postSigned, signRequest } from '../agent/kubernetes/signed-post.ts';
+import type { KubernetesTasks } from '../shared/schema/document.ts';
+import { type ControlPlaneProcess, startControlPlaneProcess, waitFor } from './helpers/control-plane-process.ts';
+import { ROOT } from './helpers/fixtures.ts';
+import { type KubeApiServer, startKubeApiServer } from './helpers/kube-apiserver.ts';
+
+const run = promisify(execFile);
+const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8')) as Array<{ id: string; type: string; occurredAt: string; payload: unknown }>;
+const work = mkdtempSync(join(tmpdir(), 'ringmaster-kube-tasks-'));
+const root = join(work, 'root');
+let cp: ControlPlaneProcess;
+let kube: KubeApiServer;
+let core: CoreV1Api;
+let discovery: DiscoveryV1Api;
+let tasks: ServerTasks;
+const sent: Array<{ batch: WebhookBatch; sentAt: number }> = [];
+let clock = 0; // seconds added to the drain's clock, to pass its timeout without waiting
+
+async function serverDocument(): Promise<{ kubernetes: KubernetesTasks; files: Array<{ path: string; content: string }> }> {
+  return JSON.parse((await cp.store.get('desired/demo/kube01.json'))!.body);
+}
+
+/** What the agent does after applying the server's document: write its files, run the tasks. */
+async function applyServerDocument(): Promise<Awaited<ReturnType<ServerTasks['update']>>> {
+  const document = await serverDocument();
+  for (const file of document.files) {
+    const path = onDisk(root, file.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, file.content, { mode: 0o600 });
+  }
+  return tasks.update(document.kubernetes);
+}
+
+async function state(): Promise<any> {
+  return JSON.parse((await cp.store.get('state/demo.json'))!.body);
+}
+
+let eventSeq = 0;
+async function portal(type: string, payload: unknown): Promise<void> {
+  eventSeq++;
+  const event = { id: `kube-test-${eventSeq}-${type}`, type, resourceGroup: 'demo', occurredAt: new Date(Date.parse('2026-11-24T12:00:00Z') + eventSeq * 1000).toISOString(), payload };
+  expect((await cp.api('POST', '/v1/events', event)).status).toBe(202);
+}
+
+function slice(name: string, service: string, addresses: string[], port = 8888, namespace = 'default'): V1EndpointSlice {
+  return {
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port, protocol: 'TCP' }],
+    endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready: true, serving: true, terminating: false } })),
+  };
+}
+
+const endpointsAtControlPlane = async (service: string) => (await state()).description.endpoints.find((e: { service: string }) => e.service === service);
+
+beforeAll(async () => {
+  [cp, kube] = await Promise.all([startControlPlaneProcess(join(work, 'cp')), startKubeApiServer()]);
+  const kc = kube.adminKubeconfig();
+  core = kc.makeApiClient(CoreV1Api);
+  discovery = kc.makeApiClient(DiscoveryV1Api);
+  expect((await cp.api('POST', '/v1/events', events)).status).toBe(202);
+  await waitFor('the server document', async () => ((await cp.store.get('desired/demo/kube01.json')) ? true : undefined));
+  tasks = new ServerTasks({
+    kubeconfigPath: kube.adminKubeconfigPath,
+    onDisk: (path) => onDisk(root, path),
+    resourceGroup: 'demo',
+    batchDelayMs: 50,
+    now: () => new Date(Date.now() + clock * 1000),
+    onWebhookSent: (batch, sentAt) => sent.push({ batch, sentAt }),
+  });
+  await applyServerDocument();
+}, 240_000);
+
+afterAll(async () => {
+  await tasks?.stop();
+  await Promise.all([cp?.kill(), kube?.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('endpoint watcher → signed webhook → control plane', () => {
+  test('only services a frontend names are forwarded, and they reach the control plane', async () => {
+    await discovery.createNamespacedEndpointSlice({ namespace: 'default', body: slice('myapp-a', 'myapp', ['10.42.1.10', '10.42.2.10']) });
+    await discovery.createNamespacedEndpointSlice({ namespace: 'default', body: slice('other-a', 'other', ['10.42.1.99']) });
+    const myapp = await waitFor('myapp at the control plane', async () => (await endpointsAtControlPlane('myapp'))?.slices.length === 1 ? endpointsAtControlPlane('myapp') : undefined, 20_000);
+    expect(myapp.slices[0].endpoints.map((e: { addresses: string[] }) => e.addresses[0]).sort()).toEqual(['10.42.1.10', '10.42.2.10']);
+    await tasks.update((await serverDocument()).kubernetes);
+    expect(await endpointsAtControlPlane('other')).toBeUndefined();
+    expect(JSON.stringify(sent.map((s) => s.batch.body))).not.toContain('10.42.1.99');
+  }, 60_000);
+
+  test('a pod port change is followed: the webgateway document serves the new port', async () => {
+    const current = await discovery.readNamespacedEndpointSlice({ name: 'myapp-a', namespace: 'default' });
+    await discovery.replaceNamespacedEndpointSlice({ name: 'myapp-a', namespace: 'default', body: { ...current, ports: [{ name: 'http', port: 9999, protocol: 'TCP' }] } });
+    await waitFor('web01 to serve port 9999', async () => {
+      const web = JSON.parse((await cp.store.get('desired/demo/web01.json'))!.body);
+      return JSON.stringify(web.haproxy).includes('9999') ? true : undefined;
+    }, 20_000);
+    const web = JSON.parse((await cp.store.get('desired/demo/web01.json'))!.body);
+    const slots = web.haproxy.backends.find((b: { frontend: string }) => b.frontend === 'myapp').slots.filter((s: { address?: string }) => s.address?.startsWith('10.42.'));
+    expect(slots.map((s: { address: string; port: number; state: string }) => `${s.address}:${s.port} ${s.state}`)).toEqual(['10.42.1.10:9999 ready', '10.42.2.10:9999 ready']);
+  }, 60_000);
+
+  test('a burst of 1,000 EndpointSlice changes makes few webhook calls and ends in the right state', async () => {
+    const before = sent.length;
+    const names = Array.from({ length: 10 }, (_, i) => `myapp-burst-${i}`);
+    for (const name of names) await discovery.createNamespacedEndpointSlice({ namespace: 'default', body: slice(name, 'myapp', ['10.43.0.1'], 9999) });
+    // 99 more updates per slice, ten writers in parallel: 1,000 changes in all.
+    await Promise.all(
+      names.map(async (name, i) => {
+        for (let n = 2; n <= 100; n++) {
+          const current = await discovery.readNamespacedEndpointSlice({ name, namespace: 'default' });
+          await discovery.replaceNamespacedEndpointSlice({ name, namespace: 'default', body: { ...current, endpoints: [{ addresses: [`10.43.${i}.${n}`], conditions: { ready: true } }] } });
+        }
+      }),
+    );
+    const expected = names.map((_, i) => `10.43.${i}.100`).sort();
+    await waitFor('the final state of the burst', async () => {
+      const service = await endpointsAtControlPlane('myapp');
+      const addresses = service?.slices.filter((s: { metadata: { name: string } }) => s.metadata.name.startsWith('myapp-burst-')).map((s: { endpoints: Array<{ addresses: string[] }> }) => s.endpoints[0]!.addresses[0]).sort();
+      return JSON.stringify(addresses) === JSON.stringify(expected) ? true : undefined;
+    }, 60_000);
+    const calls = sent.length - before;
+    process.stdout.write(`burst: 1000 EndpointSlice changes -> ${calls} webhook calls\n`);
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(100);
+  }, 180_000);
+
+  test('a watch gap (410 Gone after etcd compaction) resyncs everything: a slice deleted meanwhile disappears', async () => {
+    // The same informers, stopped and started again: they resume from their last resourceVersion.
+    await tasks.stop();
+    const { url, keyFile } = (await serverDocument()).kubernetes.webhook!;
+    const key = readFileSync(onDisk(root, keyFile), 'utf8').trim();
+    const deliveries: WebhookBatch[] = [];
+    const forwarder = new EndpointForwarder({
+      kubeConfig: kube.adminKubeconfig(),
+      batchDelayMs: 50,
+      deliver: async (batch) => {
+        const response = await postSigned(signRequest(url, key, batch.body));
+        if (delivered(response.status)) deliveries.push(batch);
+        return delivered(response.status);
+      },
+    });
+    forwarder.setWatched([{ namespace: 'default', service: 'myapp' }]);
+    try {
+      await forwarder.start();
+      await waitFor('the first resync', async () => (deliveries.some((b) => b.resync) ? true : undefined));
+      await forwarder.stop();
+      const resyncsBefore = deliveries.filter((b) => b.resync).length;
+
+      await discovery.deleteNamespacedEndpointSlice({ name: 'myapp-burst-9', namespace: 'default' });
+      const current = await discovery.readNamespacedEndpointSlice({ name: 'myapp-burst-0', namespace: 'default' });
+      await discovery.replaceNamespacedEndpointSlice({ name: 'myapp-burst-0', namespace: 'default', body: { ...current, endpoints: [{ addresses: ['10.44.0.1'], conditions: { ready: true } }] } });
+      await kube.compactEtcd();
+
+      await forwarder.start();
+      await waitFor('a resync after the gap', async () => (deliveries.filter((b) => b.resync).length > resyncsBefore ? true : undefined), 30_000);
+      await waitFor('the gap repaired at the control plane', async () => {
+        const service = await endpointsAtControlPlane('myapp');
+        const names = service?.slices.map((s: { metadata: { name: string } }) => s.metadata.name) ?? [];
+        const zero = service?.slices.find((s: { metadata: { name: string } }) => s.metadata.name === 'myapp-burst-0');
+        return !names.includes('myapp-burst-9') && zero?.endpoints[0].addresses[0] === '10.44.0.1' ? true : undefined;
+      }, 30_000);
+    } finally {
+      await forwarder.stop();
+    }
+    // The agent's own watcher starts over (a restart: a full list, sent as a resync).
+    const resyncs = sent.filter((s) => s.batch.resync).length;
+    await applyServerDocument();
+    await waitFor('the resync after a restart', async () => (sent.filter((s) => s.batch.resync).length > resyncs ? true : undefined), 30_000);
+  }, 120_000);
+});
+
+describe('kubeconfigs: issued on request, usable by kubectl, portal-only, revoked with sudo-srv', () => {
+  const kubeconfigFile = join(work, 'alice.kubeconfig');
+  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfigFile, '--server', kube.url, ...args], { timeout: 30_000 });
+
+  test('kubeconfig.requested → the server issues one, the portal reads it, kubectl works with it', async () => {
+    await portal('kubeconfig.requested', { user: 'alice' });
+    await waitFor('the request in the server document', async () => ((await serverDocument()).kubernetes.kubeconfigRequests.length === 1 ? true : undefined));
+    const report = await applyServerDocument();
+    expect(report?.errors).toEqual([]);
+    expect(report?.kubeconfigsDelivered.map((k) => k.user)).toEqual(['alice']);
+    const status = await waitFor('the status to say where and until when', async () => {
+      const s = (await cp.api('GET', '/v1/resource-groups/demo')).body;
+      return s.kubeconfigs?.length === 1 && s.pendingKubeconfigRequests.length === 0 ? s : undefined;
+    });
+    expect(status.kubeconfigs[0]).toMatchObject({ user: 'alice', location: 'kubeconfigs/demo/alice.yaml' });
+    const hours = (Date.parse(status.kubeconfigs[0].expiresAt) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(11.5);
+    expect(hours).toBeLessThanOrEqual(12);
+
+    const response = await fetch(`${cp.info.apiUrl}/v1/resource-groups/demo/kubeconfigs/alice`, { headers: { authorization: `Bearer ${cp.info.apiToken}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const text = await response.text();
+    const config = parseYaml(text);
+    expect(config.clusters[0].cluster.server).toBe('https://kube01.demo.example.com:6443');
+    writeFileSync(kubeconfigFile, text, { mode: 0o600 });
+    expect((await fetch(`${cp.info.apiUrl}/v1/resource-groups/demo/kubeconfigs/alice`)).status).toBe(401);
+
+    // The token is a secret: in no VM document, not in the state, not in the status.
+    const token: string = config.users[0].user.token;
+    for (const key of await cp.store.list('desired/demo/')) expect((await cp.store.get(key))!.body).not.toContain(token);
+    expect((await cp.store.get('state/demo.json'))!.body).not.toContain(token);
+    expect((await cp.store.get('status/demo.json'))!.body).not.toContain(token);
+
+    const { stdout } = await kubectl('get', 'namespaces', '-o', 'name');
+    expect(stdout).toContain('namespace/default');
+    expect((await kubectl('auth', 'can-i', '*', '*', '--all-namespaces')).stdout.trim()).toBe('yes');
+  }, 60_000);
+
+  test('ringmaster kubeconfig [USER] on the server prints one for a sudo-srv user and refuses others', async () => {
+    const stateDir = join(work, 'agent-state');
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, 'applied.json'), JSON.stringify({ ...(await serverDocument()) }));
+    const cli = (user: string) => run(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'kubeconfig', user, '--state-dir', stateDir, '--kubeconfig', kube.adminKubeconfigPath], { timeout: 30_000 });
+    const { stdout, stderr } = await cli('alice');
+    expect(stderr).toMatch(/valid until/);
+    const printed = join(work, 'alice-cli.kubeconfig');
+    writeFileSync(printed, stdout, { mode: 0o600 });
+    const who = await run('kubectl', ['--kubeconfig', printed, '--server', kube.url, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    expect(who.stdout).toBe('system:serviceaccount:ringmaster-access:user-alice');
+    await expect(cli('bob')).rejects.toMatchObject({ stderr: expect.stringContaining('user bob does not have the sudo-srv permission') });
+    await expect(cli('Bad User')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('USER:') });
+  }, 60_000);
+
+  test('alice loses sudo-srv: one reconcile later the same kubeconfig gets 401, and the stored one is gone', async () => {
+    await portal('user.upserted', { user: { name: 'alice', permissions: ['login'] } });
+    await waitFor('alice gone from the server document', async () => ((await serverDocument()).kubernetes.accessUsers.length === 0 ? true : undefined));
+    const report = await applyServerDocument();
+    expect(report?.revoked).toEqual(['alice']);
+    // The binding is gone at once (403); the token itself stops authenticating once the server sees the account deleted (401).
+    await expect(kubectl('get', 'namespaces')).rejects.toMatchObject({ stderr: expect.stringMatching(/Forbidden|Unauthorized|must be logged in/) });
+    const started = Date.now();
+    await waitFor('the token to be refused (401)', async () => {
+      const outcome = await kubectl('get', 'namespaces').then(() => 'allowed', (error: { stderr: string }) => error.stderr);
+      return /Unauthorized|must be logged in/.test(outcome) ? true : undefined;
+    }, 30_000);
+    process.stdout.write(`revocation: token refused with 401 ${Date.now() - started} ms after the ServiceAccount was deleted\n`);
+    await waitFor('the stored kubeconfig deleted', async () => ((await cp.store.get('kubeconfigs/demo/alice.yaml')) === undefined ? true : undefined));
+    expect((await cp.api('GET', '/v1/resource-groups/demo/kubeconfigs/alice')).status).toBe(404);
+  }, 60_000);
+});
+
+describe('maintenance: cordon, evict through the Eviction API, PDBs honoured, uncordon', () => {
+  const pod = (name: string, labels: Record<string, string>, owner?: { kind: string; name: string }) => ({
+    metadata: { name, namespace: 'default', labels, ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: '0a4e0a2e-0000-4000-8000-000000000001', controller: true }] } : {}) },
+    spec: { nodeName: 'kube02', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'registry.example/app:1' }] },
+  });
+
+  test('a PDB with no disruption allowed postpones the drain (429), never forces it; allowed, the node drains and is later uncordoned', async () => {
+    const policy = kube.adminKubeconfig().makeApiClient(PolicyV1Api);
+    await core.createNode({ body: { metadata: { name: 'kube02' } } });
+    for (const [name, labels, owner] of [
+      ['free', { app: 'free' }, undefined],
+      ['guarded', { app: 'guarded' }, undefined],
+      ['logs-agent', { app: 'logs' }, { kind: 'DaemonSet', name: 'logs' }],
+    ] as const) {
+      await core.createNamespacedPod({ namespace: 'default', body: pod(name, labels, owner) });
+      // No kubelet here: the test says the pods run and are ready (a Pending or unready pod is evicted without asking the PDB).
+      const created = await core.readNamespacedPod({ name, namespace: 'default' });
+      await core.replaceNamespacedPodStatus({ name, namespace: 'default', body: { ...created, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } } });
+    }
+    await policy.createNamespacedPodDisruptionBudget({ namespace: 'default', body: { metadata: { name: 'guarded' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } } } });
+    const pdb = await policy.readNamespacedPodDisruptionBudget({ name: 'guarded', namespace: 'default' });
+    await policy.replaceNamespacedPodDisruptionBudgetStatus({ name: 'guarded', namespace: 'default', body: { ...pdb, status: { currentHealthy: 1, desiredHealthy: 1, disruptionsAllowed: 0, expectedPods: 1, observedGeneration: pdb.metadata!.generation! } } });
+
+    await portal('vm.maintenance.requested', { name: 'kube02' });
+    await waitFor('kube02 in drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.includes('kube02') ? true : undefined));
+    const first = await applyServerDocument();
+    const progress = first!.drain.find((d) => d.node === 'kube02')!;
+    expect(progress).toMatchObject({ phase: 'evicting', remainingPods: 1, blockedPods: ['default/guarded'], safeToTakeDown: false });
+    const node = await core.readNode({ name: 'kube02' });
+    expect(node.spec?.unschedulable).toBe(true);
+    expect(node.metadata?.labels?.[MAINTENANCE_LABEL]).toBe('drain');
+    const left = (await core.listNamespacedPod({ namespace: 'default', fieldSelector: 'spec.nodeName=kube02' })).items.map((p) => p.metadata!.name).sort();
+    expect(left).toEqual(['guarded', 'logs-agent']); // evicted the free pod, skipped the DaemonSet's
+
+    clock = 3600; // past the drain timeout
+    const late = (await tasks.round()).drain.find((d) => d.node === 'kube02')!;
+    expect(late).toMatchObject({ phase: 'postponed', remainingPods: 1, safeToTakeDown: false });
+    expect(late.message).toMatch(/postponed, not forced/);
+    expect((await core.readNamespacedPod({ name: 'guarded', namespace: 'default' })).metadata?.deletionTimestamp).toBeUndefined();
+
+    const again = await policy.readNamespacedPodDisruptionBudget({ name: 'guarded', namespace: 'default' });
+    await policy.replaceNamespacedPodDisruptionBudgetStatus({ name: 'guarded', namespace: 'default', body: { ...again, status: { ...again.status!, disruptionsAllowed: 1 } } });
+    const done = (await tasks.round()).drain.find((d) => d.node === 'kube02')!;
+    expect(done).toMatchObject({ phase: 'drained', remainingPods: 0, safeToTakeDown: true });
+
+    await portal('vm.maintenance.finished', { name: 'kube02' });
+    await waitFor('kube02 out of drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.length === 0 ? true : undefined));
+    const finished = await applyServerDocument();
+    expect(finished!.drain).toEqual([expect.objectContaining({ node: 'kube02', phase: 'uncordoned' })]);
+    const after = await core.readNode({ name: 'kube02' });
+    expect(after.spec?.unschedulable).toBeFalsy();
+    expect(after.metadata?.labels?.[MAINTENANCE_LABEL]).toBeUndefined();
+    clock = 0;
+  }, 120_000);
+});
