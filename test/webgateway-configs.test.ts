@@ -83,7 +83,7 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
       [
         '    option http-server-close',
         '    # Idempotent requests whose response never started are retried on another server; other methods are never sent twice.',
-        '    retry-on conn-failure empty-response response-timeout',
+        '    retry-on conn-failure empty-response',
         '    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE || METH_TRACE',
       ].join('\n'),
     );

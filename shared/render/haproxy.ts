@@ -35,10 +35,11 @@ export interface HaproxyPlan {
 /**
  * http backends: a pod that dies with requests in flight (accepted, then reset or closed with
  * no answer) costs no idempotent request. Those whose response never started (an empty
- * response, or no response within `timeout server`) are sent again, on another server
+ * response) are sent again, on another server
  * (`option redispatch 1`), within `retries`. Only idempotent methods (RFC 9110: GET, HEAD,
  * OPTIONS, PUT, DELETE, TRACE) are: a POST, PATCH, CONNECT or any other method caught the same
- * way fails (502/504) rather than risk being processed twice. To retry, haproxy keeps a copy
+ * way fails (502) rather than risk being processed twice. A slow answer (`timeout server`)
+ * is not retried: a heavy GET must not run four times. To retry, haproxy keeps a copy
  * of the request in a buffer: a request larger than one buffer (`tune.bufsize`, 16 kB with
  * the headers) is never retried beyond a failed connection, which is accepted. A response
  * that has started (even a partial one) is never retried. `retry-on` here replaces the
@@ -48,7 +49,7 @@ export interface HaproxyPlan {
 const HTTP_RETRIES = [
   '    option http-server-close',
   '    # Idempotent requests whose response never started are retried on another server; other methods are never sent twice.',
-  '    retry-on conn-failure empty-response response-timeout',
+  '    retry-on conn-failure empty-response',
   '    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE || METH_TRACE',
 ];
 
