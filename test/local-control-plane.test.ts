@@ -168,6 +168,58 @@ describe('the endpoint webhook', () => {
   });
 });
 
+describe('kubeconfig delivery from the server (signed) and reading by the portal', () => {
+  let key: string;
+  const kubeconfig = 'apiVersion: v1\nkind: Config\nusers: [{name: alice, user: {token: secret-token-123}}]\n';
+  const deliver = (value: unknown, timestamp = Math.floor(Date.now() / 1000)) => {
+    const text = JSON.stringify(value);
+    return cp.api('POST', '/v1/clusters/demo/kubeconfigs', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signWebhook(key, timestamp, text), authorization: '' });
+  };
+  const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
+
+  beforeAll(async () => {
+    key = JSON.parse((await cp.store.get(storeKeys.state('demo')))!.body).description.secrets.webhookKey;
+  });
+
+  test('bad deliveries are refused with the field and the reason, and store nothing', async () => {
+    const bad = await deliver({ user: 'Alice!', kubeconfig: '', expiresAt: 'tomorrow' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['expiresAt', 'kubeconfig', 'user']);
+    const past = await deliver({ user: 'alice', kubeconfig, expiresAt: '2020-01-01T00:00:00Z' });
+    expect(past.body.errors).toEqual([{ field: 'expiresAt', reason: 'is in the past' }]);
+    const text = JSON.stringify({ user: 'alice', kubeconfig, expiresAt: inAnHour() });
+    const unsigned = await cp.api('POST', '/v1/clusters/demo/kubeconfigs', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(Math.floor(Date.now() / 1000)), 'x-ringmaster-signature': `v1=${'0'.repeat(64)}`, authorization: '' });
+    expect(unsigned.status).toBe(401);
+    expect(await cp.store.get('kubeconfigs/demo/alice.yaml')).toBeUndefined();
+  });
+
+  test('a delivery is stored for the portal, the status says where and until when, and no log or state holds it', async () => {
+    const expiresAt = inAnHour();
+    const accepted = await deliver({ user: 'alice', kubeconfig, expiresAt });
+    expect(accepted).toMatchObject({ status: 202, body: { location: 'kubeconfigs/demo/alice.yaml' } });
+    const status = await waitFor('the kubeconfig in the status', async () => (await status_())?.kubeconfigs?.find((k: { user: string }) => k.user === 'alice'));
+    expect(status).toMatchObject({ location: 'kubeconfigs/demo/alice.yaml', expiresAt: new Date(expiresAt).toISOString() });
+    const read = await fetch(`${cp.info.apiUrl}/v1/resource-groups/demo/kubeconfigs/alice`, { headers: { authorization: `Bearer ${cp.info.apiToken}` } });
+    expect(read.status).toBe(200);
+    expect(await read.text()).toBe(kubeconfig);
+    expect((await cp.api('GET', '/v1/resource-groups/demo/kubeconfigs/bob')).status).toBe(404);
+    expect((await cp.api('GET', '/v1/resource-groups/demo/kubeconfigs/Bad!')).status).toBe(400);
+    expect((await cp.store.get(storeKeys.state('demo')))!.body).not.toContain('secret-token-123');
+    expect(cp.output()).not.toContain('secret-token-123');
+  });
+
+  test('a kubeconfig for a user without sudo-srv is refused when its event is applied, and deleted', async () => {
+    expect((await deliver({ user: 'bob', kubeconfig, expiresAt: inAnHour() })).status).toBe(202);
+    await waitFor('the refusal', async () => ((await status_())?.rejections.some((r: { type: string; reason: string }) => r.type === 'kubeconfig.issued' && r.reason.includes('user bob')) ? true : undefined));
+    expect(await cp.store.get('kubeconfigs/demo/bob.yaml')).toBeUndefined();
+  });
+});
+
+async function status_(rg = 'demo') {
+  const response = await cp.api('GET', `/v1/resource-groups/${rg}`);
+  return response.status === 200 ? response.body : undefined;
+}
+
 test('a poison message goes to the dead-letter queue with its reason, and the group goes on', async () => {
   const queue = new SqliteQueue({ path: join(dataDir, 'queue.db') });
   await queue.send([{ id: 'poison-1', group: 'demo', body: '{"id":"poison-1","type":"vm.upserted","resourceGroup":"demo"}' }]);

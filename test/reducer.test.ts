@@ -3,6 +3,7 @@ import type { ControlPlaneEvent } from '../shared/events/control-plane-event.ts'
 import type { PortalEventInput } from '../shared/events/portal-events.ts';
 import { portalEventSchema } from '../shared/events/portal-events.ts';
 import { endpointsChangedEventSchema } from '../shared/events/endpoint-events.ts';
+import { kubeconfigIssuedEventSchema } from '../shared/events/kubeconfig-events.ts';
 import { reconcile } from '../shared/state/reconcile.ts';
 import { deriveSecret, reduce } from '../shared/state/reducer.ts';
 import { emptyState, type RgState } from '../shared/state/rg-state.ts';
@@ -170,6 +171,32 @@ test('losing sudo-srv drops a pending kubeconfig request', () => {
   expect(state.kubeconfigRequests).toHaveLength(1);
   state = reduce(state, event('user.upserted', { user: { name: 'alice', permissions: [] } }), ctx).state;
   expect(state.kubeconfigRequests).toEqual([]);
+});
+
+test('an issued kubeconfig closes the requests it answers and is recorded; an older delivery never replaces a newer one', () => {
+  const issued = (id: string, occurredAt: string, expiresAt: string, requestIds: string[], user = 'alice'): ControlPlaneEvent =>
+    kubeconfigIssuedEventSchema.parse({ id, type: 'kubeconfig.issued', resourceGroup: 'rg1', occurredAt, payload: { user, expiresAt, location: `kubeconfigs/rg1/${user}.yaml`, requestIds } });
+  let state = reduce(provisioned(), event('kubeconfig.requested', { user: 'alice' }, { id: 'req-1' }), ctx).state;
+  state = reduce(state, issued('i2', '2026-11-24T12:00:00Z', '2026-11-25T00:00:00Z', ['req-1']), ctx).state;
+  expect(state.kubeconfigRequests).toEqual([]);
+  expect(state.kubeconfigs).toEqual({ alice: { location: 'kubeconfigs/rg1/alice.yaml', expiresAt: '2026-11-25T00:00:00Z', issuedAt: '2026-11-24T12:00:00Z' } });
+  state = reduce(state, issued('i1', '2026-11-24T11:00:00Z', '2026-11-24T23:00:00Z', []), ctx).state;
+  expect(state.kubeconfigs.alice?.expiresAt).toBe('2026-11-25T00:00:00Z');
+  expect(reduce(state, issued('i3', '2026-11-24T12:00:01Z', '2026-11-25T00:00:00Z', [], 'bob'), ctx).outcome).toMatchObject({ kind: 'rejected', reason: expect.stringContaining('user bob does not have the sudo-srv permission') });
+
+  // Losing sudo-srv forgets it, and the reconcile plan deletes the stored kubeconfig.
+  const plan = reconcile(state, [event('user.upserted', { user: { name: 'alice', permissions: [] } })], ctx);
+  expect(plan.state.kubeconfigs).toEqual({});
+  expect(plan.kubeconfigDeletes).toEqual(['alice']);
+  expect(plan.status.kubeconfigs).toEqual([]);
+});
+
+test('the server document lists open kubeconfig requests of users with access only', () => {
+  let state = reduce(provisioned(), event('kubeconfig.requested', { user: 'alice' }, { id: 'req-9' }), ctx).state;
+  const server = () => reconcile(state, [], ctx).desired.documents.find((d) => d.vm === 'srv')!.kubernetes!;
+  expect(server().kubeconfigRequests).toEqual([{ user: 'alice', requestId: 'req-9' }]);
+  state = reduce(state, event('user.deleted', { name: 'alice' }), ctx).state;
+  expect(server().kubeconfigRequests).toEqual([]);
 });
 
 test('the agent chosen for the drain stays chosen, even when an earlier request arrives late', () => {

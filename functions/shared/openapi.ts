@@ -1,6 +1,7 @@
 /** The API's OpenAPI 3.1 document, generated from the same zod schemas the handlers validate with. */
 import { z } from 'zod';
 import { endpointWebhookBodySchema } from '../../shared/events/endpoint-events.ts';
+import { kubeconfigDeliverySchema } from '../../shared/events/kubeconfig-events.ts';
 import { MAX_EVENTS_PER_REQUEST, portalEventSchema } from '../../shared/events/portal-events.ts';
 import { rgStatusSchema } from '../../shared/state/status.ts';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../shared/webhook-signature.ts';
@@ -9,6 +10,12 @@ const schema = (s: z.ZodType, io: 'input' | 'output') => {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;
 };
+
+const clusterParameters = [
+  { name: 'rg', in: 'path', required: true, schema: { type: 'string' } },
+  { name: TIMESTAMP_HEADER, in: 'header', required: true, schema: { type: 'string', pattern: '^\\d+$' }, description: 'Unix time in seconds; at most 5 minutes off' },
+  { name: SIGNATURE_HEADER, in: 'header', required: true, schema: { type: 'string', pattern: '^v1=[0-9a-f]{64}$' }, description: 'HMAC-SHA256 of "<timestamp>.<body>" with the webhook key' },
+];
 
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 
@@ -22,6 +29,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       schemas: {
         PortalEvent: schema(portalEventSchema, 'input'),
         EndpointWebhookBody: schema(endpointWebhookBodySchema, 'input'),
+        KubeconfigDelivery: schema(kubeconfigDeliverySchema, 'input'),
         ResourceGroupStatus: schema(rgStatusSchema, 'output'),
         Problem: {
           type: 'object',
@@ -57,11 +65,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       '/v1/clusters/{rg}/endpoints': {
         post: {
           summary: "A cluster's EndpointSlice changes, signed with its webhook key",
-          parameters: [
-            { name: 'rg', in: 'path', required: true, schema: { type: 'string' } },
-            { name: TIMESTAMP_HEADER, in: 'header', required: true, schema: { type: 'string', pattern: '^\\d+$' }, description: 'Unix time in seconds; at most 5 minutes off' },
-            { name: SIGNATURE_HEADER, in: 'header', required: true, schema: { type: 'string', pattern: '^v1=[0-9a-f]{64}$' }, description: 'HMAC-SHA256 of "<timestamp>.<body>" with the webhook key' },
-          ],
+          parameters: clusterParameters,
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/EndpointWebhookBody' } } } },
           responses: {
             '202': { description: 'Queued' },
@@ -70,6 +74,37 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
             '409': problemResponse('Replay of an accepted request'),
             '413': problemResponse('Body larger than 256 KiB'),
             '415': problemResponse('Not application/json'),
+          },
+        },
+      },
+      '/v1/clusters/{rg}/kubeconfigs': {
+        post: {
+          summary: 'A kubeconfig the k3s server issued for a sudo-srv user, signed with the webhook key; stored for the portal only',
+          parameters: clusterParameters,
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/KubeconfigDelivery' } } } },
+          responses: {
+            '202': { description: 'Stored; a kubeconfig.issued event is queued' },
+            '400': problemResponse('Invalid delivery (field and reason)'),
+            '401': problemResponse('Bad, stale or missing signature'),
+            '409': problemResponse('Replay of an accepted request'),
+            '413': problemResponse('Body too large'),
+            '415': problemResponse('Not application/json'),
+          },
+        },
+      },
+      '/v1/resource-groups/{rg}/kubeconfigs/{user}': {
+        get: {
+          summary: 'The newest kubeconfig issued for a user (a secret: not cached)',
+          security: [{ bearer: [] }],
+          parameters: [
+            { name: 'rg', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'user', in: 'path', required: true, schema: { type: 'string' } },
+          ],
+          responses: {
+            '200': { description: 'The kubeconfig; `x-ringmaster-expires-at` says until when its token works', content: { 'application/yaml': { schema: { type: 'string' } } } },
+            '400': problemResponse('Invalid resource group or user name'),
+            '401': problemResponse('Missing or wrong credentials'),
+            '404': problemResponse('None issued (send kubeconfig.requested), or the user lost access'),
           },
         },
       },
