@@ -13,7 +13,10 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, DiscoveryV1Api, PolicyV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Agent } from '../agent/agent.ts';
 import { onDisk } from '../agent/files.ts';
+import { agentCredentials } from '../shared/agent-identity.ts';
 import { MAINTENANCE_LABEL } from '../agent/kubernetes/node-drain.ts';
 import { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
 import { EndpointForwarder, type WebhookBatch } from '../agent/kubernetes/endpoint-forwarder.ts';
@@ -316,3 +319,34 @@ describe('maintenance: cordon, evict through the Eviction API, PDBs honoured, un
     clock = 0;
   }, 120_000);
 });
+
+test("the server's agent applies its document, runs the tasks and reports them: the status shows a drained VM as safe to take down", async () => {
+  const { masterKey } = JSON.parse(readFileSync(join(work, 'cp', 'credentials.json'), 'utf8')) as { masterKey: string };
+  const agent = new Agent({
+    client: new S3Client({ region: cp.info.region, endpoint: cp.info.s3Endpoint, forcePathStyle: true, credentials: agentCredentials(masterKey, 'demo', 'kube01') }),
+    identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'kube01' },
+    root: join(work, 'agent-root'),
+    stateDir: join(work, 'agent-state-kube01'),
+    // No systemd, k3s or PostgreSQL on this machine: the document's service commands succeed without running.
+    run: async () => ({ code: 0, output: '' }),
+    kubernetes: tasks,
+  });
+  await core.createNode({ body: { metadata: { name: 'kube03' } } });
+  await portal('vm.maintenance.requested', { name: 'kube03' });
+  await waitFor('kube03 in drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.includes('kube03') ? true : undefined));
+  expect((await agent.poll()).kind).toBe('applied');
+  const status = (await cp.api('GET', '/v1/resource-groups/demo')).body;
+  expect(status.maintenance).toEqual([expect.objectContaining({ vm: 'kube03', phase: 'drained', safeToTakeDown: true })]);
+  const server = status.documents.find((d: { vm: string }) => d.vm === 'kube01');
+  expect(server.inSync).toBe(true);
+  expect(server.agent.kubernetes).toMatchObject({ accessUsers: (await serverDocument()).kubernetes.accessUsers, errors: [] });
+  expect((await core.readNode({ name: 'kube03' })).spec?.unschedulable).toBe(true);
+
+  await portal('vm.maintenance.finished', { name: 'kube03' });
+  await waitFor('kube03 out of drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.length === 0 ? true : undefined));
+  // A new generation whose files are all the same: nothing to write, but the tasks run.
+  expect((await agent.poll()).kind).toBe('unchanged');
+  expect((await cp.api('GET', '/v1/resource-groups/demo')).body.maintenance).toEqual([expect.objectContaining({ vm: 'kube03', phase: 'uncordoned', safeToTakeDown: false })]);
+  expect((await core.readNode({ name: 'kube03' })).spec?.unschedulable).toBeFalsy();
+}, 60_000);
+

@@ -45,8 +45,13 @@ export function createStatusHandler(deps: StatusDependencies) {
     if (!object) return problem(404, 'Not Found', `no status for resource group ${rg.data} yet: no event of it was processed`);
     const status = rgStatusSchema.parse(JSON.parse(object.body));
     const reported = await reports(deps.store, rg.data);
+    // The server's agent reports each drain step: shown per VM, so the portal can tell when one is safe to take down.
+    const maintenance = [...reported.values()].flatMap((report) =>
+      'kubernetes' in report && report.kubernetes ? report.kubernetes.drain.map((step) => ({ vm: step.node, ...step, reportedAt: report.kubernetes!.at })) : [],
+    );
     return json(200, {
       ...status,
+      maintenance,
       documents: status.documents.map((document) => {
         const report = reported.get(document.vm);
         const inSync = report && 'appliedHash' in report ? report.appliedHash === document.hash : false;
