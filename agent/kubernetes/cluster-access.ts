@@ -68,8 +68,9 @@ export class ClusterAccess {
     const existing = new Set(accounts.items.map((a) => a.metadata?.annotations?.[USER_ANNOTATION]).filter((u): u is string => !!u));
     const granted: string[] = [];
     for (const user of [...wanted].sort()) {
-      if (!existing.has(user) || !bindings.items.some((b) => b.metadata?.name === bindingName(user))) granted.push(user);
+      if (existing.has(user) && bindings.items.some((b) => b.metadata?.name === bindingName(user))) continue;
       await this.grant(user);
+      granted.push(user);
     }
     const revoked = new Set<string>();
     for (const binding of bindings.items) {

@@ -67,6 +67,8 @@ export class EndpointForwarder {
   #failures = 0;
   #stopped = true;
   readonly #restartTimers = new Set<NodeJS.Timeout>();
+  /** Ends the backoff after a failed call early (on stop). */
+  #wakeUp: (() => void) | undefined;
 
   constructor(options: EndpointForwarderOptions) {
     this.#options = { batchDelayMs: 100, maxDelayMs: 1000, maxBodyBytes: 160 * 1024, now: Date.now, ...options };
@@ -113,13 +115,14 @@ export class EndpointForwarder {
     clearTimeout(this.#timer);
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
+    this.#wakeUp?.();
     await Promise.all([this.#slices.stop(), this.#services.stop()]);
     await this.#sending;
   }
 
-  /** Resolves once nothing is pending or being sent (tests and benchmarks). */
+  /** Resolves once nothing is pending or being sent, or the forwarder is stopped (a flush before shutdown). */
   async idle(): Promise<void> {
-    while (this.#sending || this.#timer || this.#pending.size > 0 || this.#resyncSince !== undefined) {
+    while (!this.#stopped && (this.#sending || this.#timer || this.#pending.size > 0 || this.#pendingServices.size > 0 || this.#resyncSince !== undefined)) {
       await (this.#sending ?? new Promise((resolve) => setTimeout(resolve, 10)));
     }
   }
@@ -209,7 +212,14 @@ export class EndpointForwarder {
         // Put everything not delivered back, behind anything newer, and wait before the next try.
         for (const rest of batches.slice(index)) this.#giveBack(rest);
         this.#failures++;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 200 * 2 ** Math.min(this.#failures, 8))));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(30_000, 200 * 2 ** Math.min(this.#failures, 8)));
+          this.#wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wakeUp = undefined;
         return;
       }
       this.#failures = 0;

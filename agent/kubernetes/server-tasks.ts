@@ -82,9 +82,15 @@ export class ServerTasks {
     return this.#round;
   }
 
-  async stop(): Promise<void> {
-    await this.#connected?.forwarder.stop();
+  /** Stops watching; changes already seen are sent first (for up to `flushTimeoutMs`). */
+  async stop(flushTimeoutMs = 5000): Promise<void> {
+    const forwarder = this.#connected?.forwarder;
     this.#connected = undefined;
+    if (!forwarder) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([forwarder.idle(), new Promise((resolve) => (timer = setTimeout(resolve, flushTimeoutMs)))]);
+    clearTimeout(timer);
+    await forwarder.stop();
   }
 
   async #connect(): Promise<Connected> {
