@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
+import { agentCredentials } from '../shared/agent-identity.ts';
 import { hasValidHash } from '../shared/hash.ts';
 import { storeKeys } from '../shared/ports.ts';
 import { vmDocumentSchema } from '../shared/schema/document.ts';
@@ -213,6 +214,22 @@ describe('kubeconfig delivery from the server (signed) and reading by the portal
     await waitFor('the refusal', async () => ((await status_())?.rejections.some((r: { type: string; reason: string }) => r.type === 'kubeconfig.issued' && r.reason.includes('user bob')) ? true : undefined));
     expect(await cp.store.get('kubeconfigs/demo/bob.yaml')).toBeUndefined();
   });
+});
+
+test('a VM other than the k3s server cannot report maintenance steps for others', async () => {
+  const { masterKey } = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { masterKey: string };
+  const web01 = new S3Store({ bucket: cp.info.bucket, endpoint: cp.info.s3Endpoint, region: cp.info.region, credentials: agentCredentials(masterKey, 'demo', 'web01') });
+  const forged = {
+    resourceGroup: 'demo', vm: 'web01', appliedGeneration: 1, appliedHash: 'sha256:x', outcome: 'applied', at: new Date().toISOString(),
+    kubernetes: {
+      at: new Date().toISOString(), accessUsers: [], revoked: [], kubeconfigsDelivered: [], endpointWebhook: { calls: 0, failures: 0 }, errors: [],
+      drain: [{ node: 'kube02', phase: 'drained', remainingPods: 0, blockedPods: [], safeToTakeDown: true, message: 'forged' }],
+    },
+  };
+  await web01.put(storeKeys.report('demo', 'web01'), JSON.stringify(forged));
+  const status = await status_();
+  expect(status.documents.find((d: { vm: string }) => d.vm === 'web01').agent.kubernetes.drain[0].message).toBe('forged');
+  expect(status.maintenance).toEqual([]);
 });
 
 async function status_(rg = 'demo') {

@@ -46,8 +46,10 @@ export function createStatusHandler(deps: StatusDependencies) {
     const status = rgStatusSchema.parse(JSON.parse(object.body));
     const reported = await reports(deps.store, rg.data);
     // The server's agent reports each drain step: shown per VM, so the portal can tell when one is safe to take down.
-    const maintenance = [...reported.values()].flatMap((report) =>
-      'kubernetes' in report && report.kubernetes ? report.kubernetes.drain.map((step) => ({ vm: step.node, ...step, reportedAt: report.kubernetes!.at })) : [],
+    // Only the k3s server's report is believed: any other VM writes its own report too, and must not speak for others.
+    const servers = new Set(status.documents.filter((d) => d.roles.includes('k3s-server')).map((d) => d.vm));
+    const maintenance = [...reported.entries()].flatMap(([vm, report]) =>
+      servers.has(vm) && 'kubernetes' in report && report.kubernetes ? report.kubernetes.drain.map((step) => ({ vm: step.node, ...step, reportedAt: report.kubernetes!.at })) : [],
     );
     return json(200, {
       ...status,
