@@ -216,13 +216,15 @@ export class Agent {
   }
 }
 
-/** Waits `seconds`, or less if `signal` aborts. */
+/** Waits `seconds`, or less if `signal` aborts. The listener goes with the wait: an agent sleeps millions of times. */
 function sleep(seconds: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, seconds * 1000);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, seconds * 1000);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

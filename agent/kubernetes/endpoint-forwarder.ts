@@ -11,7 +11,7 @@
  * - Every full list (start, restart, a watch gap answered 410 Gone) sends a resync: all
  *   watched slices, flagged so the control plane drops the ones not named.
  */
-import { CONNECT, DiscoveryV1Api, ERROR, CoreV1Api, type KubeConfig, makeInformer, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, ERROR, type KubeConfig, makeInformer, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import { endpointChangeSchema, MAX_CHANGES_PER_WEBHOOK, SERVICE_NAME_LABEL, serviceObservationSchema, type EndpointChange } from '../../shared/events/endpoint-events.ts';
 import type { z } from 'zod';
 
@@ -64,7 +64,9 @@ export class EndpointForwarder {
   #firstPendingAt: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #sending: Promise<void> | undefined;
+  /** Failed deliveries in a row, and failed watches since the last successful list: each backs off. */
   #failures = 0;
+  #watchFailures = 0;
   #stopped = true;
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   /** Ends the backoff after a failed call early (on stop). */
@@ -77,11 +79,13 @@ export class EndpointForwarder {
     // Every list (the first and each after a watch gap) is a full picture: send it as a resync.
     this.#slices = makeInformer<V1EndpointSlice>(options.kubeConfig, '/apis/discovery.k8s.io/v1/endpointslices', async () => {
       const list = await discovery.listEndpointSliceForAllNamespaces();
+      this.#watchFailures = 0;
       this.#requestResync();
       return list;
     });
     this.#services = makeInformer<V1Service>(options.kubeConfig, '/api/v1/services', async () => {
       const list = await core.listServiceForAllNamespaces();
+      this.#watchFailures = 0;
       this.#requestResync();
       return list;
     });
@@ -91,7 +95,6 @@ export class EndpointForwarder {
     for (const verb of ['add', 'update', 'delete'] as const) this.#services.on(verb, (service) => this.#onService(service));
     for (const [name, informer] of [['endpointslices', this.#slices], ['services', this.#services]] as const) {
       informer.on(ERROR, (error?: unknown) => this.#restart(name, informer, error));
-      informer.on(CONNECT, () => undefined);
     }
   }
 
@@ -113,6 +116,7 @@ export class EndpointForwarder {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
     this.#wakeUp?.();
@@ -134,7 +138,7 @@ export class EndpointForwarder {
   /** A watch that ended in an error other than 410 (which the informer handles by listing again). */
   #restart(name: string, informer: { start(): Promise<void> }, error: unknown): void {
     if (this.#stopped) return;
-    const wait = Math.min(30_000, 1000 * 2 ** Math.min(this.#failures, 5));
+    const wait = Math.min(30_000, 1000 * 2 ** Math.min(this.#watchFailures++, 5));
     this.#log('watch failed; starting it again', { resource: name, error: error instanceof Error ? error.message : String(error), retryInMs: wait });
     const timer = setTimeout(() => {
       this.#restartTimers.delete(timer);
