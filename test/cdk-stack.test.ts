@@ -46,6 +46,23 @@ test('portal routes need IAM; the cluster webhook is checked by its signature in
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/resource-groups/{rg}', AuthorizationType: 'AWS_IAM' });
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/dead-letters/replay', AuthorizationType: 'AWS_IAM' });
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/clusters/{rg}/endpoints', AuthorizationType: 'NONE' });
+  // Kubeconfigs: the server delivers them signed; only the portal (IAM) reads them back.
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/clusters/{rg}/kubeconfigs', AuthorizationType: 'NONE' });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/resource-groups/{rg}/kubeconfigs/{user}', AuthorizationType: 'AWS_IAM' });
+});
+
+test('issued kubeconfigs: the webhook function may only write them, the status function only read them, the reconciler delete them', () => {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const statementsOf = (role: string) =>
+    Object.values(policies)
+      .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes(role))
+      .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown }> } } }).Properties.PolicyDocument.Statement);
+  const on = (role: string) => statementsOf(role).filter((s) => JSON.stringify(s.Resource).includes('/kubeconfigs/*')).flatMap((s) => [s.Action].flat());
+  expect(on('WebhookServiceRole').every((action) => /^s3:(PutObject|PutObjectLegalHold|PutObjectRetention|PutObjectTagging|PutObjectVersionTagging|Abort\*)$/.test(action))).toBe(true);
+  expect(on('WebhookServiceRole')).toContain('s3:PutObject');
+  expect(on('StatusServiceRole').some((action) => action.startsWith('s3:GetObject'))).toBe(true);
+  expect(on('StatusServiceRole').some((action) => action.startsWith('s3:Put') || action.startsWith('s3:Delete'))).toBe(false);
+  expect(on('ReconcilerServiceRole')).toContain('s3:DeleteObject*');
 });
 
 test("an agent's policy reads only desired/<its rg>/<its vm>.json and writes only its report, by principal tags", () => {
