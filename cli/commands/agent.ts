@@ -7,7 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { Agent } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
-import { ServerTasks } from '../../agent/kubernetes/server-tasks.ts';
+import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
@@ -69,7 +69,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   const logger = createLogger('ringmaster-agent');
   const log = (message: string, fields?: Record<string, unknown>) => logger.info(message, fields ?? {});
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
-  const kubernetes = new ServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
+  const kubernetes = new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
   const agent = new Agent({
     client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
     identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
