@@ -6,7 +6,8 @@
  *   to haproxy serving the new backend set, the agent polling at the document's interval
  *   (1 s, jittered), over --changes changes arriving at random moments;
  * - --load-changes backend changes under a bounded load loop: failed requests and reloads;
- * - the agent process (`ringmaster agent`) idle-polling: CPU and resident memory.
+ * - the agent process (`ringmaster agent`) idle-polling: CPU and resident memory, run from the
+ *   sources and as the bundle shipped to VMs (`npm run build:agent`).
  *
  * `npm run bench` runs it last. Needs haproxy and socat (the test setup installs them).
  */
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
+import { buildAgent } from '../scripts/build-agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
 import { startLocalControlPlane } from '../local/control-plane.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
@@ -151,22 +153,28 @@ async function main(): Promise<void> {
     stop.abort();
     await running;
 
-    // The agent as a process, idle-polling its unchanged document.
-    const cli = new URL('../cli/ringmaster.ts', import.meta.url).pathname;
-    const child = spawn(process.execPath, [cli, 'agent', '--resource-group', 'demo', '--vm', 'web01', '--endpoint', cp.info.s3Endpoint, '--bucket', cp.info.bucket, '--state-dir', join(root, 'agent-state')], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_LOG_LEVEL: 'ERROR' },
-      stdio: 'ignore',
-    });
-    await sleep(3000);
-    const ticks = () => readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((sum, t) => sum + Number(t), 0);
-    const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const ticksBefore = ticks();
-    const getsBefore = cp.s3Requests.GET ?? 0;
-    await sleep(settings.idleSeconds * 1000);
-    const cpuPercent = ((ticks() - ticksBefore) / hz / settings.idleSeconds) * 100;
-    const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
-    const polls = (cp.s3Requests.GET ?? 0) - getsBefore;
-    child.kill('SIGTERM');
+    // The agent as a process, idle-polling its unchanged document: from the sources, and as the bundle shipped to VMs.
+    const bundleDir = join(root, 'agent-bundle');
+    await buildAgent(bundleDir);
+    const idleOf = async (entry: string, stateDir: string): Promise<{ cpuPercent: number; rssMiB: number; polls: number }> => {
+      const child = spawn(process.execPath, [entry, 'agent', '--resource-group', 'demo', '--vm', 'web01', '--endpoint', cp.info.s3Endpoint, '--bucket', cp.info.bucket, '--state-dir', join(root, stateDir)], {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_LOG_LEVEL: 'ERROR' },
+        stdio: 'ignore',
+      });
+      await sleep(3000);
+      const ticks = () => readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((sum, t) => sum + Number(t), 0);
+      const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+      const ticksBefore = ticks();
+      const getsBefore = cp.s3Requests.GET ?? 0;
+      await sleep(settings.idleSeconds * 1000);
+      const cpuPercent = ((ticks() - ticksBefore) / hz / settings.idleSeconds) * 100;
+      const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+      const polls = (cp.s3Requests.GET ?? 0) - getsBefore;
+      child.kill('SIGTERM');
+      return { cpuPercent, rssMiB, polls };
+    };
+    const idle = await idleOf(new URL('../cli/ringmaster.ts', import.meta.url).pathname, 'agent-state');
+    const idleBundle = await idleOf(join(bundleDir, 'ringmaster.mjs'), 'agent-state-bundle');
 
     const ms = (list: number[]) => `p50 ${quantile(list, 0.5).toFixed(0)} ms, p90 ${quantile(list, 0.9).toFixed(0)} ms, p99 ${quantile(list, 0.99).toFixed(0)} ms, max ${(list.at(-1) ?? NaN).toFixed(0)} ms`;
     const lines = [
@@ -179,11 +187,12 @@ async function main(): Promise<void> {
       '',
       `${settings.loadChanges} backend changes under a load loop (4 clients): ${requests} requests, ${failures} failed, ${reloads} haproxy reloads`,
       '',
-      `Agent process idle-polling for ${settings.idleSeconds} s: ${polls} polls (304s), CPU ${cpuPercent.toFixed(2)} % of one core, resident memory ${rssMiB.toFixed(1)} MiB`,
+      `Agent process idle-polling for ${settings.idleSeconds} s, sources:       ${idle.polls} polls (304s), CPU ${idle.cpuPercent.toFixed(2)} % of one core, resident memory ${idle.rssMiB.toFixed(1)} MiB`,
+      `Agent process idle-polling for ${settings.idleSeconds} s, dist/agent bundle: ${idleBundle.polls} polls (304s), CPU ${idleBundle.cpuPercent.toFixed(2)} % of one core, resident memory ${idleBundle.rssMiB.toFixed(1)} MiB`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     process.stdout.write(
-      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, idle: { cpuPercent, rssMiB, polls } })}\n`,
+      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, idle, idleBundle })}\n`,
     );
   } finally {
     folder.stopHaproxy();

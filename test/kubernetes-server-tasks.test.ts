@@ -23,6 +23,7 @@ import { EndpointForwarder, type WebhookBatch } from '../agent/kubernetes/endpoi
 import { delivered, postSigned, signRequest } from '../agent/kubernetes/signed-post.ts';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { type ControlPlaneProcess, startControlPlaneProcess, waitFor } from './helpers/control-plane-process.ts';
+import { buildAgent } from '../scripts/build-agent.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { type KubeApiServer, startKubeApiServer } from './helpers/kube-apiserver.ts';
 
@@ -255,13 +256,18 @@ describe('kubeconfigs: issued on request, usable by kubectl, portal-only, revoke
     const stateDir = join(work, 'agent-state');
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(join(stateDir, 'applied.json'), JSON.stringify({ ...(await serverDocument()) }));
-    const cli = (user: string) => run(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'kubeconfig', user, '--state-dir', stateDir, '--kubeconfig', kube.adminKubeconfigPath], { timeout: 30_000 });
-    const { stdout, stderr } = await cli('alice');
-    expect(stderr).toMatch(/valid until/);
-    const printed = join(work, 'alice-cli.kubeconfig');
-    writeFileSync(printed, stdout, { mode: 0o600 });
-    const who = await run('kubectl', ['--kubeconfig', printed, '--server', kube.url, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
-    expect(who.stdout).toBe('system:serviceaccount:ringmaster-access:user-alice');
+    const cli = (user: string, entry = `${ROOT}cli/ringmaster.ts`) => run(process.execPath, [entry, 'kubeconfig', user, '--state-dir', stateDir, '--kubeconfig', kube.adminKubeconfigPath], { timeout: 30_000 });
+    // From the sources, and from the bundle that ships to VMs (no node_modules next to it).
+    const bundle = join(work, 'bundle');
+    await buildAgent(bundle);
+    for (const entry of [`${ROOT}cli/ringmaster.ts`, join(bundle, 'ringmaster.mjs')]) {
+      const { stdout, stderr } = await cli('alice', entry);
+      expect(stderr).toMatch(/valid until/);
+      const printed = join(work, 'alice-cli.kubeconfig');
+      writeFileSync(printed, stdout, { mode: 0o600 });
+      const who = await run('kubectl', ['--kubeconfig', printed, '--server', kube.url, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+      expect(who.stdout).toBe('system:serviceaccount:ringmaster-access:user-alice');
+    }
     await expect(cli('bob')).rejects.toMatchObject({ stderr: expect.stringContaining('user bob does not have the sudo-srv permission') });
     await expect(cli('Bad User')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('USER:') });
   }, 60_000);

@@ -16,6 +16,7 @@ import { storeKeys } from '../shared/ports.ts';
 import { vmDocumentSchema } from '../shared/schema/document.ts';
 import { signWebhook } from '../shared/webhook-signature.ts';
 import { type ControlPlaneProcess, startControlPlaneProcess, waitFor } from './helpers/control-plane-process.ts';
+import { buildAgent } from '../scripts/build-agent.ts';
 import { ROOT } from './helpers/fixtures.ts';
 
 const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8')) as Array<{ id: string; type: string; payload: any }>;
@@ -317,6 +318,11 @@ test('ringmaster agent --once with its own credentials fetches, applies and repo
     expect(result.stderr).toBe('');
     // db01 has no Kubernetes role: its document is empty, so there is nothing to change.
     expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'unchanged', generation: 1 });
+    // The same with the bundle that ships to VMs, copied where no node_modules can help it.
+    await buildAgent(join(root, 'bundle'));
+    const bundled = spawnSync(process.execPath, [join(root, 'bundle', 'ringmaster.mjs'), 'agent', '--once', '--root', root, '--state-dir', join(root, 'state-bundle')], { encoding: 'utf8', env, cwd: root });
+    expect(bundled.stderr).toBe('');
+    expect(JSON.parse(bundled.stdout)).toMatchObject({ outcome: 'unchanged', generation: 1 });
     const db01 = (await status()).documents.find((d: { vm: string }) => d.vm === 'db01');
     expect(db01).toMatchObject({ inSync: true, agent: { appliedGeneration: 1, outcome: 'unchanged' } });
     const bad = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'agent', '--once', '--vm', 'DB01'], { encoding: 'utf8', env });
