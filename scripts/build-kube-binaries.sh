@@ -2,7 +2,7 @@
 # Builds a real kube-apiserver and etcd for envtest-style tests from the upstream Go modules
 # (through the Go module proxy), into a cache outside the checkout keyed by version:
 #
-#   ${RINGMASTER_KUBE_CACHE:-$HOME/.cache/ringmaster/kube}/<k8s-version>-<etcd-version>/{kube-apiserver,etcd}
+#   ${RINGMASTER_KUBE_CACHE:-$HOME/.cache/ringmaster/kube}/<k8s-version>-<etcd-version>/{kube-apiserver,kubectl,etcd}
 #
 # The versions come from the wrapper modules test/kube/apiserver/go.mod (k8s.io/kubernetes) and
 # test/kube/etcd/go.mod (go.etcd.io/etcd/server/v3); their go.sum files are committed, so the
@@ -87,6 +87,15 @@ else
   build kube-apiserver "$apiserver_mod" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
   ok "$out_dir/kube-apiserver" "Kubernetes $k8s_version" || {
     echo "build-kube-binaries: built kube-apiserver does not report $k8s_version" >&2; exit 1; }
+fi
+
+# kubectl of the server's version, from the same module (the tests read issued kubeconfigs with it).
+if [ -x "$out_dir/kubectl" ] && "$out_dir/kubectl" version --client 2>/dev/null | grep -q "Client Version: $k8s_version"; then
+  echo "build-kube-binaries: kubectl $k8s_version cached" >&2
+else
+  build kubectl "$apiserver_mod" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+  "$out_dir/kubectl" version --client 2>/dev/null | grep -q "Client Version: $k8s_version" || {
+    echo "build-kube-binaries: built kubectl does not report $k8s_version" >&2; exit 1; }
 fi
 
 if ok "$out_dir/etcd" "etcd Version: ${etcd_version#v}"; then

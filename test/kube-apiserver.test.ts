@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 async function kubectl(...args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync('kubectl', args, { encoding: 'utf8' });
+  const { stdout } = await execFileAsync(server.kubectl, args, { encoding: 'utf8' });
   return stdout;
 }
 

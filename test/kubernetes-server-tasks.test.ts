@@ -215,7 +215,7 @@ describe('endpoint watcher → signed webhook → control plane', () => {
 
 describe('kubeconfigs: issued on request, usable by kubectl, portal-only, revoked with sudo-srv', () => {
   const kubeconfigFile = join(work, 'alice.kubeconfig');
-  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfigFile, '--server', kube.url, ...args], { timeout: 30_000 });
+  const kubectl = (...args: string[]) => run(kube.kubectl, ['--kubeconfig', kubeconfigFile, '--server', kube.url, ...args], { timeout: 30_000 });
 
   test('kubeconfig.requested → the server issues one, the portal reads it, kubectl works with it', async () => {
     await portal('kubeconfig.requested', { user: 'alice' });
@@ -265,7 +265,7 @@ describe('kubeconfigs: issued on request, usable by kubectl, portal-only, revoke
       expect(stderr).toMatch(/valid until/);
       const printed = join(work, 'alice-cli.kubeconfig');
       writeFileSync(printed, stdout, { mode: 0o600 });
-      const who = await run('kubectl', ['--kubeconfig', printed, '--server', kube.url, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+      const who = await run(kube.kubectl, ['--kubeconfig', printed, '--server', kube.url, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
       expect(who.stdout).toBe('system:serviceaccount:ringmaster-access:user-alice');
     }
     await expect(cli('bob')).rejects.toMatchObject({ stderr: expect.stringContaining('user bob does not have the sudo-srv permission') });

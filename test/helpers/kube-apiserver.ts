@@ -33,6 +33,8 @@ export interface KubeApiServer {
   readonly dir: string;
   /** Process start to healthy (etcd /health) and to ready (apiserver /readyz = ok). */
   readonly startupMs: { readonly etcd: number; readonly apiserver: number };
+  /** A kubectl of the server's version, built with it (the machine's own may be much older). */
+  readonly kubectl: string;
   /** Compacts etcd to its current revision: watches from older resourceVersions then get 410 Gone (the apiserver runs without watch cache, see below). */
   compactEtcd(): Promise<void>;
   /** SIGTERM both processes (apiserver first), SIGKILL after 5 s, remove dir. Idempotent. */
@@ -55,7 +57,7 @@ const LOG_TAIL_LINES = 30;
  */
 export function kubeBinDir(): string {
   const cached = cachedBinDir();
-  if (cached !== undefined && ['kube-apiserver', 'etcd'].every((b) => isExecutable(join(cached, b)))) return cached;
+  if (cached !== undefined && ['kube-apiserver', 'etcd', 'kubectl'].every((b) => isExecutable(join(cached, b)))) return cached;
   let stdout: string;
   try {
     stdout = execFileSync(join(ROOT, 'scripts/build-kube-binaries.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
@@ -247,7 +249,7 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 
 export async function startKubeApiServer(options: { binDir?: string } = {}): Promise<KubeApiServer> {
   const binDir = options.binDir ?? kubeBinDir();
-  for (const b of ['kube-apiserver', 'etcd']) {
+  for (const b of ['kube-apiserver', 'etcd', 'kubectl']) {
     if (!isExecutable(join(binDir, b))) throw new Error(`${join(binDir, b)} missing or not executable (scripts/build-kube-binaries.sh builds it)`);
   }
 
@@ -366,6 +368,7 @@ export async function startKubeApiServer(options: { binDir?: string } = {}): Pro
       etcdUrl,
       dir,
       startupMs: { etcd: etcdMs, apiserver: apiserverMs },
+      kubectl: join(binDir, 'kubectl'),
       compactEtcd: () => compactEtcd(etcdUrl),
       stop,
     };

@@ -16,7 +16,9 @@ if [ -z "$bin_dir" ]; then bin_dir="$("$root/scripts/build-kube-binaries.sh" | t
 for b in kube-apiserver etcd; do
   [ -x "$bin_dir/$b" ] || { echo "smoke: $bin_dir/$b missing" >&2; exit 1; }
 done
-for t in openssl curl kubectl; do
+# The kubectl built with the server (same version) when there is one, else the machine's.
+kubectl_bin="$bin_dir/kubectl"; [ -x "$kubectl_bin" ] || kubectl_bin=kubectl
+for t in openssl curl "$kubectl_bin"; do
   command -v "$t" >/dev/null || { echo "smoke: $t not found" >&2; exit 1; }
 done
 
@@ -133,13 +135,13 @@ echo "smoke: kube-apiserver /readyz ok on 127.0.0.1:$apiserver_port after $(( $(
 
 # --- kubectl through a generated kubeconfig (admin = client cert in system:masters)
 kc="$work/kubeconfig"
-kubectl config --kubeconfig="$kc" set-cluster smoke --server="https://127.0.0.1:$apiserver_port" \
+"$kubectl_bin" config --kubeconfig="$kc" set-cluster smoke --server="https://127.0.0.1:$apiserver_port" \
   --certificate-authority="$serving_ca" --embed-certs=true >/dev/null
-kubectl config --kubeconfig="$kc" set-credentials admin \
+"$kubectl_bin" config --kubeconfig="$kc" set-credentials admin \
   --client-certificate="$pki/admin.crt" --client-key="$pki/admin.key" --embed-certs=true >/dev/null
-kubectl config --kubeconfig="$kc" set-context smoke --cluster=smoke --user=admin >/dev/null
-kubectl config --kubeconfig="$kc" use-context smoke >/dev/null
+"$kubectl_bin" config --kubeconfig="$kc" set-context smoke --cluster=smoke --user=admin >/dev/null
+"$kubectl_bin" config --kubeconfig="$kc" use-context smoke >/dev/null
 
-kubectl --kubeconfig="$kc" version
-kubectl --kubeconfig="$kc" get namespaces
+"$kubectl_bin" --kubeconfig="$kc" version
+"$kubectl_bin" --kubeconfig="$kc" get namespaces
 echo "smoke: ok"
