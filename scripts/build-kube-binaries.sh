@@ -90,12 +90,18 @@ else
 fi
 
 # kubectl of the server's version, from the same module (the tests read issued kubeconfigs with it).
-if [ -x "$out_dir/kubectl" ] && "$out_dir/kubectl" version --client 2>/dev/null | grep -q "Client Version: $k8s_version"; then
+# Its output is read whole first: `grep -q` closing the pipe early would fail it under pipefail.
+kubectl_ok() {
+  [ -x "$out_dir/kubectl" ] || return 1
+  local v
+  v="$("$out_dir/kubectl" version --client 2>/dev/null)" || return 1
+  case "$v" in *"Client Version: $k8s_version"*) return 0 ;; *) return 1 ;; esac
+}
+if kubectl_ok; then
   echo "build-kube-binaries: kubectl $k8s_version cached" >&2
 else
   build kubectl "$apiserver_mod" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
-  "$out_dir/kubectl" version --client 2>/dev/null | grep -q "Client Version: $k8s_version" || {
-    echo "build-kube-binaries: built kubectl does not report $k8s_version" >&2; exit 1; }
+  kubectl_ok || { echo "build-kube-binaries: built kubectl does not report $k8s_version" >&2; exit 1; }
 fi
 
 if ok "$out_dir/etcd" "etcd Version: ${etcd_version#v}"; then
