@@ -102,10 +102,14 @@ afterAll(async () => {
 
 describe('endpoint watcher → signed webhook → control plane', () => {
   test('only services a frontend names are forwarded, and they reach the control plane', async () => {
+    await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'myapp' }, spec: { ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }] } } });
+    await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'other' }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } });
     await discovery.createNamespacedEndpointSlice({ namespace: 'default', body: slice('myapp-a', 'myapp', ['10.42.1.10', '10.42.2.10']) });
     await discovery.createNamespacedEndpointSlice({ namespace: 'default', body: slice('other-a', 'other', ['10.42.1.99']) });
     const myapp = await waitFor('myapp at the control plane', async () => (await endpointsAtControlPlane('myapp'))?.slices.length === 1 ? endpointsAtControlPlane('myapp') : undefined, 20_000);
     expect(myapp.slices[0].endpoints.map((e: { addresses: string[] }) => e.addresses[0]).sort()).toEqual(['10.42.1.10', '10.42.2.10']);
+    // The Service's ports come along: a frontend can follow a named targetPort.
+    await waitFor('the Service ports at the control plane', async () => ((await endpointsAtControlPlane('myapp'))?.ports?.[0]?.targetPort === 'http' ? true : undefined));
     await tasks.update((await serverDocument()).kubernetes);
     expect(await endpointsAtControlPlane('other')).toBeUndefined();
     expect(JSON.stringify(sent.map((s) => s.batch.body))).not.toContain('10.42.1.99');
