@@ -181,6 +181,8 @@ describe('endpoint watcher → signed webhook → control plane', () => {
     const forwarder = new EndpointForwarder({
       kubeConfig: kube.adminKubeconfig(),
       batchDelayMs: 50,
+      // Small bodies: the resync takes several calls, as a big cluster's would.
+      maxBodyBytes: 1500,
       deliver: async (batch) => {
         const response = await postSigned(signRequest(url, key, batch.body));
         if (delivered(response.status)) deliveries.push(batch);
@@ -207,6 +209,13 @@ describe('endpoint watcher → signed webhook → control plane', () => {
         const zero = service?.slices.find((s: { metadata: { name: string } }) => s.metadata.name === 'myapp-burst-0');
         return !names.includes('myapp-burst-9') && zero?.endpoints[0].addresses[0] === '10.44.0.1' ? true : undefined;
       }, 30_000);
+      // The resync took several calls, and every slice of every part is there.
+      const expected = JSON.stringify(['myapp-a', ...Array.from({ length: 9 }, (_, i) => `myapp-burst-${i}`)]);
+      await waitFor('every part of the resync applied', async () => {
+        const names = ((await endpointsAtControlPlane('myapp'))?.slices ?? []).map((s: { metadata: { name: string } }) => s.metadata.name).sort();
+        return JSON.stringify(names) === expected ? true : undefined;
+      });
+      expect(deliveries.slice(deliveries.findLastIndex((b) => b.resync)).length).toBeGreaterThan(1);
     } finally {
       await forwarder.stop();
     }
@@ -304,9 +313,10 @@ describe('maintenance: cordon, evict through the Eviction API, PDBs honoured, un
     const policy = kube.adminKubeconfig().makeApiClient(PolicyV1Api);
     await core.createNode({ body: { metadata: { name: 'kube02' } } });
     for (const [name, labels, owner] of [
-      ['free', { app: 'free' }, undefined],
-      ['guarded', { app: 'guarded' }, undefined],
+      ['free', { app: 'free' }, { kind: 'ReplicaSet', name: 'free-5d4f' }],
+      ['guarded', { app: 'guarded' }, { kind: 'ReplicaSet', name: 'guarded-7c9b' }],
       ['logs-agent', { app: 'logs' }, { kind: 'DaemonSet', name: 'logs' }],
+      ['bare', { app: 'bare' }, undefined],
     ] as const) {
       await core.createNamespacedPod({ namespace: 'default', body: pod(name, labels, owner) });
       // No kubelet here: the test says the pods run and are ready (a Pending or unready pod is evicted without asking the PDB).
@@ -321,21 +331,24 @@ describe('maintenance: cordon, evict through the Eviction API, PDBs honoured, un
     await waitFor('kube02 in drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.includes('kube02') ? true : undefined));
     const first = await applyServerDocument();
     const progress = first!.drain.find((d) => d.node === 'kube02')!;
-    expect(progress).toMatchObject({ phase: 'evicting', remainingPods: 1, blockedPods: ['default/guarded'], safeToTakeDown: false });
+    expect(progress).toMatchObject({ phase: 'evicting', remainingPods: 2, blockedPods: ['default/bare', 'default/guarded'], safeToTakeDown: false });
+    expect(progress.message).toMatch(/no controller are not evicted \(they would be lost\)/);
     const node = await core.readNode({ name: 'kube02' });
     expect(node.spec?.unschedulable).toBe(true);
     expect(node.metadata?.labels?.[MAINTENANCE_LABEL]).toBe('drain');
     const left = (await core.listNamespacedPod({ namespace: 'default', fieldSelector: 'spec.nodeName=kube02' })).items.map((p) => p.metadata!.name).sort();
-    expect(left).toEqual(['guarded', 'logs-agent']); // evicted the free pod, skipped the DaemonSet's
+    expect(left).toEqual(['bare', 'guarded', 'logs-agent']); // evicted the free pod; the DaemonSet's stays, the bare one is not lost
 
     clock = 3600; // past the drain timeout
     const late = (await tasks.round()).drain.find((d) => d.node === 'kube02')!;
-    expect(late).toMatchObject({ phase: 'postponed', remainingPods: 1, safeToTakeDown: false });
+    expect(late).toMatchObject({ phase: 'postponed', remainingPods: 2, safeToTakeDown: false });
     expect(late.message).toMatch(/postponed, not forced/);
     expect((await core.readNamespacedPod({ name: 'guarded', namespace: 'default' })).metadata?.deletionTimestamp).toBeUndefined();
 
     const again = await policy.readNamespacedPodDisruptionBudget({ name: 'guarded', namespace: 'default' });
     await policy.replaceNamespacedPodDisruptionBudgetStatus({ name: 'guarded', namespace: 'default', body: { ...again, status: { ...again.status!, disruptionsAllowed: 1 } } });
+    expect((await tasks.round()).drain.find((d) => d.node === 'kube02')).toMatchObject({ phase: 'postponed', remainingPods: 1, blockedPods: ['default/bare'] });
+    await core.deleteNamespacedPod({ name: 'bare', namespace: 'default', gracePeriodSeconds: 0 }); // its owner moves it, as the status asks
     const done = (await tasks.round()).drain.find((d) => d.node === 'kube02')!;
     expect(done).toMatchObject({ phase: 'drained', remainingPods: 0, safeToTakeDown: true });
 
@@ -361,7 +374,8 @@ test("the server's agent applies its document, runs the tasks and reports them: 
     run: async () => ({ code: 0, output: '' }),
     kubernetes: tasks,
   });
-  await core.createNode({ body: { metadata: { name: 'kube03' } } });
+  // An admin had cordoned kube03 already: the maintenance must leave it cordoned when it ends.
+  await core.createNode({ body: { metadata: { name: 'kube03' }, spec: { unschedulable: true } } });
   await portal('vm.maintenance.requested', { name: 'kube03' });
   await waitFor('kube03 in drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.includes('kube03') ? true : undefined));
   expect((await agent.poll()).kind).toBe('applied');
@@ -376,7 +390,9 @@ test("the server's agent applies its document, runs the tasks and reports them: 
   await waitFor('kube03 out of drainNodes', async () => ((await serverDocument()).kubernetes.drainNodes.length === 0 ? true : undefined));
   // A new generation whose files are all the same: nothing to write, but the tasks run.
   expect((await agent.poll()).kind).toBe('unchanged');
-  expect((await cp.api('GET', '/v1/resource-groups/demo')).body.maintenance).toEqual([expect.objectContaining({ vm: 'kube03', phase: 'uncordoned', safeToTakeDown: false })]);
-  expect((await core.readNode({ name: 'kube03' })).spec?.unschedulable).toBeFalsy();
+  expect((await cp.api('GET', '/v1/resource-groups/demo')).body.maintenance).toEqual([expect.objectContaining({ vm: 'kube03', phase: 'uncordoned', message: expect.stringContaining('stays cordoned') })]);
+  const kube03 = await core.readNode({ name: 'kube03' });
+  expect(kube03.spec?.unschedulable).toBe(true);
+  expect(kube03.metadata?.labels?.[MAINTENANCE_LABEL]).toBeUndefined();
 }, 60_000);
 

@@ -166,6 +166,20 @@ test('a replayed, older resync never drops what a newer one established', () => 
   expect(podAddresses(state)).toEqual(['10.42.2.2']);
 });
 
+test('a resync too large for one call goes on in plain changes: the later parts are applied, not skipped', () => {
+  let state = provisioned();
+  const slice = (name: string, rv: string, ip: string) => ({
+    type: 'ADDED' as const,
+    object: { metadata: { name, namespace: 'default', resourceVersion: rv, labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8888, protocol: 'TCP' }], endpoints: [{ addresses: [ip], conditions: { ready: true } }] },
+  });
+  const body = (id: string, changes: unknown[], resync: boolean) => endpointsChangedEventSchema.parse({ id, type: 'endpoints.changed', resourceGroup: 'rg1', occurredAt: at(), payload: { changes, resync } });
+  state = reduce(state, body('b1', [slice('web-a', '10', '10.42.0.1'), slice('web-b', '11', '10.42.0.2')], false), ctx).state;
+  // After a restart: part one (a resync) names web-a, part two (plain) brings web-b at the same version.
+  state = reduce(state, body('b2', [slice('web-a', '10', '10.42.0.1')], true), ctx).state;
+  state = reduce(state, body('b3', [slice('web-b', '11', '10.42.0.2')], false), ctx).state;
+  expect(podAddresses(state)).toEqual(['10.42.0.1', '10.42.0.2']);
+});
+
 test('losing sudo-srv drops a pending kubeconfig request', () => {
   let state = reduce(provisioned(), event('kubeconfig.requested', { user: 'alice' }), ctx).state;
   expect(state.kubeconfigRequests).toHaveLength(1);

@@ -11,6 +11,7 @@
  * - Every full list (start, restart, a watch gap answered 410 Gone) sends a resync: all
  *   watched slices, flagged so the control plane drops the ones not named.
  */
+import { randomUUID } from 'node:crypto';
 import { CoreV1Api, DiscoveryV1Api, ERROR, type KubeConfig, makeInformer, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import { endpointChangeSchema, MAX_CHANGES_PER_WEBHOOK, SERVICE_NAME_LABEL, serviceObservationSchema, type EndpointChange } from '../../shared/events/endpoint-events.ts';
 import type { z } from 'zod';
@@ -26,7 +27,8 @@ export interface WatchedService {
 /** What one call carries; `oldestChangeAt` is when the oldest change in it was observed. */
 export interface WebhookBatch {
   readonly body: string;
-  readonly changes: number;
+  readonly changes: readonly EndpointChange[];
+  readonly services: readonly ServiceObservation[];
   readonly resync: boolean;
   readonly oldestChangeAt: number;
 }
@@ -67,7 +69,10 @@ export class EndpointForwarder {
   /** Failed deliveries in a row, and failed watches since the last successful list: each backs off. */
   #failures = 0;
   #watchFailures = 0;
+  /** Whether each informer's cache holds a full list (a resync waits for both). */
+  readonly #listed = { slices: false, services: false };
   #stopped = true;
+  #starting: Promise<unknown> | undefined;
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   /** Ends the backoff after a failed call early (on stop). */
   #wakeUp: (() => void) | undefined;
@@ -80,12 +85,14 @@ export class EndpointForwarder {
     this.#slices = makeInformer<V1EndpointSlice>(options.kubeConfig, '/apis/discovery.k8s.io/v1/endpointslices', async () => {
       const list = await discovery.listEndpointSliceForAllNamespaces();
       this.#watchFailures = 0;
+      this.#listed.slices = true;
       this.#requestResync();
       return list;
     });
     this.#services = makeInformer<V1Service>(options.kubeConfig, '/api/v1/services', async () => {
       const list = await core.listServiceForAllNamespaces();
       this.#watchFailures = 0;
+      this.#listed.services = true;
       this.#requestResync();
       return list;
     });
@@ -110,7 +117,8 @@ export class EndpointForwarder {
   async start(): Promise<void> {
     if (!this.#stopped) return;
     this.#stopped = false;
-    await Promise.all([this.#slices.start(), this.#services.start()]);
+    this.#starting = Promise.all([this.#slices.start(), this.#services.start()]);
+    await this.#starting;
   }
 
   async stop(): Promise<void> {
@@ -120,6 +128,8 @@ export class EndpointForwarder {
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
     this.#wakeUp?.();
+    // An informer still listing would open its watch after being stopped: let it get there first.
+    await this.#starting?.catch(() => undefined);
     await Promise.all([this.#slices.stop(), this.#services.stop()]);
     await this.#sending;
   }
@@ -236,12 +246,11 @@ export class EndpointForwarder {
       this.#resyncSince = Math.min(this.#resyncSince ?? batch.oldestChangeAt, batch.oldestChangeAt);
       return;
     }
-    const body = JSON.parse(batch.body) as { changes: EndpointChange[]; services: ServiceObservation[] };
-    for (const change of body.changes) {
+    for (const change of batch.changes) {
       const sliceKey = key(change.object.metadata.namespace, change.object.metadata.name);
       if (!this.#pending.has(sliceKey)) this.#pending.set(sliceKey, { type: change.type, object: change.object, seenAt: batch.oldestChangeAt });
     }
-    for (const observation of body.services) {
+    for (const observation of batch.services) {
       const serviceKey = key(observation.namespace, observation.name);
       if (!this.#pendingServices.has(serviceKey)) this.#pendingServices.set(serviceKey, { observation, seenAt: batch.oldestChangeAt });
     }
@@ -252,6 +261,8 @@ export class EndpointForwarder {
     let changes: Pending[];
     let services: { observation: ServiceObservation; seenAt: number }[];
     const resyncSince = this.#resyncSince;
+    // A resync says "this is everything": never built from a cache not yet filled by its first list.
+    if (resyncSince !== undefined && !(this.#listed.slices && this.#listed.services)) return [];
     if (resyncSince !== undefined) {
       // Everything watched, from the caches the informers keep; pending changes are in there too.
       changes = this.#slices
@@ -282,9 +293,12 @@ export class EndpointForwarder {
     const close = () => {
       const resync = resyncSince !== undefined && batches.length === 0;
       const all = [...current.changes.map((c) => c.seenAt), ...current.services.map((s) => s.seenAt)];
+      const changes = current.changes.map(({ type, object }) => ({ type, object }));
+      const services = current.services.map((s) => s.observation);
       batches.push({
-        body: JSON.stringify({ changes: current.changes.map(({ type, object }) => ({ type, object })), services: current.services.map((s) => s.observation), resync }),
-        changes: current.changes.length,
+        body: JSON.stringify({ changes, services, resync, nonce: randomUUID() }),
+        changes,
+        services,
         resync,
         oldestChangeAt: all.length > 0 ? Math.min(...all) : (resyncSince ?? this.#options.now()),
       });

@@ -38,6 +38,11 @@ export const endpointWebhookBodySchema = z.strictObject({
   services: z.array(serviceObservationSchema).max(1000).default([]),
   /** After a restart or a watch gap: these changes are everything; slices not named are gone. */
   resync: z.boolean().default(false),
+  /**
+   * Unique per call: the same changes sent again later (a resync repeating an earlier one in
+   * the same second) are a new call, not a replay. A replay of the same bytes is still caught.
+   */
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"').optional(),
 });
 
 /** The queued form of one webhook call. */

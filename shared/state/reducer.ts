@@ -202,6 +202,12 @@ function applyEndpoints(state: RgState, event: EndpointsChangedEvent): RgState {
   // A resync replaces the slices, but keeps the ports learned so far unless new ones come.
   const knownPorts = new Map(state.description.endpoints.map((s) => [`${s.namespace}/${s.service}`, s.ports]));
   const sliceVersions = { ...state.sliceVersions };
+  if (resync) {
+    // Slices a resync does not name are gone, and so is what we knew of their versions: a resync
+    // too large for one call goes on in plain changes, which must not be skipped as "not newer".
+    const named = new Set(event.payload.changes.map((c) => `${c.object.metadata.namespace}/${c.object.metadata.name}`));
+    for (const sliceKey of Object.keys(sliceVersions)) if (!named.has(sliceKey)) delete sliceVersions[sliceKey];
+  }
   const serviceOf = (namespace: string, service: string): ServiceEndpoints => {
     const key = `${namespace}/${service}`;
     let entry = services.get(key);
