@@ -52,6 +52,9 @@ export const runCommand: CommandRunner = (argv) =>
     });
   });
 
+/** How long a poll waits for the Kubernetes round of a new document before reporting without it. */
+const KUBERNETES_WAIT_MS = 20_000;
+
 /** Jittered wait: at least ±10 %, so a thousand VMs never poll in the same second. */
 export function jittered(seconds: number, random = Math.random): number {
   return seconds * (0.9 + 0.2 * random());
@@ -66,6 +69,7 @@ export class Agent {
   #retryAt = 0;
   #failedApplies = 0;
   #kubernetesStarted = false;
+  #reporting: Promise<void> = Promise.resolve();
   #kubernetesReport: KubernetesReport | undefined;
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
 
@@ -103,7 +107,8 @@ export class Agent {
   async #report(outcome: 'applied' | 'unchanged' | 'failed', attempted: number | undefined, error?: string, extraServers?: Record<string, number>): Promise<void> {
     const { identity } = this.#options;
     this.#lastReport = { outcome, attempted, ...(error ? { error } : {}), ...(extraServers ? { extraServers } : {}) };
-    await putReport(this.#options.client, identity, {
+    // Reports are written one at a time, in the order they were made: the newest is the one that stays.
+    const report = {
       resourceGroup: identity.resourceGroup,
       vm: identity.vm,
       appliedGeneration: this.#applied?.generation ?? 0,
@@ -114,7 +119,10 @@ export class Agent {
       at: (this.#options.now?.() ?? new Date()).toISOString(),
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
       ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
-    });
+    };
+    const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, report));
+    this.#reporting = write;
+    await write;
   }
 
   /** Runs the Kubernetes tasks of `document`; their failures are reported, never fail the apply. */
@@ -122,11 +130,17 @@ export class Agent {
     const runner = this.#options.kubernetes;
     if (!runner) return;
     this.#kubernetesStarted = true;
-    try {
-      this.#kubernetesReport = await runner.update(document?.kubernetes);
-    } catch (error) {
-      this.#log('kubernetes tasks failed', { error: (error as Error).message });
-    }
+    const round = runner.update(document?.kubernetes).then(
+      (report) => {
+        this.#kubernetesReport = report;
+      },
+      (error: unknown) => this.#log('kubernetes tasks failed', { error: (error as Error).message }),
+    );
+    // Usually done within a second or two and then in this report; a hung API server must not
+    // hold up the next document: past the limit the round goes on, and a later report has it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([round, new Promise((resolve) => (timer = setTimeout(resolve, KUBERNETES_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** A round of the Kubernetes tasks between documents (drains advance, access is re-checked), then a report. */

@@ -75,6 +75,10 @@ export const storeKeys = {
   report: (rg: string, vm: string) => `reports/${rg}/${vm}.json`,
   status: (rg: string) => `status/${rg}.json`,
   reportsOf: (rg: string) => `reports/${rg}/`,
-  /** Readable by the portal only: never under a prefix an agent may read. */
-  kubeconfig: (rg: string, user: string) => `kubeconfigs/${rg}/${user}.yaml`,
+  /**
+   * Readable by the portal only: never under a prefix an agent may read. One object per
+   * delivery, so a late or replayed delivery can never overwrite a newer kubeconfig.
+   */
+  kubeconfig: (rg: string, user: string, deliveryId: string) => `kubeconfigs/${rg}/${user}/${deliveryId}.yaml`,
+  kubeconfigsOf: (rg: string) => `kubeconfigs/${rg}/`,
 };

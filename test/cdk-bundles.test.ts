@@ -64,17 +64,22 @@ function invoke(name: string, event: unknown): any {
   return JSON.parse(run.stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length));
 }
 
-const http = (method: string, path: string, body?: unknown, iam = true) => ({
-  version: '2.0',
-  routeKey: `${method} ${path}`,
-  rawPath: path,
-  rawQueryString: '',
-  headers: { 'content-type': 'application/json' },
-  pathParameters: Object.fromEntries([...path.matchAll(/\/(?:resource-groups|clusters)\/([^/]+)/g)].map((m) => ['rg', m[1]])),
-  isBase64Encoded: false,
-  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  requestContext: { http: { method, path }, requestId: 'r', routeKey: `${method} ${path}`, ...(iam ? { authorizer: { iam: { accessKey: 'AKIA', userArn: 'arn:aws:iam::1:user/portal' } } } : {}) },
-});
+/** An HTTP API (payload 2.0) event as API Gateway sends it: the route key is the route's template. */
+const http = (method: string, path: string, body?: unknown, iam = true) => {
+  const routeKey = `${method} ${path.replace(/\/(resource-groups|clusters)\/[^/]+/, '/$1/{rg}').replace(/\/kubeconfigs\/[^/]+$/, '/kubeconfigs/{user}')}`;
+  const user = /\/resource-groups\/[^/]+\/kubeconfigs\/([^/]+)$/.exec(path)?.[1];
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: path,
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json' },
+    pathParameters: { ...Object.fromEntries([...path.matchAll(/\/(?:resource-groups|clusters)\/([^/]+)/g)].map((m) => ['rg', m[1]])), ...(user ? { user } : {}) },
+    isBase64Encoded: false,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    requestContext: { http: { method, path }, requestId: 'r', routeKey, ...(iam ? { authorizer: { iam: { accessKey: 'AKIA', userArn: 'arn:aws:iam::1:user/portal' } } } : {}) },
+  };
+};
 
 test('synth bundles every function for Node.js 24', () => {
   expect([...bundles.keys()].sort()).toEqual(['DeadLetterAdmin', 'Ingest', 'Reconciler', 'Status', 'Webhook']);
@@ -101,5 +106,8 @@ test('status, webhook and dead-letter functions answer', () => {
   expect(invoke('Status', http('GET', '/v1/resource-groups/rg1'))).toMatchObject({ statusCode: 200 });
   expect(invoke('Status', http('GET', '/v1/resource-groups/nosuch'))).toMatchObject({ statusCode: 404 });
   expect(invoke('Webhook', { ...http('POST', '/v1/clusters/rg1/endpoints', { changes: [] }, false), headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` } })).toMatchObject({ statusCode: 401 });
+  expect(invoke('Webhook', { ...http('POST', '/v1/clusters/rg1/kubeconfigs', { user: 'alice' }, false), headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` } })).toMatchObject({ statusCode: 401 });
+  expect(invoke('Status', http('GET', '/v1/resource-groups/rg1/kubeconfigs/alice'))).toMatchObject({ statusCode: 404 });
+  expect(invoke('Status', { ...http('GET', '/v1/resource-groups/rg1'), routeKey: 'GET /v1/other' })).toMatchObject({ statusCode: 404 });
   expect(invoke('DeadLetterAdmin', http('GET', '/v1/dead-letters'))).toMatchObject({ statusCode: 200 });
 });

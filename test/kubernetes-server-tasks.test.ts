@@ -240,7 +240,7 @@ describe('kubeconfigs: issued on request, usable by kubectl, portal-only, revoke
       const s = (await cp.api('GET', '/v1/resource-groups/demo')).body;
       return s.kubeconfigs?.length === 1 && s.pendingKubeconfigRequests.length === 0 ? s : undefined;
     });
-    expect(status.kubeconfigs[0]).toMatchObject({ user: 'alice', location: 'kubeconfigs/demo/alice.yaml' });
+    expect(status.kubeconfigs[0]).toMatchObject({ user: 'alice', location: expect.stringMatching(/^kubeconfigs\/demo\/alice\/wh-[0-9a-f]{64}\.yaml$/) });
     const hours = (Date.parse(status.kubeconfigs[0].expiresAt) - Date.now()) / 3_600_000;
     expect(hours).toBeGreaterThan(11.5);
     expect(hours).toBeLessThanOrEqual(12);
@@ -298,7 +298,7 @@ describe('kubeconfigs: issued on request, usable by kubectl, portal-only, revoke
       return /Unauthorized|must be logged in/.test(outcome) ? true : undefined;
     }, 30_000);
     process.stdout.write(`revocation: token refused with 401 ${Date.now() - started} ms after the ServiceAccount was deleted\n`);
-    await waitFor('the stored kubeconfig deleted', async () => ((await cp.store.get('kubeconfigs/demo/alice.yaml')) === undefined ? true : undefined));
+    await waitFor('the stored kubeconfig deleted', async () => ((await cp.store.list('kubeconfigs/demo/alice/')).length === 0 ? true : undefined));
     expect((await cp.api('GET', '/v1/resource-groups/demo/kubeconfigs/alice')).status).toBe(404);
   }, 60_000);
 });

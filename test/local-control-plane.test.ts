@@ -192,15 +192,15 @@ describe('kubeconfig delivery from the server (signed) and reading by the portal
     const text = JSON.stringify({ user: 'alice', kubeconfig, expiresAt: inAnHour() });
     const unsigned = await cp.api('POST', '/v1/clusters/demo/kubeconfigs', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(Math.floor(Date.now() / 1000)), 'x-ringmaster-signature': `v1=${'0'.repeat(64)}`, authorization: '' });
     expect(unsigned.status).toBe(401);
-    expect(await cp.store.get('kubeconfigs/demo/alice.yaml')).toBeUndefined();
+    expect(await cp.store.list('kubeconfigs/demo/')).toEqual([]);
   });
 
   test('a delivery is stored for the portal, the status says where and until when, and no log or state holds it', async () => {
     const expiresAt = inAnHour();
     const accepted = await deliver({ user: 'alice', kubeconfig, expiresAt });
-    expect(accepted).toMatchObject({ status: 202, body: { location: 'kubeconfigs/demo/alice.yaml' } });
+    expect(accepted).toMatchObject({ status: 202, body: { location: expect.stringMatching(/^kubeconfigs\/demo\/alice\/wh-[0-9a-f]{64}\.yaml$/) } });
     const status = await waitFor('the kubeconfig in the status', async () => (await status_())?.kubeconfigs?.find((k: { user: string }) => k.user === 'alice'));
-    expect(status).toMatchObject({ location: 'kubeconfigs/demo/alice.yaml', expiresAt: new Date(expiresAt).toISOString() });
+    expect(status).toMatchObject({ location: accepted.body.location, expiresAt: new Date(expiresAt).toISOString() });
     const read = await fetch(`${cp.info.apiUrl}/v1/resource-groups/demo/kubeconfigs/alice`, { headers: { authorization: `Bearer ${cp.info.apiToken}` } });
     expect(read.status).toBe(200);
     expect(await read.text()).toBe(kubeconfig);
@@ -213,7 +213,7 @@ describe('kubeconfig delivery from the server (signed) and reading by the portal
   test('a kubeconfig for a user without sudo-srv is refused when its event is applied, and deleted', async () => {
     expect((await deliver({ user: 'bob', kubeconfig, expiresAt: inAnHour() })).status).toBe(202);
     await waitFor('the refusal', async () => ((await status_())?.rejections.some((r: { type: string; reason: string }) => r.type === 'kubeconfig.issued' && r.reason.includes('user bob')) ? true : undefined));
-    expect(await cp.store.get('kubeconfigs/demo/bob.yaml')).toBeUndefined();
+    expect(await cp.store.list('kubeconfigs/demo/bob/')).toEqual([]);
   });
 });
 

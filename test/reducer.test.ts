@@ -189,19 +189,26 @@ test('losing sudo-srv drops a pending kubeconfig request', () => {
 
 test('an issued kubeconfig closes the requests it answers and is recorded; an older delivery never replaces a newer one', () => {
   const issued = (id: string, occurredAt: string, expiresAt: string, requestIds: string[], user = 'alice'): ControlPlaneEvent =>
-    kubeconfigIssuedEventSchema.parse({ id, type: 'kubeconfig.issued', resourceGroup: 'rg1', occurredAt, payload: { user, expiresAt, location: `kubeconfigs/rg1/${user}.yaml`, requestIds } });
+    kubeconfigIssuedEventSchema.parse({ id, type: 'kubeconfig.issued', resourceGroup: 'rg1', occurredAt, payload: { user, expiresAt, location: `kubeconfigs/rg1/${user}/${id}.yaml`, requestIds } });
   let state = reduce(provisioned(), event('kubeconfig.requested', { user: 'alice' }, { id: 'req-1' }), ctx).state;
   state = reduce(state, issued('i2', '2026-11-24T12:00:00Z', '2026-11-25T00:00:00Z', ['req-1']), ctx).state;
   expect(state.kubeconfigRequests).toEqual([]);
-  expect(state.kubeconfigs).toEqual({ alice: { location: 'kubeconfigs/rg1/alice.yaml', expiresAt: '2026-11-25T00:00:00Z', issuedAt: '2026-11-24T12:00:00Z' } });
-  state = reduce(state, issued('i1', '2026-11-24T11:00:00Z', '2026-11-24T23:00:00Z', []), ctx).state;
+  expect(state.kubeconfigs).toEqual({ alice: { location: 'kubeconfigs/rg1/alice/i2.yaml', expiresAt: '2026-11-25T00:00:00Z', issuedAt: '2026-11-24T12:00:00Z' } });
+  // A late, older delivery: the newer one stays, and the older object is deleted.
+  const late = reconcile(state, [issued('i1', '2026-11-24T11:00:00Z', '2026-11-24T23:00:00Z', [])], ctx);
+  state = late.state;
   expect(state.kubeconfigs.alice?.expiresAt).toBe('2026-11-25T00:00:00Z');
+  expect(late.kubeconfigDeletes).toEqual(['kubeconfigs/rg1/alice/i1.yaml']);
+  // A newer one replaces it: the one before is deleted.
+  const renewed = reconcile(state, [issued('i4', '2026-11-24T13:00:00Z', '2026-11-25T01:00:00Z', [])], ctx);
+  expect(renewed.kubeconfigDeletes).toEqual(['kubeconfigs/rg1/alice/i2.yaml']);
+  expect(renewed.state.kubeconfigs.alice?.location).toBe('kubeconfigs/rg1/alice/i4.yaml');
   expect(reduce(state, issued('i3', '2026-11-24T12:00:01Z', '2026-11-25T00:00:00Z', [], 'bob'), ctx).outcome).toMatchObject({ kind: 'rejected', reason: expect.stringContaining('user bob does not have the sudo-srv permission') });
 
   // Losing sudo-srv forgets it, and the reconcile plan deletes the stored kubeconfig.
   const plan = reconcile(state, [event('user.upserted', { user: { name: 'alice', permissions: [] } })], ctx);
   expect(plan.state.kubeconfigs).toEqual({});
-  expect(plan.kubeconfigDeletes).toEqual(['alice']);
+  expect(plan.kubeconfigDeletes).toEqual(['kubeconfigs/rg1/alice/i2.yaml']);
   expect(plan.status.kubeconfigs).toEqual([]);
 });
 

@@ -63,7 +63,8 @@ export class ClusterAccess {
    */
   async reconcile(users: readonly string[]): Promise<AccessResult> {
     const wanted = new Set(users);
-    const accounts = await this.#core.listNamespacedServiceAccount({ namespace: ACCESS_NAMESPACE, labelSelector: MANAGED_SELECTOR }).catch(() => ({ items: [] }));
+    // Any failure stops the round (and is reported): revoking from a partial picture could miss someone.
+    const accounts = await this.#core.listNamespacedServiceAccount({ namespace: ACCESS_NAMESPACE, labelSelector: MANAGED_SELECTOR });
     const bindings = await this.#rbac.listClusterRoleBinding({ labelSelector: MANAGED_SELECTOR });
     const existing = new Set(accounts.items.map((a) => a.metadata?.annotations?.[USER_ANNOTATION]).filter((u): u is string => !!u));
     const granted: string[] = [];

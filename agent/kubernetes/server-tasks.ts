@@ -16,6 +16,8 @@ import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
 import { NodeDrainer } from './node-drain.ts';
 import { delivered, postSigned, siblingRoute, signRequest } from './signed-post.ts';
 
+const MAX_REPORTED_ERRORS = 20;
+
 export interface ServerTasksOptions {
   /** The cluster admin's kubeconfig (k3s writes `/etc/rancher/k3s/k3s.yaml`). */
   readonly kubeconfigPath: string;
@@ -45,7 +47,8 @@ export class ServerTasks {
   #connected: Connected | undefined;
   #answered = new Set<string>();
   #round: Promise<KubernetesReport> | undefined;
-  #webhook = { calls: 0, failures: 0, lastSentAt: undefined as string | undefined };
+  #nextRound: Promise<KubernetesReport> | undefined;
+  #webhook = { calls: 0, failures: 0, lastSentAt: undefined as string | undefined, lastRefusal: undefined as string | undefined };
   #lastReport: KubernetesReport | undefined;
 
   constructor(options: ServerTasksOptions) {
@@ -77,9 +80,26 @@ export class ServerTasks {
   }
 
   /** One round; concurrent callers share the one running. */
+  /**
+   * One round. A caller arriving while one runs gets the next one, which starts when the
+   * running one ends and sees the newest tasks (a user who just lost access is revoked then,
+   * not a timer period later). Callers arriving meanwhile share that next round.
+   */
   round(): Promise<KubernetesReport> {
-    this.#round ??= this.#runRound().finally(() => (this.#round = undefined));
-    return this.#round;
+    if (!this.#round) {
+      this.#round = this.#runRound().finally(() => (this.#round = undefined));
+      return this.#round;
+    }
+    this.#nextRound ??= this.#round.then(
+      () => this.#startNext(),
+      () => this.#startNext(),
+    );
+    return this.#nextRound;
+  }
+
+  #startNext(): Promise<KubernetesReport> {
+    this.#nextRound = undefined;
+    return this.round();
   }
 
   /** Stops watching; changes already seen are sent first (for up to `flushTimeoutMs`). */
@@ -118,12 +138,23 @@ export class ServerTasks {
   async #deliverEndpoints(batch: WebhookBatch): Promise<boolean> {
     const target = await this.#webhookKey();
     if (!target) return false;
-    const response = await postSigned(signRequest(target.url, target.key, batch.body));
+    let response;
+    try {
+      response = await postSigned(signRequest(target.url, target.key, batch.body));
+    } catch (error) {
+      this.#webhook.failures++;
+      throw error;
+    }
     if (!delivered(response.status)) {
       this.#webhook.failures++;
       this.#log('endpoint webhook refused', { status: response.status, answer: response.text.slice(0, 300) });
-      // A body the control plane finds invalid will not pass by sending it again.
-      return response.status === 400 || response.status === 413;
+      // A body the control plane finds invalid will not pass by sending it again: it is dropped,
+      // and the next round's report says so (the forwarder's own checks make this unexpected).
+      if (response.status === 400 || response.status === 413) {
+        this.#webhook.lastRefusal = `HTTP ${response.status}: ${response.text.slice(0, 300)}`;
+        return true;
+      }
+      return false;
     }
     this.#webhook.calls++;
     this.#webhook.lastSentAt = new Date().toISOString();
@@ -140,14 +171,15 @@ export class ServerTasks {
       revoked: [],
       kubeconfigsDelivered: [],
       drain: [],
-      endpointWebhook: { ...this.#webhook },
+      endpointWebhook: { calls: 0, failures: 0 }, // filled in by #finish
       errors,
     };
     let connected: Connected;
     try {
       connected = await this.#connect();
     } catch (error) {
-      errors.push(`the cluster admin kubeconfig ${this.#options.kubeconfigPath} cannot be read: ${(error as Error).message}`);
+      // The first line only: a YAML error goes on to quote the file, which holds the admin's key.
+      errors.push(`the cluster admin kubeconfig ${this.#options.kubeconfigPath} cannot be read: ${(error as Error).message.split('\n')[0]!.slice(0, 300)}`);
       return this.#finish(report);
     }
     connected.forwarder.setWatched(tasks.webhook ? tasks.watchedServices : []);
@@ -172,7 +204,12 @@ export class ServerTasks {
     return this.#finish(report);
   }
 
-  #finish(report: KubernetesReport): KubernetesReport {
+  #finish(draft: KubernetesReport): KubernetesReport {
+    const { lastRefusal, ...webhook } = this.#webhook;
+    const errors = [...draft.errors, ...(lastRefusal ? [`the control plane refused endpoint changes: ${lastRefusal}`] : [])];
+    this.#webhook.lastRefusal = undefined;
+    // Bounded as the report schema wants: a report that does not validate would hide the drain status.
+    const report = { ...draft, endpointWebhook: webhook, errors: errors.slice(0, MAX_REPORTED_ERRORS).map((e) => e.slice(0, 1000)) };
     this.#lastReport = report;
     if (report.errors.length > 0) this.#log('kubernetes tasks failed in part; trying again next round', { errors: report.errors });
     return report;
@@ -180,6 +217,9 @@ export class ServerTasks {
 
   /** Issues one kubeconfig per user with open requests and delivers it; undelivered ones are tried next round. */
   async #answerRequests(connected: Connected, tasks: KubernetesTasks, errors: string[]): Promise<KubernetesReport['kubeconfigsDelivered']> {
+    // Only requests still listed are remembered: the control plane drops the ones it saw answered.
+    const listed = new Set(tasks.kubeconfigRequests.map((request) => request.requestId));
+    for (const id of this.#answered) if (!listed.has(id)) this.#answered.delete(id);
     const open = tasks.kubeconfigRequests.filter((request) => !this.#answered.has(request.requestId) && tasks.accessUsers.includes(request.user));
     const users = [...new Set(open.map((request) => request.user))].sort();
     const deliveredList: Array<KubernetesReport['kubeconfigsDelivered'][number]> = [];

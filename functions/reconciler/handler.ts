@@ -107,7 +107,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
-    await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (user) => deps.store.delete(storeKeys.kubeconfig(group, user)));
+    await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
     await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
     deps.logger.info('reconciled', {

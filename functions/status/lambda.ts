@@ -2,9 +2,8 @@
  * AWS Lambda entry for the portal's reads behind API Gateway with IAM authorization:
  * `GET /v1/resource-groups/{rg}` and `GET /v1/resource-groups/{rg}/kubeconfigs/{user}`.
  */
-import type { HttpEvent } from '../shared/http.ts';
 import { awsEnvironment, awsStore } from '../shared/aws-environment.ts';
-import { iamAuthorizer } from '../shared/http.ts';
+import { type HttpEvent, iamAuthorizer, problem } from '../shared/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createKubeconfigReadHandler, createStatusHandler } from './handler.ts';
 
@@ -13,5 +12,12 @@ const deps = { store: awsStore(env), authorize: iamAuthorizer, logger: createLog
 const status = createStatusHandler(deps);
 const kubeconfig = createKubeconfigReadHandler(deps);
 
-export const handler = (event: HttpEvent, context: Parameters<typeof status>[1]) =>
-  event.pathParameters?.user !== undefined ? kubeconfig(event, context) : status(event, context);
+const routes: Record<string, typeof status> = {
+  'GET /v1/resource-groups/{rg}': status,
+  'GET /v1/resource-groups/{rg}/kubeconfigs/{user}': kubeconfig,
+};
+
+export const handler = async (event: HttpEvent, context: Parameters<typeof status>[1]) => {
+  const route = routes[event.routeKey ?? ''];
+  return route ? route(event, context) : problem(404, 'Not Found', `no such route: ${event.routeKey ?? '(none)'}`);
+};

@@ -1,7 +1,7 @@
 /**
  * `POST /v1/clusters/{rg}/kubeconfigs`: the server's agent delivers a kubeconfig it issued
  * (signed with the cluster's webhook key, like the endpoint webhook). It is written under
- * `kubeconfigs/`, a prefix only the portal reads, and a `kubeconfig.issued` event without the
+ * `kubeconfigs/<rg>/<user>/<delivery id>.yaml`, a prefix only the portal reads, and a `kubeconfig.issued` event without the
  * secret is queued so the state and status say where it is and until when. The kubeconfig
  * never enters the queue, the state, a document or a log.
  */
@@ -31,7 +31,7 @@ export function createKubeconfigDeliveryHandler(deps: KubeconfigDeliveryDependen
     if (Date.parse(expiresAt) <= (deps.now ?? Date.now)()) return problem(400, 'Bad Request', 'the kubeconfig delivery is invalid; nothing was stored', [{ field: 'expiresAt', reason: 'is in the past' }]);
 
     const { id, resourceGroup } = request;
-    const location = storeKeys.kubeconfig(resourceGroup, user);
+    const location = storeKeys.kubeconfig(resourceGroup, user, id);
     // Stored before the event is queued: once the state says where it is, it is there.
     await deps.store.put(location, kubeconfig, { contentType: 'application/yaml' });
     const issued: KubeconfigIssuedEvent = { id, type: 'kubeconfig.issued', resourceGroup, occurredAt: request.sentAt, payload: { user, expiresAt, location, requestIds } };

@@ -28,8 +28,8 @@ export const kubeconfigIssuedEventSchema = z.strictObject({
   payload: z.strictObject({
     user: userSchema.shape.name,
     expiresAt: z.iso.datetime({ offset: true }),
-    /** The store key it was written to. */
-    location: z.string().max(1024),
+    /** The store key it was written to: under `kubeconfigs/` and nowhere else (the reconciler deletes these). */
+    location: z.string().regex(/^kubeconfigs\/[a-z0-9-]{1,63}\/[a-z_][a-z0-9_-]{0,31}\/[A-Za-z0-9_-]{1,128}\.yaml$/, 'must be a key under kubeconfigs/<rg>/<user>/'),
     requestIds: z.array(eventId).max(100).default([]),
   }),
 });

@@ -25,7 +25,7 @@ export interface ReconcilePlan {
   readonly state: RgState;
   readonly writes: readonly StoredDocument[];
   readonly deletes: readonly string[];
-  /** Users whose stored kubeconfig must go: they lost access (or never had it when it arrived). */
+  /** Stored kubeconfigs (store keys) that must go: replaced, of users who lost access, or refused. */
   readonly kubeconfigDeletes: readonly string[];
   readonly status: RgStatus;
   readonly outcomes: ReadonlyArray<{ readonly eventId: string; readonly outcome: Outcome }>;
@@ -101,8 +101,12 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
     kubeconfigs: Object.entries(next.kubeconfigs).map(([user, issued]) => ({ user, ...issued })),
   };
-  const refused = events.filter((event, index) => event.type === 'kubeconfig.issued' && outcomes[index]?.outcome.kind === 'rejected').map((event) => (event.type === 'kubeconfig.issued' ? event.payload.user : ''));
-  const kubeconfigDeletes = [...new Set([...Object.keys(initial.kubeconfigs).filter((user) => !next.kubeconfigs[user]), ...refused.filter((user) => !next.kubeconfigs[user])])].sort();
+  // Every kubeconfig this run knew of (recorded before, or delivered now) that the new state does
+  // not point at is deleted: replaced, revoked, refused, or a late delivery older than the one kept.
+  const kept = new Set(Object.values(next.kubeconfigs).map((k) => k.location));
+  const known = [...Object.values(initial.kubeconfigs).map((k) => k.location), ...events.flatMap((event) => (event.type === 'kubeconfig.issued' ? [event.payload.location] : []))];
+  const ownPrefix = `kubeconfigs/${name}/`;
+  const kubeconfigDeletes = [...new Set(known.filter((location) => !kept.has(location) && location.startsWith(ownPrefix)))].sort();
   const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0;
   return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged };
 }
