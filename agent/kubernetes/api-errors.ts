@@ -4,25 +4,21 @@ export function statusOf(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Creating what already exists is fine: the outcome is the same (idempotent reconcile). */
-export async function ignoreConflict<T>(call: Promise<T>): Promise<T | undefined> {
+/** Resolves `undefined` when the call fails with `status`; any other failure is thrown. */
+async function ignoring<T>(status: number, call: Promise<T>): Promise<T | undefined> {
   try {
     return await call;
   } catch (error) {
-    if (statusOf(error) === 409) return undefined;
+    if (statusOf(error) === status) return undefined;
     throw error;
   }
 }
 
-/** Deleting what is already gone is fine too. */
-export async function ignoreNotFound<T>(call: Promise<T>): Promise<T | undefined> {
-  try {
-    return await call;
-  } catch (error) {
-    if (statusOf(error) === 404) return undefined;
-    throw error;
-  }
-}
+/** Creating what already exists is fine: the outcome is the same (idempotent reconcile). */
+export const ignoreConflict = <T>(call: Promise<T>) => ignoring(409, call);
+
+/** Deleting (or reading) what is already gone is fine too. */
+export const ignoreNotFound = <T>(call: Promise<T>) => ignoring(404, call);
 
 /** A short description for logs and reports; never the request or response body (it may hold a token). */
 export function describeApiError(error: unknown): string {

@@ -82,20 +82,15 @@ export class EndpointForwarder {
     const discovery = options.kubeConfig.makeApiClient(DiscoveryV1Api);
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
     // Every list (the first and each after a watch gap) is a full picture: send it as a resync.
-    this.#slices = makeInformer<V1EndpointSlice>(options.kubeConfig, '/apis/discovery.k8s.io/v1/endpointslices', async () => {
-      const list = await discovery.listEndpointSliceForAllNamespaces();
+    const listed = <T>(which: 'slices' | 'services', list: () => Promise<T>) => async (): Promise<T> => {
+      const result = await list();
       this.#watchFailures = 0;
-      this.#listed.slices = true;
+      this.#listed[which] = true;
       this.#requestResync();
-      return list;
-    });
-    this.#services = makeInformer<V1Service>(options.kubeConfig, '/api/v1/services', async () => {
-      const list = await core.listServiceForAllNamespaces();
-      this.#watchFailures = 0;
-      this.#listed.services = true;
-      this.#requestResync();
-      return list;
-    });
+      return result;
+    };
+    this.#slices = makeInformer<V1EndpointSlice>(options.kubeConfig, '/apis/discovery.k8s.io/v1/endpointslices', listed('slices', () => discovery.listEndpointSliceForAllNamespaces()));
+    this.#services = makeInformer<V1Service>(options.kubeConfig, '/api/v1/services', listed('services', () => core.listServiceForAllNamespaces()));
     this.#slices.on('add', (slice) => this.#onSlice('ADDED', slice));
     this.#slices.on('update', (slice) => this.#onSlice('MODIFIED', slice));
     this.#slices.on('delete', (slice) => this.#onSlice('DELETED', slice));

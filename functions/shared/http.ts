@@ -77,3 +77,14 @@ export const iamAuthorizer: Authorizer = (event) => {
   const context = event.requestContext as HttpEvent['requestContext'] & { authorizer?: { iam?: unknown } };
   return Boolean(context.authorizer?.iam);
 };
+
+/**
+ * One Lambda serving several HTTP API routes: dispatches on the exact route key API Gateway
+ * sends (`GET /v1/resource-groups/{rg}`); anything else answers 404.
+ */
+export function routeHandler<C>(routes: Record<string, (event: HttpEvent, context: C) => Promise<HttpResult>>) {
+  return async (event: HttpEvent, context: C): Promise<HttpResult> => {
+    const route = routes[event.routeKey ?? ''];
+    return route ? route(event, context) : problem(404, 'Not Found', `no such route: ${event.routeKey ?? '(none)'}`);
+  };
+}

@@ -3,7 +3,7 @@
  * `GET /v1/resource-groups/{rg}` and `GET /v1/resource-groups/{rg}/kubeconfigs/{user}`.
  */
 import { awsEnvironment, awsStore } from '../shared/aws-environment.ts';
-import { type HttpEvent, iamAuthorizer, problem } from '../shared/http.ts';
+import { iamAuthorizer, routeHandler } from '../shared/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createKubeconfigReadHandler, createStatusHandler } from './handler.ts';
 
@@ -12,12 +12,7 @@ const deps = { store: awsStore(env), authorize: iamAuthorizer, logger: createLog
 const status = createStatusHandler(deps);
 const kubeconfig = createKubeconfigReadHandler(deps);
 
-const routes: Record<string, typeof status> = {
+export const handler = routeHandler<Parameters<typeof status>[1]>({
   'GET /v1/resource-groups/{rg}': status,
   'GET /v1/resource-groups/{rg}/kubeconfigs/{user}': kubeconfig,
-};
-
-export const handler = async (event: HttpEvent, context: Parameters<typeof status>[1]) => {
-  const route = routes[event.routeKey ?? ''];
-  return route ? route(event, context) : problem(404, 'Not Found', `no such route: ${event.routeKey ?? '(none)'}`);
-};
+});
