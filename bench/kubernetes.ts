@@ -12,9 +12,9 @@
  * `npm run bench` runs it after the agent benchmark.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DiscoveryV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
@@ -24,6 +24,7 @@ import { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
 import { startLocalControlPlane } from '../local/control-plane.ts';
 import { storeKeys } from '../shared/ports.ts';
 import { ROOT } from '../test/helpers/fixtures.ts';
+import { waitFor } from '../test/helpers/control-plane-process.ts';
 import { startKubeApiServer } from '../test/helpers/kube-apiserver.ts';
 
 const { values } = parseArgs({ options: { changes: { type: 'string', default: '60' }, burst: { type: 'string', default: '1000' } } });
@@ -38,16 +39,6 @@ for (const [name, value] of Object.entries(settings)) {
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (value: number) => `${value.toFixed(0)} ms`;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 const slice = (name: string, addresses: string[]): V1EndpointSlice => ({
   metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'myapp' } },
@@ -75,7 +66,7 @@ async function main(): Promise<void> {
     const root = join(work, 'root');
     for (const file of document.files as Array<{ path: string; content: string }>) {
       if (!file.path.endsWith('webhook-key')) continue;
-      execFileSync('mkdir', ['-p', join(onDisk(root, file.path), '..')]);
+      mkdirSync(dirname(onDisk(root, file.path)), { recursive: true });
       writeFileSync(onDisk(root, file.path), file.content, { mode: 0o600 });
     }
     // The forwarder's defaults: 100 ms for more changes, at most 1 s after the first.
@@ -122,7 +113,7 @@ async function main(): Promise<void> {
       const service = state.description.endpoints.find((e: { service: string }) => e.service === 'myapp');
       const addresses = (service?.slices ?? []).filter((s: { metadata: { name: string } }) => s.metadata.name.startsWith('myapp-burst-')).map((s: { endpoints: Array<{ addresses: string[] }> }) => s.endpoints[0]?.addresses[0]).sort().join(',');
       return addresses === expected ? true : undefined;
-    });
+    }, 120_000);
     const settled = Date.now();
     const calls = sent.length - callsBefore;
 

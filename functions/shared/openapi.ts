@@ -17,6 +17,23 @@ const clusterParameters = [
   { name: SIGNATURE_HEADER, in: 'header', required: true, schema: { type: 'string', pattern: '^v1=[0-9a-f]{64}$' }, description: 'HMAC-SHA256 of "<timestamp>.<body>" with the webhook key' },
 ];
 
+/** A route a cluster calls, signed with its webhook key: the same checks and answers for each. */
+const clusterRoute = (summary: string, bodySchema: string, accepted: string, invalid: string, tooLarge: string) => ({
+  post: {
+    summary,
+    parameters: clusterParameters,
+    requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${bodySchema}` } } } },
+    responses: {
+      '202': { description: accepted },
+      '400': problemResponse(invalid),
+      '401': problemResponse('Bad, stale or missing signature'),
+      '409': problemResponse('Replay of an accepted request'),
+      '413': problemResponse(tooLarge),
+      '415': problemResponse('Not application/json'),
+    },
+  },
+});
+
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 
 export function openApiDocument(serverUrl: string): Record<string, unknown> {
@@ -62,36 +79,14 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           },
         },
       },
-      '/v1/clusters/{rg}/endpoints': {
-        post: {
-          summary: "A cluster's EndpointSlice changes, signed with its webhook key",
-          parameters: clusterParameters,
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/EndpointWebhookBody' } } } },
-          responses: {
-            '202': { description: 'Queued' },
-            '400': problemResponse('Invalid changes'),
-            '401': problemResponse('Bad, stale or missing signature'),
-            '409': problemResponse('Replay of an accepted request'),
-            '413': problemResponse('Body larger than 256 KiB'),
-            '415': problemResponse('Not application/json'),
-          },
-        },
-      },
-      '/v1/clusters/{rg}/kubeconfigs': {
-        post: {
-          summary: 'A kubeconfig the k3s server issued for a sudo-srv user, signed with the webhook key; stored for the portal only',
-          parameters: clusterParameters,
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/KubeconfigDelivery' } } } },
-          responses: {
-            '202': { description: 'Stored; a kubeconfig.issued event is queued' },
-            '400': problemResponse('Invalid delivery (field and reason)'),
-            '401': problemResponse('Bad, stale or missing signature'),
-            '409': problemResponse('Replay of an accepted request'),
-            '413': problemResponse('Body too large'),
-            '415': problemResponse('Not application/json'),
-          },
-        },
-      },
+      '/v1/clusters/{rg}/endpoints': clusterRoute("A cluster's EndpointSlice changes, signed with its webhook key", 'EndpointWebhookBody', 'Queued', 'Invalid changes', 'Body larger than 256 KiB'),
+      '/v1/clusters/{rg}/kubeconfigs': clusterRoute(
+        'A kubeconfig the k3s server issued for a sudo-srv user, signed with the webhook key; stored for the portal only',
+        'KubeconfigDelivery',
+        'Stored; a kubeconfig.issued event is queued',
+        'Invalid delivery (field and reason)',
+        'Body too large',
+      ),
       '/v1/resource-groups/{rg}/kubeconfigs/{user}': {
         get: {
           summary: 'The newest kubeconfig issued for a user (a secret: not cached)',
