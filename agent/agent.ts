@@ -9,10 +9,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
-import type { StoredDocument } from '../shared/state/reconcile.ts';
-import type { KubernetesReport } from '../shared/state/report.ts';
+import { type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import type { KubernetesReport } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
-import { fetchDocument, type Identity, putReport, verifyDocument } from './document-source.ts';
+import { fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
 
 export interface AgentOptions {
@@ -95,7 +95,7 @@ export class Agent {
     this.#loaded = true;
     const saved = await readIfExists(this.#statePath());
     if (!saved) return;
-    const checked = verifyDocument(saved.toString('utf8'), this.#options.identity);
+    const checked = verifyStoredDocument(saved.toString('utf8'), this.#options.identity);
     if ('document' in checked) this.#applied = checked.document;
     else this.#log('ignoring the saved state', { reason: checked.reason });
   }
@@ -115,7 +115,7 @@ export class Agent {
       appliedHash: this.#applied?.hash ?? '',
       ...(attempted !== undefined ? { attemptedGeneration: attempted } : {}),
       outcome,
-      ...(error ? { error: error.slice(0, 4000) } : {}),
+      ...(error ? { error } : {}),
       at: (this.#options.now?.() ?? new Date()).toISOString(),
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
       ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),

@@ -5,7 +5,7 @@
  * last good state keeps running.
  */
 import { rm } from 'node:fs/promises';
-import type { StoredDocument } from '../shared/state/reconcile.ts';
+import type { StoredDocument } from '../shared/contract/document-envelope.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { onDisk, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';

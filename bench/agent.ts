@@ -24,7 +24,7 @@ import { buildAgent } from '../scripts/build-agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
 import { startLocalControlPlane } from '../local/control-plane.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { storeKeys } from '../shared/ports.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import { freePort } from '../test/helpers/servers.ts';
 import { vmInFolder } from '../test/helpers/vm-in-a-folder.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';

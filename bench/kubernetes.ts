@@ -22,7 +22,7 @@ import { onDisk } from '../agent/files.ts';
 import type { WebhookBatch } from '../agent/kubernetes/endpoint-forwarder.ts';
 import { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
 import { startLocalControlPlane } from '../local/control-plane.ts';
-import { storeKeys } from '../shared/ports.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import { ROOT } from '../test/helpers/fixtures.ts';
 import { waitFor } from '../test/helpers/control-plane-process.ts';
 import { startKubeApiServer } from '../test/helpers/kube-apiserver.ts';

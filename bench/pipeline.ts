@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
-import { storeKeys } from '../shared/ports.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
 const { values } = parseArgs({

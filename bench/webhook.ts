@@ -1,5 +1,5 @@
 /** Endpoint webhook calls as a cluster's watcher sends them: one EndpointSlice change, signed. */
-import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER, webhookEventId } from '../shared/webhook-signature.ts';
+import { clusterRequestEventId, clusterRequestHeaders, SIGNATURE_HEADER } from '../shared/contract/cluster-request-signing.ts';
 
 export interface SliceChange {
   readonly service: string;
@@ -32,6 +32,6 @@ export function sliceChangeBody(change: SliceChange): string {
 /** Headers for a body signed with the cluster's key, and the id the control plane queues it under. */
 export function signedHeaders(key: string, body: string): { headers: Record<string, string>; id: string } {
   const timestamp = Math.floor(Date.now() / 1000);
-  const signature = signWebhook(key, timestamp, body);
-  return { headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: String(timestamp), [SIGNATURE_HEADER]: signature }, id: webhookEventId(signature) };
+  const headers = clusterRequestHeaders(key, timestamp, body);
+  return { headers, id: clusterRequestEventId(headers[SIGNATURE_HEADER]!) };
 }

@@ -23,6 +23,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { API_FUNCTIONS, type ApiFunction, ROUTE_IDS, routes } from '../shared/contract/routes.ts';
+import { everyKeyUnder, type StorePrefix, storeKeys, storePrefixes } from '../shared/contract/store-layout.ts';
 
 export interface RingmasterStackProps extends StackProps {
   /** Names resources apart when several stages share an account. */
@@ -36,6 +38,9 @@ export const AGENT_TAGS = { resourceGroup: 'ringmaster-rg', vm: 'ringmaster-vm' 
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const RECONCILER_TIMEOUT = Duration.seconds(60);
+
+/** `dead-letters` → `DeadLetters`: construct ids from function names. */
+const pascalCase = (name: string) => name.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
 
 export class RingmasterStack extends Stack {
   readonly bucket: Bucket;
@@ -72,7 +77,7 @@ export class RingmasterStack extends Stack {
         // Old versions of documents and state are for recovery, not for ever.
         { id: 'old-versions', noncurrentVersionExpiration: Duration.days(30) },
         // Reports are rewritten every apply: their history has no use.
-        { id: 'old-reports', prefix: 'reports/', noncurrentVersionExpiration: Duration.days(1) },
+        { id: 'old-reports', prefix: storePrefixes.reports, noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
 
@@ -114,22 +119,22 @@ export class RingmasterStack extends Stack {
         bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: 'node24', externalModules: [], mainFields: ['module', 'main'], banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
       });
 
-    const ingest = fn('Ingest', 'ingest');
-    const webhook = fn('Webhook', 'webhook');
-    const status = fn('Status', 'status');
-    const deadLetters = fn('DeadLetterAdmin', 'dead-letters');
+    // One function per API function of the route table (shared/contract/routes.ts), named after it.
+    const api = Object.fromEntries(API_FUNCTIONS.map((name) => [name, fn(`${pascalCase(name)}Api`, name)])) as Record<ApiFunction, NodejsFunction>;
+    const { ingest, cluster, status } = api;
+    const deadLetters = api['dead-letters'];
     const reconciler = fn('Reconciler', 'reconciler', RECONCILER_TIMEOUT);
     this.queue.grantSendMessages(ingest);
-    this.queue.grantSendMessages(webhook);
-    this.bucket.grantRead(webhook, 'state/*');
-    // Issued kubeconfigs: the webhook function writes them, the status function hands them to the portal.
-    this.bucket.grantPut(webhook, 'kubeconfigs/*');
-    this.bucket.grantRead(status, 'kubeconfigs/*');
-    this.bucket.grantRead(status, 'status/*');
-    this.bucket.grantRead(status, 'reports/*');
+    this.queue.grantSendMessages(cluster);
+    this.bucket.grantRead(cluster, everyKeyUnder('state'));
+    // Issued kubeconfigs: the cluster function writes them, the status function hands them to the portal.
+    this.bucket.grantPut(cluster, everyKeyUnder('kubeconfigs'));
+    this.bucket.grantRead(status, everyKeyUnder('kubeconfigs'));
+    this.bucket.grantRead(status, everyKeyUnder('status'));
+    this.bucket.grantRead(status, everyKeyUnder('reports'));
     this.bucket.grantReadWrite(reconciler);
-    this.bucket.grantDelete(reconciler, 'desired/*');
-    this.bucket.grantDelete(reconciler, 'kubeconfigs/*');
+    this.bucket.grantDelete(reconciler, everyKeyUnder('desired'));
+    this.bucket.grantDelete(reconciler, everyKeyUnder('kubeconfigs'));
     this.deadLetterQueue.grantSendMessages(reconciler);
     this.deadLetterQueue.grantConsumeMessages(deadLetters);
     this.deadLetterQueue.grantSendMessages(deadLetters);
@@ -147,28 +152,30 @@ export class RingmasterStack extends Stack {
     };
     key.grantEncryptDecrypt(new ServicePrincipal(`logs.${this.region}.amazonaws.com`));
     const iam = new HttpIamAuthorizer();
-    this.api.addRoutes({ path: '/v1/events', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('IngestIntegration', ingest), authorizer: iam });
-    this.api.addRoutes({ path: '/v1/resource-groups/{rg}', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('StatusIntegration', status), authorizer: iam });
-    this.api.addRoutes({ path: '/v1/resource-groups/{rg}/kubeconfigs/{user}', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('KubeconfigReadIntegration', status), authorizer: iam });
-    this.api.addRoutes({ path: '/v1/dead-letters', methods: [HttpMethod.GET], integration: new HttpLambdaIntegration('DeadLetterListIntegration', deadLetters), authorizer: iam });
-    this.api.addRoutes({ path: '/v1/dead-letters/replay', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('DeadLetterReplayIntegration', deadLetters), authorizer: iam });
-    // Clusters sign with their own webhook key; the function checks it (no IAM identity on a VM cluster).
-    const webhookRoutes = [
-      ...this.api.addRoutes({ path: '/v1/clusters/{rg}/endpoints', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('WebhookIntegration', webhook) }),
-      ...this.api.addRoutes({ path: '/v1/clusters/{rg}/kubeconfigs', methods: [HttpMethod.POST], integration: new HttpLambdaIntegration('KubeconfigDeliveryIntegration', webhook) }),
-    ];
-    for (const route of webhookRoutes) {
-      Validations.of(route).acknowledge({ id: 'AwsSolutions-APIG4', reason: 'Clusters have no AWS identity: the function checks an HMAC-SHA256 signature with the cluster\'s own key, a 5-minute timestamp window and replays.' });
+    const integrations = Object.fromEntries(API_FUNCTIONS.map((name) => [name, new HttpLambdaIntegration(`${pascalCase(name)}Integration`, api[name])])) as Record<ApiFunction, HttpLambdaIntegration>;
+    for (const id of ROUTE_IDS) {
+      const route = routes[id];
+      const added = this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: integrations[route.function], ...(route.auth === 'portal' ? { authorizer: iam } : {}) });
+      for (const made of added) {
+        if (route.auth === 'cluster') {
+          // Clusters sign with their own key; the function checks it (no IAM identity on a VM cluster).
+          Validations.of(made).acknowledge({ id: 'AwsSolutions-APIG4', reason: "Clusters have no AWS identity: the function checks an HMAC-SHA256 signature with the cluster's own key, a 5-minute timestamp window and replays." });
+        } else if (route.auth === 'public') {
+          Validations.of(made).acknowledge({ id: 'AwsSolutions-APIG4', reason: 'Public by design: the API description and a liveness answer, no data.' });
+        }
+      }
     }
     reconciler.addEnvironment('RINGMASTER_PUBLIC_URL', this.api.apiEndpoint);
 
     // Agents: one policy for every VM, scoped by the principal's tags (ABAC), no policy per VM.
-    const own = (prefix: string) => `${this.bucket.bucketArn}/${prefix}/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}.json`;
+    const tag = (name: string) => `\${aws:PrincipalTag/${name}}`;
+    const ownDocument = `${this.bucket.bucketArn}/${storeKeys.desired(tag(AGENT_TAGS.resourceGroup), tag(AGENT_TAGS.vm))}`;
+    const ownReport = `${this.bucket.bucketArn}/${storeKeys.report(tag(AGENT_TAGS.resourceGroup), tag(AGENT_TAGS.vm))}`;
     this.agentPolicy = new ManagedPolicy(this, 'AgentPolicy', {
       description: 'A Ringmaster VM agent: read its own desired document, write its own report (scoped by principal tags)',
       statements: [
-        new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:GetObject'], resources: [own('desired')], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
-        new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: [own('reports')], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:GetObject'], resources: [ownDocument], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: [ownReport], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
         new PolicyStatement({ effect: Effect.ALLOW, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } } }),
       ],
     });
@@ -178,7 +185,7 @@ export class RingmasterStack extends Stack {
       new Alarm(this, name, { metric, threshold, evaluationPeriods: 1, comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: TreatMissingData.NOT_BREACHING, alarmDescription: description }).addAlarmAction(new SnsAction(alarms));
     alarm('DeadLettersWaiting', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }), 1, 'Events could not be processed: see `ringmaster dlq list`');
     alarm('EventsDelayed', this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1) }), 300, 'The oldest queued event waits for more than 5 minutes');
-    for (const [name, f] of Object.entries({ ingest, webhook, status, reconciler, deadLetters })) {
+    for (const [name, f] of Object.entries({ ...api, reconciler })) {
       alarm(`${name}Errors`, f.metricErrors({ period: Duration.minutes(5) }), 1, `${name} function errors`);
       alarm(`${name}Throttles`, f.metricThrottles({ period: Duration.minutes(5) }), 1, `${name} function throttled`);
     }
@@ -198,7 +205,7 @@ export class RingmasterStack extends Stack {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason: 'AWSLambdaBasicExecutionRole only lets a function write its own logs.',
     });
-    const scopedGrants = 'Object-level grants on this bucket, limited by prefix (state/, status/, reports/, desired/, kubeconfigs/), and the KMS actions SSE-KMS needs on this key; no other resource.';
+    const scopedGrants = `Object-level grants on this bucket, limited by prefix (${Object.values(storePrefixes).join(', ')}), and the KMS actions SSE-KMS needs on this key; no other resource.`;
     for (const finding of [
       'Action::kms:GenerateDataKey*',
       'Action::kms:ReEncrypt*',
@@ -208,7 +215,7 @@ export class RingmasterStack extends Stack {
       'Action::s3:GetObject*',
       'Action::s3:List*',
       `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/*`,
-      ...['desired', 'reports', 'state', 'status', 'kubeconfigs'].map((prefix) => `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/${prefix}/*`),
+      ...(Object.keys(storePrefixes) as StorePrefix[]).map((prefix) => `Resource::<${this.getLogicalId(this.bucket.node.defaultChild as CfnBucket)}.Arn>/${everyKeyUnder(prefix)}`),
     ]) {
       Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason: scopedGrants });
     }

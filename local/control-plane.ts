@@ -12,16 +12,15 @@ import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-id
 import type { Layout } from '../shared/layout.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
+import { createClusterHandlers } from '../functions/cluster/handler.ts';
 import { createDeadLetterHandlers } from '../functions/dead-letters/handler.ts';
-import { createIngestHandler } from '../functions/ingest/handler.ts';
+import { createIngestHandlers } from '../functions/ingest/handler.ts';
 import { createReconcilerHandler, type ReconcilerDependencies } from '../functions/reconciler/handler.ts';
-import { bearerAuthorizer, json } from '../functions/shared/http.ts';
+import { wholeApi } from '../functions/shared/api.ts';
+import { bearerAuthorizer } from '../functions/shared/http.ts';
 import { createLogger } from '../functions/shared/logger.ts';
-import { webhookKeyLookup } from '../functions/shared/state-store.ts';
-import { createKubeconfigReadHandler, createStatusHandler } from '../functions/status/handler.ts';
-import { createWebhookHandler } from '../functions/webhook/handler.ts';
-import { createKubeconfigDeliveryHandler } from '../functions/webhook/kubeconfig-delivery.ts';
-import { openApiDocument } from '../functions/shared/openapi.ts';
+import { clusterKeyLookup } from '../functions/shared/state-store.ts';
+import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
 import { createApiServer } from './http-server.ts';
 import { startWorker } from './worker.ts';
@@ -83,21 +82,19 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   });
   const queue = new SqliteQueue({ path: join(options.dataDir, 'queue.db'), visibilityTimeoutSeconds: 120, maxReceives: 10, recoverInFlight: true });
   const logger = createLogger('ringmaster-local');
-  const authorize = bearerAuthorizer(credentials.apiToken);
 
   let apiUrl = '';
-  const deadLetters = createDeadLetterHandlers({ queue, authorize, logger });
-  const server = createApiServer([
-    { method: 'GET', path: '/v1/dead-letters', name: 'dead-letters', invoke: deadLetters.list },
-    { method: 'POST', path: '/v1/dead-letters/replay', name: 'dead-letters-replay', invoke: deadLetters.replay },
-    { method: 'POST', path: '/v1/events', name: 'ingest', invoke: createIngestHandler({ queue, authorize, logger }) },
-    { method: 'POST', path: '/v1/clusters/{rg}/endpoints', name: 'webhook', invoke: createWebhookHandler({ queue, webhookKey: webhookKeyLookup(store), logger }) },
-    { method: 'POST', path: '/v1/clusters/{rg}/kubeconfigs', name: 'kubeconfig-delivery', invoke: createKubeconfigDeliveryHandler({ queue, store, webhookKey: webhookKeyLookup(store), logger }) },
-    { method: 'GET', path: '/v1/resource-groups/{rg}', name: 'status', invoke: createStatusHandler({ store, authorize, logger }) },
-    { method: 'GET', path: '/v1/resource-groups/{rg}/kubeconfigs/{user}', name: 'kubeconfig-read', invoke: createKubeconfigReadHandler({ store, authorize, logger }) },
-    { method: 'GET', path: '/v1/openapi.json', name: 'openapi', invoke: async () => json(200, openApiDocument(apiUrl)) },
-    { method: 'GET', path: '/healthz', name: 'health', invoke: async () => json(200, { ok: true, queued: queue.depth() }) },
-  ]);
+  const clusterKey = clusterKeyLookup(store);
+  const api = wholeApi(
+    {
+      ...createIngestHandlers({ queue, logger }),
+      ...createClusterHandlers({ queue, store, clusterKey, logger }),
+      ...createStatusHandlers({ store, logger, serverUrl: () => apiUrl, queued: () => queue.depth() }),
+      ...createDeadLetterHandlers({ queue, logger }),
+    },
+    { authorize: bearerAuthorizer(credentials.apiToken), logger },
+  );
+  const server = createApiServer(api, (error) => logger.error('request failed', error as Error));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.apiPort ?? 7480, '127.0.0.1', () => resolve());
@@ -109,7 +106,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     store,
     masterKey: credentials.masterKey,
     logger,
-    webhookUrl: (rg) => `${publicUrl}/v1/clusters/${rg}/endpoints`,
+    apiUrl: publicUrl,
     // The local event source hands out queue receipts as SQS message ids.
     deadLetter: (message, reason) => queue.deadLetter({ ...message, receipt: message.messageId, receiveCount: 0, sentAt: 0 }, reason),
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { jsonSchemas } from '../shared/schema/json-schema.ts';
+import { jsonSchemas } from '../shared/contract/json-schemas.ts';
 
 const dir = fileURLToPath(new URL('../docs/schemas/', import.meta.url));
 mkdirSync(dir, { recursive: true });

@@ -5,7 +5,7 @@
  * AWS the same is a role with principal tags; see the CDK app.)
  */
 import { createHmac } from 'node:crypto';
-import { storeKeys } from './ports.ts';
+import { storeKeys } from './contract/store-layout.ts';
 
 export interface AgentCredentials {
   readonly accessKeyId: string;

@@ -11,7 +11,8 @@ import { frontendFindings } from './findings/frontends.ts';
 import { maintenanceFindings } from './findings/maintenance.ts';
 import { networkFindings } from './findings/network.ts';
 import { topologyFindings } from './findings/topology.ts';
-import { documentHash, sha256Hex } from './hash.ts';
+import { documentHash } from './contract/document-envelope.ts';
+import { sha256Hex } from './hash.ts';
 import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
 import { buildModel, type Model } from './model.ts';
 import { planHaproxy } from './render/haproxy.ts';
@@ -26,8 +27,8 @@ export interface DesiredStateOptions {
   readonly layout?: Layout;
   /** The slot tables of the previous run, so pods keep their haproxy slots. */
   readonly previousSlots?: Readonly<Record<string, SlotTable>>;
-  /** The control plane's endpoint webhook URL for this resource group. */
-  readonly webhookUrl?: string;
+  /** The control plane's API URL as the server reaches it, for its calls back (endpoint changes, kubeconfigs). */
+  readonly apiUrl?: string;
   /** Kubeconfig requests waiting for the server's agent (from the state, not the description). */
   readonly kubeconfigRequests?: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
 }
@@ -97,7 +98,7 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
   const blocked = blockedVms(findings);
   const tokenContent = `${rg.secrets.clusterToken ?? ''}\n`;
   const tokenFile = { content: tokenContent, sha256: `sha256:${sha256Hex(tokenContent)}` };
-  const ctx: RenderContext = { model, layout, haproxy, webhookUrl: options.webhookUrl, tokenFile, kubeconfigRequests: options.kubeconfigRequests ?? [] };
+  const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokenFile, kubeconfigRequests: options.kubeconfigRequests ?? [] };
 
   const documents: VmDocument[] = [];
   const blockedList: BlockedVm[] = [];

@@ -67,18 +67,3 @@ export interface EventQueue {
   /** Sends the dead letters with these ids (all when none are given) back to the main queue, under new deduplication ids. */
   replayDeadLetters(ids?: readonly string[]): Promise<number>;
 }
-
-/** Store layout: the prefixes are the contract between the parts. */
-export const storeKeys = {
-  state: (rg: string) => `state/${rg}.json`,
-  desired: (rg: string, vm: string) => `desired/${rg}/${vm}.json`,
-  report: (rg: string, vm: string) => `reports/${rg}/${vm}.json`,
-  status: (rg: string) => `status/${rg}.json`,
-  reportsOf: (rg: string) => `reports/${rg}/`,
-  /**
-   * Readable by the portal only: never under a prefix an agent may read. One object per
-   * delivery, so a late or replayed delivery can never overwrite a newer kubeconfig.
-   */
-  kubeconfig: (rg: string, user: string, deliveryId: string) => `kubeconfigs/${rg}/${user}/${deliveryId}.yaml`,
-  kubeconfigsOf: (rg: string) => `kubeconfigs/${rg}/`,
-};

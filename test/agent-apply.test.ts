@@ -6,7 +6,7 @@ import { applyDocument, type CommandRunner } from '../agent/apply.ts';
 import { runCommand } from '../agent/agent.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { layoutUnder, DEFAULT_LAYOUT } from '../shared/layout.ts';
-import type { StoredDocument } from '../shared/state/reconcile.ts';
+import type { StoredDocument } from '../shared/contract/document-envelope.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
 
 const roots: string[] = [];

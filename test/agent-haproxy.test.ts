@@ -15,7 +15,7 @@ import { S3Store } from '../adapters/s3-store.ts';
 import { Agent } from '../agent/agent.ts';
 import { runtimeCommand } from '../agent/haproxy-runtime.ts';
 import { computeDesiredState, type DesiredState } from '../shared/desired-state.ts';
-import { storeKeys } from '../shared/ports.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import { DATASTORE_PASSWORD, documentOf, example, TOKEN } from './helpers/fixtures.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';

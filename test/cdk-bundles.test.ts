@@ -3,6 +3,7 @@
  * and invoked with a sample event, against moto_server standing in for S3, SQS and Secrets
  * Manager: the bundles start and do their job.
  */
+import { type PathParameters, type RouteId, routeKey, routePath, routes } from '../shared/contract/routes.ts';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -64,31 +65,31 @@ function invoke(name: string, event: unknown): any {
   return JSON.parse(run.stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length));
 }
 
-/** An HTTP API (payload 2.0) event as API Gateway sends it: the route key is the route's template. */
-const http = (method: string, path: string, body?: unknown, iam = true) => {
-  const routeKey = `${method} ${path.replace(/\/(resource-groups|clusters)\/[^/]+/, '/$1/{rg}').replace(/\/kubeconfigs\/[^/]+$/, '/kubeconfigs/{user}')}`;
-  const user = /\/resource-groups\/[^/]+\/kubeconfigs\/([^/]+)$/.exec(path)?.[1];
+/** An HTTP API (payload 2.0) event as API Gateway sends it for a route of the table: route key, path, parameters. */
+const http = <K extends RouteId>(id: K, parameters: PathParameters<K>, body?: unknown, iam = true) => {
+  const path = routePath(id, parameters);
   return {
     version: '2.0',
-    routeKey,
+    routeKey: routeKey(id),
     rawPath: path,
     rawQueryString: '',
     headers: { 'content-type': 'application/json' },
-    pathParameters: { ...Object.fromEntries([...path.matchAll(/\/(?:resource-groups|clusters)\/([^/]+)/g)].map((m) => ['rg', m[1]])), ...(user ? { user } : {}) },
+    pathParameters: parameters,
     isBase64Encoded: false,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    requestContext: { http: { method, path }, requestId: 'r', routeKey, ...(iam ? { authorizer: { iam: { accessKey: 'AKIA', userArn: 'arn:aws:iam::1:user/portal' } } } : {}) },
+    requestContext: { http: { method: routes[id].method, path }, requestId: 'r', routeKey: routeKey(id), ...(iam ? { authorizer: { iam: { accessKey: 'AKIA', userArn: 'arn:aws:iam::1:user/portal' } } } : {}) },
   };
 };
+const signedByNobody = { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` };
 
 test('synth bundles every function for Node.js 24', () => {
-  expect([...bundles.keys()].sort()).toEqual(['DeadLetterAdmin', 'Ingest', 'Reconciler', 'Status', 'Webhook']);
+  expect([...bundles.keys()].sort()).toEqual(['ClusterApi', 'DeadLettersApi', 'IngestApi', 'Reconciler', 'StatusApi']);
 });
 
 test('ingest: an IAM-signed portal event is queued; an unsigned call is refused', () => {
   const event = { id: 'e1', type: 'cluster.provisioned', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:00Z', payload: { settings: {} } };
-  expect(invoke('Ingest', http('POST', '/v1/events', event))).toMatchObject({ statusCode: 202 });
-  expect(invoke('Ingest', http('POST', '/v1/events', event, false))).toMatchObject({ statusCode: 401 });
+  expect(invoke('IngestApi', http('postEvents', {}, event))).toMatchObject({ statusCode: 202 });
+  expect(invoke('IngestApi', http('postEvents', {}, event, false))).toMatchObject({ statusCode: 401 });
 });
 
 test('reconciler: a queued event becomes state, documents and status in the bucket', async () => {
@@ -102,12 +103,15 @@ test('reconciler: a queued event becomes state, documents and status in the buck
   expect(state.description.secrets.clusterToken).toMatch(/^[0-9a-f]{64}$/);
 });
 
-test('status, webhook and dead-letter functions answer', () => {
-  expect(invoke('Status', http('GET', '/v1/resource-groups/rg1'))).toMatchObject({ statusCode: 200 });
-  expect(invoke('Status', http('GET', '/v1/resource-groups/nosuch'))).toMatchObject({ statusCode: 404 });
-  expect(invoke('Webhook', { ...http('POST', '/v1/clusters/rg1/endpoints', { changes: [] }, false), headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` } })).toMatchObject({ statusCode: 401 });
-  expect(invoke('Webhook', { ...http('POST', '/v1/clusters/rg1/kubeconfigs', { user: 'alice' }, false), headers: { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` } })).toMatchObject({ statusCode: 401 });
-  expect(invoke('Status', http('GET', '/v1/resource-groups/rg1/kubeconfigs/alice'))).toMatchObject({ statusCode: 404 });
-  expect(invoke('Status', { ...http('GET', '/v1/resource-groups/rg1'), routeKey: 'GET /v1/other' })).toMatchObject({ statusCode: 404 });
-  expect(invoke('DeadLetterAdmin', http('GET', '/v1/dead-letters'))).toMatchObject({ statusCode: 200 });
+test('status, cluster and dead-letter functions answer their routes of the table, and 404 to any other', () => {
+  expect(invoke('StatusApi', http('getResourceGroup', { rg: 'rg1' }))).toMatchObject({ statusCode: 200 });
+  expect(invoke('StatusApi', http('getResourceGroup', { rg: 'nosuch' }))).toMatchObject({ statusCode: 404 });
+  expect(invoke('StatusApi', http('getResourceGroup', { rg: 'Not_A_Name' }))).toMatchObject({ statusCode: 400 });
+  expect(invoke('ClusterApi', { ...http('postClusterEndpoints', { rg: 'rg1' }, { changes: [] }, false), headers: signedByNobody })).toMatchObject({ statusCode: 401 });
+  expect(invoke('ClusterApi', { ...http('postClusterKubeconfig', { rg: 'rg1' }, { user: 'alice' }, false), headers: signedByNobody })).toMatchObject({ statusCode: 401 });
+  expect(invoke('StatusApi', http('getKubeconfig', { rg: 'rg1', user: 'alice' }))).toMatchObject({ statusCode: 404 });
+  expect(invoke('StatusApi', http('getOpenApi', {}, undefined, false))).toMatchObject({ statusCode: 200 });
+  // A route of another function (API Gateway would never send it here) is not served.
+  expect(invoke('StatusApi', http('listDeadLetters', {}))).toMatchObject({ statusCode: 404 });
+  expect(invoke('DeadLettersApi', http('listDeadLetters', {}))).toMatchObject({ statusCode: 200 });
 });

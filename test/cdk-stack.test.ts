@@ -1,4 +1,5 @@
 /** The AWS app, synthesized (bundling skipped): the resources and policies that matter, and cdk-nag. */
+import { ROUTE_IDS, routeKey, routes } from '../shared/contract/routes.ts';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -41,27 +42,29 @@ test('functions run on Node.js 24, arm64; the reconciler reads the queue with pa
   template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
 });
 
-test('portal routes need IAM; the cluster webhook is checked by its signature in the function', () => {
+test('every route of the table is an API route: portal routes need IAM; cluster and public routes are checked in the function', () => {
+  const made = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string; AuthorizationType: string } }).Properties);
+  expect(made.map((r) => r.RouteKey).sort()).toEqual(ROUTE_IDS.map(routeKey).sort());
+  for (const id of ROUTE_IDS) {
+    expect(made.find((r) => r.RouteKey === routeKey(id))!.AuthorizationType).toBe(routes[id].auth === 'portal' ? 'AWS_IAM' : 'NONE');
+  }
+  // Spot checks against the table's own words.
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/events', AuthorizationType: 'AWS_IAM' });
-  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/resource-groups/{rg}', AuthorizationType: 'AWS_IAM' });
-  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/dead-letters/replay', AuthorizationType: 'AWS_IAM' });
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/clusters/{rg}/endpoints', AuthorizationType: 'NONE' });
-  // Kubeconfigs: the server delivers them signed; only the portal (IAM) reads them back.
-  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/clusters/{rg}/kubeconfigs', AuthorizationType: 'NONE' });
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/resource-groups/{rg}/kubeconfigs/{user}', AuthorizationType: 'AWS_IAM' });
 });
 
-test('issued kubeconfigs: the webhook function may only write them, the status function only read them, the reconciler delete them', () => {
+test('issued kubeconfigs: the cluster function may only write them, the status function only read them, the reconciler delete them', () => {
   const policies = template.findResources('AWS::IAM::Policy');
   const statementsOf = (role: string) =>
     Object.values(policies)
       .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes(role))
       .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown }> } } }).Properties.PolicyDocument.Statement);
   const on = (role: string) => statementsOf(role).filter((s) => JSON.stringify(s.Resource).includes('/kubeconfigs/*')).flatMap((s) => [s.Action].flat());
-  expect(on('WebhookServiceRole').every((action) => /^s3:(PutObject|PutObjectLegalHold|PutObjectRetention|PutObjectTagging|PutObjectVersionTagging|Abort\*)$/.test(action))).toBe(true);
-  expect(on('WebhookServiceRole')).toContain('s3:PutObject');
-  expect(on('StatusServiceRole').some((action) => action.startsWith('s3:GetObject'))).toBe(true);
-  expect(on('StatusServiceRole').some((action) => action.startsWith('s3:Put') || action.startsWith('s3:Delete'))).toBe(false);
+  expect(on('ClusterApiServiceRole').every((action) => /^s3:(PutObject|PutObjectLegalHold|PutObjectRetention|PutObjectTagging|PutObjectVersionTagging|Abort\*)$/.test(action))).toBe(true);
+  expect(on('ClusterApiServiceRole')).toContain('s3:PutObject');
+  expect(on('StatusApiServiceRole').some((action) => action.startsWith('s3:GetObject'))).toBe(true);
+  expect(on('StatusApiServiceRole').some((action) => action.startsWith('s3:Put') || action.startsWith('s3:Delete'))).toBe(false);
   expect(on('ReconcilerServiceRole')).toContain('s3:DeleteObject*');
 });
 

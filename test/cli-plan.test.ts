@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonSchemas } from '../shared/schema/json-schema.ts';
-import { hasValidHash } from '../shared/hash.ts';
+import { jsonSchemas } from '../shared/contract/json-schemas.ts';
+import { hasValidHash } from '../shared/contract/document-envelope.ts';
 import { ROOT, TOKEN } from './helpers/fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringmaster-cli-'));

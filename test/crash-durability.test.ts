@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { storeKeys } from '../shared/ports.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import { type ControlPlaneProcess, startControlPlaneProcess, waitFor } from './helpers/control-plane-process.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ringmaster-crash-'));

@@ -1,11 +1,11 @@
 /** What each role's VM gets: k3s configs, manifests, exports, tasks; hashes that verify. */
 import { parse } from 'yaml';
 import { computeDesiredState } from '../shared/desired-state.ts';
-import { hasValidHash } from '../shared/hash.ts';
+import { hasValidHash } from '../shared/contract/document-envelope.ts';
 import { vmDocumentSchema } from '../shared/schema/document.ts';
 import { DATASTORE_PASSWORD, documentOf, example, fileOf, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
 
-const state = computeDesiredState(example('scenario-1-http'), { webhookUrl: 'https://ringmaster.example.com/v1/clusters/demo/endpoints' });
+const state = computeDesiredState(example('scenario-1-http'), { apiUrl: 'https://ringmaster.example.com' });
 const doc = (vm: string) => documentOf(state.documents, vm);
 
 test('every document passes its own schema and carries a hash of its content', () => {
@@ -70,7 +70,7 @@ test('an external datastore is used as given, and nothing is prepared locally', 
   expect(server.services.map((s) => s.name)).not.toContain('postgresql');
 });
 
-test("the server's tasks: sudo-srv users, an API URL that works from outside, the watched services, the webhook", () => {
+test("the server's tasks: sudo-srv users, an API URL that works from outside, the watched services, where to call the control plane", () => {
   expect(doc('kube01').kubernetes).toEqual({
     accessUsers: ['alice'],
     kubeconfigRequests: [],
@@ -79,7 +79,7 @@ test("the server's tasks: sudo-srv users, an API URL that works from outside, th
     watchedServices: [{ namespace: 'default', service: 'myapp' }],
     drainNodes: [],
     drainTimeoutSeconds: 600,
-    webhook: { url: 'https://ringmaster.example.com/v1/clusters/demo/endpoints', keyFile: '/var/lib/ringmaster/webhook-key' },
+    controlPlane: { apiUrl: 'https://ringmaster.example.com', keyFile: '/var/lib/ringmaster/webhook-key' },
   });
   expect(fileOf(doc('kube01'), 'webhook-key')).toBe(`${WEBHOOK_KEY}\n`);
 });

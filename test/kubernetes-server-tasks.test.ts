@@ -6,6 +6,7 @@
  * where only the portal reads them, and stop working when the user loses sudo-srv; nodes are
  * drained through the Eviction API, a PodDisruptionBudget postpones instead of forcing.
  */
+import { routeUrl } from '../shared/contract/routes.ts';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -175,7 +176,8 @@ describe('endpoint watcher → signed webhook → control plane', () => {
   test('a watch gap (410 Gone after etcd compaction) resyncs everything: a slice deleted meanwhile disappears', async () => {
     // The same informers, stopped and started again: they resume from their last resourceVersion.
     await tasks.stop();
-    const { url, keyFile } = (await serverDocument()).kubernetes.webhook!;
+    const { apiUrl, keyFile } = (await serverDocument()).kubernetes.controlPlane!;
+    const url = routeUrl(apiUrl, 'postClusterEndpoints', { rg: 'demo' });
     const key = readFileSync(onDisk(root, keyFile), 'utf8').trim();
     const deliveries: WebhookBatch[] = [];
     const forwarder = new EndpointForwarder({

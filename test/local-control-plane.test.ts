@@ -11,10 +11,9 @@ import { parse as parseYaml } from 'yaml';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { hasValidHash } from '../shared/hash.ts';
-import { storeKeys } from '../shared/ports.ts';
-import { vmDocumentSchema } from '../shared/schema/document.ts';
-import { signWebhook } from '../shared/webhook-signature.ts';
+import { verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
+import { signClusterRequest } from '../shared/contract/cluster-request-signing.ts';
 import { type ControlPlaneProcess, startControlPlaneProcess, waitFor } from './helpers/control-plane-process.ts';
 import { buildAgent } from '../scripts/build-agent.ts';
 import { ROOT } from './helpers/fixtures.ts';
@@ -49,14 +48,12 @@ test("the reference architecture's documents are in the store, valid, and each V
   const docs = await documents();
   expect(Object.keys(docs).sort()).toEqual(['db01', 'kube01', 'kube02', 'kube03', 'nfs01', 'web01']);
   for (const document of Object.values(docs)) {
-    const { generation, ...rest } = document;
-    expect(generation).toBe(1);
-    expect(vmDocumentSchema.parse(rest)).toBeTruthy();
-    expect(hasValidHash(document)).toBe(true);
+    expect(document.generation).toBe(1);
+    expect(verifyStoredDocument(JSON.stringify(document), { resourceGroup: 'demo', vm: document.vm })).toHaveProperty('document');
   }
   expect(docs.web01.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(['/etc/haproxy/haproxy.cfg', '/etc/nginx/nginx.conf', '/etc/rancher/k3s/config.yaml']));
   expect(docs.kube01.kubernetes.accessUsers).toEqual(['alice']);
-  expect(docs.kube01.kubernetes.webhook.url).toBe(`${cp.info.apiUrl}/v1/clusters/demo/endpoints`);
+  expect(docs.kube01.kubernetes.controlPlane.apiUrl).toBe(cp.info.apiUrl);
   expect(docs.db01.files).toEqual([]);
   const token = docs.kube02.files.find((f: { path: string }) => f.path.endsWith('k3s-token')).content;
   expect(JSON.stringify(docs.db01)).not.toContain(token.trim());
@@ -126,7 +123,7 @@ describe('the endpoint webhook', () => {
         },
       ],
     });
-  const post = (text: string, timestamp: number, signature = signWebhook(key, timestamp, text)) =>
+  const post = (text: string, timestamp: number, signature = signClusterRequest(key, timestamp, text)) =>
     cp.api('POST', '/v1/clusters/demo/endpoints', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signature, authorization: '' });
   const now = () => Math.floor(Date.now() / 1000);
 
@@ -165,7 +162,7 @@ describe('the endpoint webhook', () => {
 
   test('an unknown resource group answers like a bad signature', async () => {
     const text = body('1', []);
-    const response = await cp.api('POST', '/v1/clusters/nosuchrg/endpoints', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(now()), 'x-ringmaster-signature': signWebhook('x'.repeat(32), now(), text) });
+    const response = await cp.api('POST', '/v1/clusters/nosuchrg/endpoints', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(now()), 'x-ringmaster-signature': signClusterRequest('x'.repeat(32), now(), text) });
     expect(response.status).toBe(401);
   });
 });
@@ -175,7 +172,7 @@ describe('kubeconfig delivery from the server (signed) and reading by the portal
   const kubeconfig = 'apiVersion: v1\nkind: Config\nusers: [{name: alice, user: {token: secret-token-123}}]\n';
   const deliver = (value: unknown, timestamp = Math.floor(Date.now() / 1000)) => {
     const text = JSON.stringify(value);
-    return cp.api('POST', '/v1/clusters/demo/kubeconfigs', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signWebhook(key, timestamp, text), authorization: '' });
+    return cp.api('POST', '/v1/clusters/demo/kubeconfigs', text, { 'content-type': 'application/json', 'x-ringmaster-timestamp': String(timestamp), 'x-ringmaster-signature': signClusterRequest(key, timestamp, text), authorization: '' });
   };
   const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
 

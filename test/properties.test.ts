@@ -62,8 +62,8 @@ test('identical input gives byte-identical documents, whatever the order of VMs 
   fc.assert(
     fc.property(rgArb, (rg) => {
       const shuffled = { ...rg, vms: [...rg.vms].reverse(), frontends: Object.fromEntries(Object.entries(rg.frontends).reverse()) };
-      const a = computeDesiredState(rg, { webhookUrl: 'https://cp.example.com/hook' });
-      const b = computeDesiredState(shuffled, { webhookUrl: 'https://cp.example.com/hook' });
+      const a = computeDesiredState(rg, { apiUrl: 'https://cp.example.com' });
+      const b = computeDesiredState(shuffled, { apiUrl: 'https://cp.example.com' });
       expect(canonicalJson(b)).toBe(canonicalJson(a));
       expect(JSON.stringify(b.documents)).toBe(JSON.stringify(a.documents));
     }),
@@ -74,7 +74,7 @@ test('identical input gives byte-identical documents, whatever the order of VMs 
 test('the cluster token is only in server, agent and webgateway documents; the webhook key only in the server\'s', () => {
   fc.assert(
     fc.property(rgArb, (rg) => {
-      const state = computeDesiredState(rg, { webhookUrl: 'https://cp.example.com/hook' });
+      const state = computeDesiredState(rg, { apiUrl: 'https://cp.example.com' });
       for (const document of state.documents) {
         const text = JSON.stringify(document);
         const isNode = document.roles.some((role) => NODE_ROLES.includes(role));

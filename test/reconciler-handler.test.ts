@@ -9,7 +9,8 @@ import { S3Store } from '../adapters/s3-store.ts';
 import { createReconcilerHandler } from '../functions/reconciler/handler.ts';
 import { createLogger } from '../functions/shared/logger.ts';
 import { localContext } from '../local/lambda-context.ts';
-import { type ObjectStore, type OutgoingMessage, type PutOptions, storeKeys } from '../shared/ports.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
+import type { ObjectStore, OutgoingMessage, PutOptions } from '../shared/ports.ts';
 import { type RunningServer, startMoto, TEST_CREDENTIALS } from './helpers/servers.ts';
 
 let moto: RunningServer;

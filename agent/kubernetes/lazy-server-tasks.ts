@@ -4,7 +4,7 @@
  */
 import type { KubernetesTaskRunner } from '../agent.ts';
 import type { KubernetesTasks } from '../../shared/schema/document.ts';
-import type { KubernetesReport } from '../../shared/state/report.ts';
+import type { KubernetesReport } from '../../shared/contract/agent-report.ts';
 import type { ServerTasks, ServerTasksOptions } from './server-tasks.ts';
 
 export class LazyServerTasks implements KubernetesTaskRunner {

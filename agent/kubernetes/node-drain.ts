@@ -7,7 +7,7 @@
  * Pods no controller owns are left alone and named: evicting them would lose them.
  */
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import type { KubernetesReport } from '../../shared/state/report.ts';
+import type { KubernetesReport } from '../../shared/contract/agent-report.ts';
 import { describeApiError, ignoreNotFound, statusOf } from './api-errors.ts';
 
 export const MAINTENANCE_LABEL = 'ringmaster.io/maintenance';
@@ -16,7 +16,7 @@ export const DRAIN_STARTED_ANNOTATION = 'ringmaster.io/drain-started-at';
 /** Set only when we made the node unschedulable: a node an admin had cordoned stays cordoned afterwards. */
 export const CORDONED_BY_US_ANNOTATION = 'ringmaster.io/cordoned-by-ringmaster';
 
-/** One node's progress, as the server's report carries it (see shared/state/report.ts). */
+/** One node's progress, as the server's report carries it (see shared/contract/agent-report.ts). */
 export type DrainProgress = KubernetesReport['drain'][number];
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -9,14 +9,13 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesTasks } from '../../shared/schema/document.ts';
-import type { KubernetesReport } from '../../shared/state/report.ts';
+import { type KubernetesReport, kubernetesReportSchema } from '../../shared/contract/agent-report.ts';
+import { routeUrl } from '../../shared/contract/routes.ts';
 import { describeApiError } from './api-errors.ts';
 import { ClusterAccess, clusterCaData, issueKubeconfig } from './cluster-access.ts';
 import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
 import { NodeDrainer } from './node-drain.ts';
-import { delivered, postSigned, siblingRoute, signRequest } from './signed-post.ts';
-
-const MAX_REPORTED_ERRORS = 20;
+import { delivered, postSigned, signRequest } from './signed-post.ts';
 
 export interface ServerTasksOptions {
   /** The cluster admin's kubeconfig (k3s writes `/etc/rancher/k3s/k3s.yaml`). */
@@ -128,19 +127,20 @@ export class ServerTasks {
     return connected;
   }
 
-  async #webhookKey(): Promise<{ url: string; key: string } | undefined> {
-    const webhook = this.#tasks?.webhook;
-    if (!webhook) return undefined;
-    const key = (await readFile(this.#options.onDisk(webhook.keyFile), 'utf8')).trim();
-    return key ? { url: webhook.url, key } : undefined;
+  /** Where and with which key this cluster calls the control plane, when its document says. */
+  async #controlPlane(): Promise<{ apiUrl: string; key: string } | undefined> {
+    const controlPlane = this.#tasks?.controlPlane;
+    if (!controlPlane) return undefined;
+    const key = (await readFile(this.#options.onDisk(controlPlane.keyFile), 'utf8')).trim();
+    return key ? { apiUrl: controlPlane.apiUrl, key } : undefined;
   }
 
   async #deliverEndpoints(batch: WebhookBatch): Promise<boolean> {
-    const target = await this.#webhookKey();
+    const target = await this.#controlPlane();
     if (!target) return false;
     let response;
     try {
-      response = await postSigned(signRequest(target.url, target.key, batch.body));
+      response = await postSigned(signRequest(routeUrl(target.apiUrl, 'postClusterEndpoints', { rg: this.#options.resourceGroup }), target.key, batch.body));
     } catch (error) {
       this.#webhook.failures++;
       throw error;
@@ -182,7 +182,7 @@ export class ServerTasks {
       errors.push(`the cluster admin kubeconfig ${this.#options.kubeconfigPath} cannot be read: ${(error as Error).message.split('\n')[0]!.slice(0, 300)}`);
       return this.#finish(report);
     }
-    connected.forwarder.setWatched(tasks.webhook ? tasks.watchedServices : []);
+    connected.forwarder.setWatched(tasks.controlPlane ? tasks.watchedServices : []);
     try {
       await connected.forwarder.start();
     } catch (error) {
@@ -208,8 +208,8 @@ export class ServerTasks {
     const { lastRefusal, ...webhook } = this.#webhook;
     const errors = [...draft.errors, ...(lastRefusal ? [`the control plane refused endpoint changes: ${lastRefusal}`] : [])];
     this.#webhook.lastRefusal = undefined;
-    // Bounded as the report schema wants: a report that does not validate would hide the drain status.
-    const report = { ...draft, endpointWebhook: webhook, errors: errors.slice(0, MAX_REPORTED_ERRORS).map((e) => e.slice(0, 1000)) };
+    // Cut to the report's own limits: a report that does not validate would hide the drain status.
+    const report = kubernetesReportSchema.parse({ ...draft, endpointWebhook: webhook, errors });
     this.#lastReport = report;
     if (report.errors.length > 0) this.#log('kubernetes tasks failed in part; trying again next round', { errors: report.errors });
     return report;
@@ -226,11 +226,11 @@ export class ServerTasks {
     for (const user of users) {
       const requestIds = open.filter((request) => request.user === user).map((request) => request.requestId);
       try {
-        const target = await this.#webhookKey();
+        const target = await this.#controlPlane();
         if (!target) throw new Error('the document names no control plane to deliver to');
         const issued = await this.issue(user, connected);
         const body = JSON.stringify({ user, kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt, requestIds });
-        const response = await postSigned(signRequest(siblingRoute(target.url, 'kubeconfigs'), target.key, body));
+        const response = await postSigned(signRequest(routeUrl(target.apiUrl, 'postClusterKubeconfig', { rg: this.#options.resourceGroup }), target.key, body));
         if (!delivered(response.status)) throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
         for (const id of requestIds) this.#answered.add(id);
         deliveredList.push({ user, expiresAt: issued.expiresAt, requestIds });

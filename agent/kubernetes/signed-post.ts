@@ -1,8 +1,8 @@
 /**
- * Calls from a cluster to the control plane (`/v1/clusters/{rg}/…`), signed with the
- * cluster's webhook key the way the control plane checks them (shared/webhook-signature.ts).
+ * Calls from a cluster to the control plane (its `cluster` routes), signed with the
+ * cluster's key the way the control plane checks them (shared/contract/cluster-request-signing.ts).
  */
-import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../../shared/webhook-signature.ts';
+import { clusterRequestHeaders } from '../../shared/contract/cluster-request-signing.ts';
 
 export interface SignedRequest {
   readonly url: string;
@@ -23,7 +23,7 @@ export function signRequest(url: string, key: string, body: string, nowMs = Date
     url,
     body,
     signedAt,
-    headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: String(signedAt), [SIGNATURE_HEADER]: signWebhook(key, signedAt, body) },
+    headers: clusterRequestHeaders(key, signedAt, body),
   };
 }
 
@@ -40,9 +40,4 @@ export async function postSigned(request: SignedRequest, timeoutMs = 10_000): Pr
  */
 export function delivered(status: number): boolean {
   return (status >= 200 && status < 300) || status === 409;
-}
-
-/** The URL of another cluster route next to the endpoint webhook's (`…/endpoints` → `…/kubeconfigs`). */
-export function siblingRoute(webhookUrl: string, route: string): string {
-  return new URL(route, webhookUrl).toString();
 }

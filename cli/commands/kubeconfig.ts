@@ -7,11 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { z } from 'zod';
 import { describeApiError } from '../../agent/kubernetes/api-errors.ts';
 import { ClusterAccess } from '../../agent/kubernetes/cluster-access.ts';
 import { kubeconfigForUser } from '../../agent/kubernetes/server-tasks.ts';
-import { vmDocumentSchema } from '../../shared/schema/document.ts';
+import { verifyStoredDocument } from '../../shared/contract/document-envelope.ts';
 import { userSchema } from '../../shared/schema/user.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { InputError } from '../input.ts';
@@ -21,8 +20,6 @@ export interface KubeconfigFlags {
   readonly stateDir: string;
   readonly kubeconfig?: string;
 }
-
-const appliedSchema = vmDocumentSchema.extend({ generation: z.number().int() });
 
 export async function printKubeconfig(user: string | undefined, flags: KubeconfigFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const name = user ?? process.env.SUDO_USER ?? process.env.USER;
@@ -35,8 +32,9 @@ export async function printKubeconfig(user: string | undefined, flags: Kubeconfi
   } catch (error) {
     throw new InputError('ringmaster kubeconfig', [`--state-dir: ${appliedPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): is the agent running on this VM?`]);
   }
-  const applied = appliedSchema.safeParse(JSON.parse(text));
-  if (!applied.success || !applied.data.kubernetes) throw new InputError('ringmaster kubeconfig', [`${appliedPath}: this VM's applied document has no k3s server tasks: run this on the k3s server`]);
+  const applied = verifyStoredDocument(text);
+  if ('reason' in applied) throw new InputError('ringmaster kubeconfig', [`${appliedPath}: ${applied.reason}`]);
+  if (!applied.document.kubernetes) throw new InputError('ringmaster kubeconfig', [`${appliedPath}: this VM's applied document has no k3s server tasks: run this on the k3s server`]);
   const kubeConfig = new KubeConfig();
   const adminPath = flags.kubeconfig ?? process.env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG;
   try {
@@ -45,7 +43,7 @@ export async function printKubeconfig(user: string | undefined, flags: Kubeconfi
     throw new InputError('ringmaster kubeconfig', [`--kubeconfig: ${adminPath} cannot be read: ${(error as Error).message.split('\n')[0]}`]);
   }
   try {
-    const issued = await kubeconfigForUser(applied.data.kubernetes, kubeConfig, new ClusterAccess(kubeConfig), applied.data.resourceGroup, checked.data);
+    const issued = await kubeconfigForUser(applied.document.kubernetes, kubeConfig, new ClusterAccess(kubeConfig), applied.document.resourceGroup, checked.data);
     out.write(issued.kubeconfig);
     process.stderr.write(`kubeconfig for ${checked.data}: valid until ${issued.expiresAt}. Keep it secret: it grants full access to the cluster.\n`);
     return 0;

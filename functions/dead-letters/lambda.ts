@@ -1,11 +1,10 @@
-/** AWS Lambda entry: `GET /v1/dead-letters` and `POST /v1/dead-letters/replay` with IAM authorization. */
-import type { HttpEvent } from '../shared/http.ts';
+/** AWS Lambda entry of the `dead-letters` function (its routes: shared/contract/routes.ts). */
+import { functionApi } from '../shared/api.ts';
 import { awsEnvironment, awsQueue } from '../shared/aws-environment.ts';
 import { iamAuthorizer } from '../shared/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createDeadLetterHandlers } from './handler.ts';
 
 const env = awsEnvironment();
-const handlers = createDeadLetterHandlers({ queue: awsQueue(env), authorize: iamAuthorizer, logger: createLogger('ringmaster-dead-letters') });
-/** One function for both routes: the route key says which. */
-export const handler = (event: HttpEvent, context: Parameters<typeof handlers.list>[1]) => (event.routeKey.startsWith('POST') ? handlers.replay(event, context) : handlers.list(event, context));
+const logger = createLogger('ringmaster-dead-letters');
+export const handler = functionApi('dead-letters', createDeadLetterHandlers({ queue: awsQueue(env), logger }), { authorize: iamAuthorizer, logger });

@@ -1,8 +1,10 @@
-/** AWS Lambda entry: `POST /v1/events` behind API Gateway with IAM authorization. */
+/** AWS Lambda entry of the `ingest` function (its routes: shared/contract/routes.ts). */
+import { functionApi } from '../shared/api.ts';
 import { awsEnvironment, awsQueue } from '../shared/aws-environment.ts';
 import { iamAuthorizer } from '../shared/http.ts';
 import { createLogger } from '../shared/logger.ts';
-import { createIngestHandler } from './handler.ts';
+import { createIngestHandlers } from './handler.ts';
 
 const env = awsEnvironment();
-export const handler = createIngestHandler({ queue: awsQueue(env), authorize: iamAuthorizer, logger: createLogger('ringmaster-ingest') });
+const logger = createLogger('ringmaster-ingest');
+export const handler = functionApi('ingest', createIngestHandlers({ queue: awsQueue(env), logger }), { authorize: iamAuthorizer, logger });

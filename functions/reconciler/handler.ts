@@ -11,7 +11,8 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
 import type { Layout } from '../../shared/layout.ts';
-import { type ObjectStore, type OutgoingMessage, PreconditionFailed, storeKeys } from '../../shared/ports.ts';
+import { storeKeys } from '../../shared/contract/store-layout.ts';
+import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../../shared/ports.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
 import { emptyState, rgStateSchema } from '../../shared/state/rg-state.ts';
@@ -29,7 +30,7 @@ export interface ReconcilerDependencies {
   readonly masterKey: string;
   readonly logger: Logger;
   /** The public URL of the endpoint webhook for a resource group, when the control plane has one. */
-  readonly webhookUrl?: (resourceGroup: string) => string;
+  readonly apiUrl?: string;
   readonly layout?: Layout;
   readonly now?: () => Date;
   /** Called after a group's writes, with the plan (the local runtime measures latency with it). */
@@ -90,7 +91,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     const plan = reconcile(state ?? emptyState(group), events, {
       masterKey: deps.masterKey,
       now: now().toISOString(),
-      ...(deps.webhookUrl ? { webhookUrl: deps.webhookUrl } : {}),
+      ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}),
       ...(deps.layout ? { layout: deps.layout } : {}),
     });
     if (plan.unchanged) {

@@ -19,7 +19,7 @@ export const handler = async (event: SQSEvent, context: Parameters<ReturnType<ty
     logger,
     // A copy to the DLQ with the reason; Lambda then deletes the original as processed.
     deadLetter: (message, reason) => queue.sendDeadLetter(message, reason),
-    ...(env.RINGMASTER_PUBLIC_URL ? { webhookUrl: (rg: string) => `${env.RINGMASTER_PUBLIC_URL!.replace(/\/$/, '')}/v1/clusters/${rg}/endpoints` } : {}),
+    ...(env.RINGMASTER_PUBLIC_URL ? { apiUrl: env.RINGMASTER_PUBLIC_URL } : {}),
     onReconciled: (plan) => {
       const count = (kind: string) => plan.outcomes.filter((o) => o.outcome.kind === kind).length;
       metrics.addMetric('EventsApplied', MetricUnit.Count, count('applied'));

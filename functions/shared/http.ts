@@ -1,10 +1,12 @@
 /**
- * HTTP plumbing shared by the API functions (API Gateway HTTP API v2 events): JSON and
- * problem responses (RFC 9457), body decoding with a size limit, content-type checks and
- * bearer-token authentication. No domain logic here.
+ * HTTP plumbing shared by the API functions (API Gateway HTTP API v2 events): JSON answers,
+ * problems as errors that carry their status (RFC 9457; the router's middleware renders
+ * them), body decoding with a size limit and content-type check, and who may call. No
+ * domain logic here.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { type Problem, PROBLEM_CONTENT_TYPE, type ProblemFieldError } from '../../shared/contract/problem.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -13,20 +15,30 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
-export interface ProblemError {
-  readonly field: string;
-  readonly reason: string;
-  readonly index?: number;
-  readonly id?: string;
+/**
+ * A 4xx (or 5xx) answer, thrown. It has the shape @middy/http-error-handler renders
+ * (`statusCode`, `expose`, a JSON `message`, `headers`), so a handler says what went wrong
+ * and never builds the response itself.
+ */
+export class HttpProblem extends Error {
+  readonly statusCode: number;
+  readonly expose = true;
+  readonly headers: Record<string, string>;
+  readonly problem: Problem;
+
+  constructor(statusCode: number, title: string, detail: string, errors?: readonly ProblemFieldError[], headers: Record<string, string> = {}) {
+    const problem: Problem = { type: 'about:blank', title, status: statusCode, detail, ...(errors ? { errors: [...errors] } : {}) };
+    super(JSON.stringify(problem));
+    this.name = 'HttpProblem';
+    this.statusCode = statusCode;
+    this.problem = problem;
+    // The error handler sets `Content-Type` from the message; this one wins.
+    this.headers = { 'Content-Type': PROBLEM_CONTENT_TYPE, ...headers };
+  }
 }
 
-export function problem(statusCode: number, title: string, detail: string, errors?: readonly ProblemError[], headers: Record<string, string> = {}): HttpResult {
-  return {
-    statusCode,
-    headers: { 'content-type': 'application/problem+json', ...headers },
-    body: JSON.stringify({ type: 'about:blank', title, status: statusCode, detail, ...(errors ? { errors } : {}) }),
-  };
-}
+export const badRequest = (detail: string, errors: readonly ProblemFieldError[]) => new HttpProblem(400, 'Bad Request', detail, errors);
+export const notFound = (detail: string) => new HttpProblem(404, 'Not Found', detail);
 
 export function header(event: HttpEvent, name: string): string | undefined {
   const wanted = name.toLowerCase();
@@ -34,22 +46,26 @@ export function header(event: HttpEvent, name: string): string | undefined {
   return undefined;
 }
 
-export type BodyResult = { ok: true; raw: string; value: unknown } | { ok: false; response: HttpResult };
+export interface JsonBody {
+  /** The exact text received: a signature is checked over these bytes. */
+  readonly raw: string;
+  readonly value: unknown;
+}
 
 /** Checks the content type and size and parses JSON; every failure is a precise 4xx. */
-export function readJsonBody(event: HttpEvent, maxBytes: number): BodyResult {
+export function readJsonBody(event: HttpEvent, maxBytes: number): JsonBody {
   const type = header(event, 'content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    return { ok: false, response: problem(415, 'Unsupported Media Type', `send the body as application/json (got ${type ? `"${type}"` : 'no content type'})`) };
+    throw new HttpProblem(415, 'Unsupported Media Type', `send the body as application/json (got ${type ? `"${type}"` : 'no content type'})`);
   }
   const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
   const size = Buffer.byteLength(raw, 'utf8');
-  if (size > maxBytes) return { ok: false, response: problem(413, 'Content Too Large', `the body has ${size} bytes; at most ${maxBytes} are accepted`) };
-  if (raw.trim() === '') return { ok: false, response: problem(400, 'Bad Request', 'the body is empty', [{ field: 'body', reason: 'is required' }]) };
+  if (size > maxBytes) throw new HttpProblem(413, 'Content Too Large', `the body has ${size} bytes; at most ${maxBytes} are accepted`);
+  if (raw.trim() === '') throw badRequest('the body is empty', [{ field: 'body', reason: 'is required' }]);
   try {
-    return { ok: true, raw, value: JSON.parse(raw) };
+    return { raw, value: JSON.parse(raw) };
   } catch (error) {
-    return { ok: false, response: problem(400, 'Bad Request', 'the body is not valid JSON', [{ field: 'body', reason: `not valid JSON: ${(error as Error).message}` }]) };
+    throw badRequest('the body is not valid JSON', [{ field: 'body', reason: `not valid JSON: ${(error as Error).message}` }]);
   }
 }
 
@@ -59,7 +75,7 @@ function equalSecrets(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-/** Who may call the portal-facing API. */
+/** Who may call the portal's routes. */
 export type Authorizer = (event: HttpEvent) => boolean;
 
 /** Local mode: a bearer token. */
@@ -70,21 +86,8 @@ export function bearerAuthorizer(token: string): Authorizer {
   };
 }
 
-export const unauthorized = (): HttpResult => problem(401, 'Unauthorized', 'missing or wrong credentials', undefined, { 'www-authenticate': 'Bearer' });
-
 /** AWS: API Gateway checked the caller's IAM signature (route authorization AWS_IAM) before the function runs. */
 export const iamAuthorizer: Authorizer = (event) => {
   const context = event.requestContext as HttpEvent['requestContext'] & { authorizer?: { iam?: unknown } };
   return Boolean(context.authorizer?.iam);
 };
-
-/**
- * One Lambda serving several HTTP API routes: dispatches on the exact route key API Gateway
- * sends (`GET /v1/resource-groups/{rg}`); anything else answers 404.
- */
-export function routeHandler<C>(routes: Record<string, (event: HttpEvent, context: C) => Promise<HttpResult>>) {
-  return async (event: HttpEvent, context: C): Promise<HttpResult> => {
-    const route = routes[event.routeKey ?? ''];
-    return route ? route(event, context) : problem(404, 'Not Found', `no such route: ${event.routeKey ?? '(none)'}`);
-  };
-}

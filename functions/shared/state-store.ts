@@ -1,7 +1,8 @@
 /** Reading and writing a resource group's state, status and documents through the store port. */
 import { rgStateSchema, type RgState } from '../../shared/state/rg-state.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
-import { type ObjectStore, storeKeys } from '../../shared/ports.ts';
+import type { ObjectStore } from '../../shared/ports.ts';
+import { storeKeys } from '../../shared/contract/store-layout.ts';
 
 export interface LoadedState {
   readonly state: RgState | undefined;
@@ -23,10 +24,10 @@ export async function loadState(store: ObjectStore, resourceGroup: string): Prom
 }
 
 /**
- * The webhook keys of clusters, read from their state. Only keys found are kept (a name that
+ * The keys clusters sign their calls with (`secrets.webhookKey`), read from their state. Only keys found are kept (a name that
  * has none costs a read each time, never memory), for a short while and at most `limit` of them.
  */
-export function webhookKeyLookup(store: ObjectStore, ttlMs = 30_000, limit = 10_000): (resourceGroup: string) => Promise<string | undefined> {
+export function clusterKeyLookup(store: ObjectStore, ttlMs = 30_000, limit = 10_000): (resourceGroup: string) => Promise<string | undefined> {
   const cache = new Map<string, { key: string; until: number }>();
   return async (resourceGroup) => {
     const hit = cache.get(resourceGroup);

@@ -1,18 +1,10 @@
-/**
- * AWS Lambda entry for the portal's reads behind API Gateway with IAM authorization:
- * `GET /v1/resource-groups/{rg}` and `GET /v1/resource-groups/{rg}/kubeconfigs/{user}`.
- */
+/** AWS Lambda entry of the `status` function (its routes: shared/contract/routes.ts). */
+import { functionApi } from '../shared/api.ts';
 import { awsEnvironment, awsStore } from '../shared/aws-environment.ts';
-import { iamAuthorizer, routeHandler } from '../shared/http.ts';
+import { iamAuthorizer } from '../shared/http.ts';
 import { createLogger } from '../shared/logger.ts';
-import { createKubeconfigReadHandler, createStatusHandler } from './handler.ts';
+import { createStatusHandlers } from './handler.ts';
 
 const env = awsEnvironment();
-const deps = { store: awsStore(env), authorize: iamAuthorizer, logger: createLogger('ringmaster-status') };
-const status = createStatusHandler(deps);
-const kubeconfig = createKubeconfigReadHandler(deps);
-
-export const handler = routeHandler<Parameters<typeof status>[1]>({
-  'GET /v1/resource-groups/{rg}': status,
-  'GET /v1/resource-groups/{rg}/kubeconfigs/{user}': kubeconfig,
-});
+const logger = createLogger('ringmaster-status');
+export const handler = functionApi('status', createStatusHandlers({ store: awsStore(env), logger }), { authorize: iamAuthorizer, logger });

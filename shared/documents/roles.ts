@@ -23,7 +23,7 @@ export interface RenderContext {
   readonly layout: Layout;
   readonly haproxy: HaproxyPlan;
   /** Where the server's endpoint watcher posts; absent until the control plane has a URL. */
-  readonly webhookUrl: string | undefined;
+  readonly apiUrl: string | undefined;
   /** The token file every node gets, hashed once for all of them. */
   readonly tokenFile: { readonly content: string; readonly sha256: string };
   /** Kubeconfig requests the server's agent answers. */
@@ -84,7 +84,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
     }
   }
   const { webhookKey } = model.rg.secrets;
-  if (webhookKey && ctx.webhookUrl) {
+  if (webhookKey && ctx.apiUrl) {
     parts.file({ path: layout.webhookKeyFile, mode: '0600', content: `${webhookKey}\n`, secret: true });
   }
   const accessUsers = model.rg.users.filter((user) => user.permissions.includes(SUDO_SRV)).map((user) => user.name).sort();
@@ -97,7 +97,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
     watchedServices: [...watched.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value),
     drainNodes: maintenanceQueue(model).slice(0, 1).map((agent) => agent.name),
     drainTimeoutSeconds: cluster.drainTimeoutSeconds,
-    ...(webhookKey && ctx.webhookUrl ? { webhook: { url: ctx.webhookUrl, keyFile: layout.webhookKeyFile } } : {}),
+    ...(webhookKey && ctx.apiUrl ? { controlPlane: { apiUrl: ctx.apiUrl, keyFile: layout.webhookKeyFile } } : {}),
   };
 }
 

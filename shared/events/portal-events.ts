@@ -25,9 +25,8 @@ const envelope = {
 
 const named = z.strictObject({ name: dnsLabel });
 
-export const portalEventSchema = z.discriminatedUnion(
-  'type',
-  [
+/** One schema per event type; the list of types is read off them, never written twice. */
+const portalEventVariants = [
     z.strictObject({ ...envelope, type: z.literal('cluster.provisioned'), payload: z.strictObject({ settings: clusterSchema.default(() => clusterSchema.parse({})) }) }),
     z.strictObject({ ...envelope, type: z.literal('cluster.decommissioned'), payload: z.strictObject({}).default({}) }),
     z.strictObject({ ...envelope, type: z.literal('vm.upserted'), payload: z.strictObject({ vm: vmSchema }) }),
@@ -46,13 +45,16 @@ export const portalEventSchema = z.discriminatedUnion(
     }),
     z.strictObject({ ...envelope, type: z.literal('frontend.deleted'), payload: z.strictObject({ name: frontendName }) }),
     z.strictObject({ ...envelope, type: z.literal('kubeconfig.requested'), payload: z.strictObject({ user: userSchema.shape.name }) }),
-  ],
-  { error: (issue) => (issue.code === 'invalid_union' ? 'must be one of the event types: cluster.provisioned, cluster.decommissioned, vm.upserted, vm.deleted, vm.maintenance.requested, vm.maintenance.finished, user.upserted, user.deleted, frontend.upserted, frontend.deleted, kubeconfig.requested' : undefined) },
-);
+] as const;
+
+export const PORTAL_EVENT_TYPES: readonly string[] = portalEventVariants.map((variant) => variant.shape.type.value);
+
+export const portalEventSchema = z.discriminatedUnion('type', portalEventVariants, {
+  error: (issue) => (issue.code === 'invalid_union' ? `must be one of the event types: ${PORTAL_EVENT_TYPES.join(', ')}` : undefined),
+});
 
 export type PortalEvent = z.output<typeof portalEventSchema>;
 export type PortalEventInput = z.input<typeof portalEventSchema>;
-export type PortalEventType = PortalEvent['type'];
 
 /** `POST /v1/events` takes one event or a batch of at most this many. */
 export const MAX_EVENTS_PER_REQUEST = 100;

@@ -100,10 +100,12 @@ export const kubernetesTasksSchema = z.strictObject({
   /** Agents to cordon and drain now (at most one); nodes we cordoned earlier and not listed are uncordoned. */
   drainNodes: z.array(z.string()),
   drainTimeoutSeconds: z.number(),
-  webhook: z.strictObject({ url: z.string(), keyFile: absolutePath }).optional(),
+  /** Where the server's agent calls the control plane (endpoint changes, issued kubeconfigs; routes from the contract) and the key it signs with. */
+  controlPlane: z.strictObject({ apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), keyFile: absolutePath }).optional(),
 });
 
-export const vmDocumentSchema = z.strictObject({
+/** What a VM must run: everything but the envelope (see ../contract/document-envelope.ts). */
+export const vmDocumentContentSchema = z.strictObject({
   apiVersion: z.literal(DOCUMENT_API_VERSION),
   kind: z.literal('VmDocument'),
   resourceGroup: z.string(),
@@ -115,7 +117,11 @@ export const vmDocumentSchema = z.strictObject({
   services: z.array(serviceSpecSchema),
   haproxy: haproxyRuntimeSchema.optional(),
   kubernetes: kubernetesTasksSchema.optional(),
-  /** `sha256:<hex>` of the canonical JSON of everything else (see ../hash.ts). */
+});
+
+/** A computed document: its content and the content's hash (see ../contract/document-envelope.ts). */
+export const vmDocumentSchema = vmDocumentContentSchema.extend({
+  /** `sha256:<hex>` of the canonical JSON of the content. */
   hash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
 });
 

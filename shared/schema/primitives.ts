@@ -4,12 +4,15 @@
  */
 import { z } from 'zod';
 
+/** A DNS-1123 label's form (length aside): store keys and access keys are built of such names. */
+export const DNS_LABEL_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
 /** A DNS-1123 label: VM names, resource groups and Kubernetes namespaces share it. */
 export const dnsLabel = z
   .string()
   .min(1, 'must not be empty')
   .max(63, 'must be at most 63 characters')
-  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-", starting and ending with a letter or digit');
+  .regex(DNS_LABEL_PATTERN, 'must be lower-case letters, digits and "-", starting and ending with a letter or digit');
 
 /** A Kubernetes Service name (DNS-1035 label: starts with a letter). */
 export const serviceName = z
@@ -54,3 +57,13 @@ export const secretValue = z
   .min(16, 'must be at least 16 characters')
   .max(512, 'must be at most 512 characters')
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/**
+ * Text from a VM or an API answer kept to `max` characters: longer text is cut (and marked
+ * with "…") rather than refused, so a long error never costs the whole report. The limit is
+ * written once, here in the schema, and every writer and reader of the text gets it.
+ */
+export const boundedText = (max: number) => z.string().overwrite((text) => (text.length > max ? `${text.slice(0, max - 1)}…` : text)).max(max);
+
+/** A list kept to its first `max` items, for the same reason. */
+export const boundedList = <T extends z.ZodType>(item: T, max: number) => z.array(item).overwrite((items) => items.slice(0, max)).max(max);

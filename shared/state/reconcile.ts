@@ -4,18 +4,18 @@
  * delete, what state and status to store. Pure: the shell does the I/O, in the order
  * documents → state → status, so a crash in between is repaired by simply running again.
  */
+import type { StoredDocument } from '../contract/document-envelope.ts';
+import { storeKeys } from '../contract/store-layout.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import { computeDesiredState, type DesiredState } from '../desired-state.ts';
 import type { Layout } from '../layout.ts';
-import type { VmDocument } from '../schema/document.ts';
 import { type Outcome, type ReducerContext, reduce } from './reducer.ts';
 import { effectiveDescription, type RgState } from './rg-state.ts';
 import type { RgStatus } from './status.ts';
 
-export type StoredDocument = VmDocument & { readonly generation: number };
-
 export interface ReconcileContext extends ReducerContext {
-  readonly webhookUrl?: (resourceGroup: string) => string;
+  /** The control plane's API URL as the clusters reach it (their servers call it back). */
+  readonly apiUrl?: string;
   readonly layout?: Layout;
   /** ISO time of this run, for the status only (documents never carry a clock). */
   readonly now: string;
@@ -47,7 +47,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const desired = computeDesiredState(effectiveDescription(state), {
     previousSlots: state.slots,
     ...(context.layout ? { layout: context.layout } : {}),
-    ...(context.webhookUrl ? { webhookUrl: context.webhookUrl(name) } : {}),
+    ...(context.apiUrl ? { apiUrl: context.apiUrl } : {}),
     kubeconfigRequests: state.kubeconfigRequests,
   });
 
@@ -105,7 +105,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   // not point at is deleted: replaced, revoked, refused, or a late delivery older than the one kept.
   const kept = new Set(Object.values(next.kubeconfigs).map((k) => k.location));
   const known = [...Object.values(initial.kubeconfigs).map((k) => k.location), ...events.flatMap((event) => (event.type === 'kubeconfig.issued' ? [event.payload.location] : []))];
-  const ownPrefix = `kubeconfigs/${name}/`;
+  const ownPrefix = storeKeys.kubeconfigsOf(name);
   const kubeconfigDeletes = [...new Set(known.filter((location) => !kept.has(location) && location.startsWith(ownPrefix)))].sort();
   const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0;
   return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged };

@@ -1,0 +1,70 @@
+/**
+ * What a VM's agent writes to `reports/<rg>/<vm>.json` after applying (or failing to apply)
+ * its document, and how the status reads it back. The limits live in the schema: parsing a
+ * report cuts what is too long, so writers never repeat them.
+ */
+import { z } from 'zod';
+import { boundedList, boundedText } from '../schema/primitives.ts';
+
+/** One node's maintenance drain, as the k3s server's agent last saw it. */
+export const drainStepSchema = z.strictObject({
+  node: z.string(),
+  phase: z.enum(['missing', 'evicting', 'postponed', 'drained', 'uncordoned']),
+  remainingPods: z.number().int().min(0),
+  blockedPods: z.array(z.string()),
+  startedAt: z.string().optional(),
+  safeToTakeDown: z.boolean(),
+  message: z.string(),
+});
+
+/** The k3s server's Kubernetes tasks, as of a round. */
+export const kubernetesReportSchema = z.strictObject({
+  at: z.iso.datetime({ offset: true }),
+  accessUsers: z.array(z.string()),
+  /** Users whose ServiceAccount and binding were removed in this round. */
+  revoked: z.array(z.string()),
+  kubeconfigsDelivered: z.array(z.strictObject({ user: z.string(), expiresAt: z.string(), requestIds: z.array(z.string()) })),
+  drain: z.array(drainStepSchema),
+  endpointWebhook: z.strictObject({ calls: z.number().int().min(0), failures: z.number().int().min(0), lastSentAt: z.string().optional() }),
+  /** The round's failures, first ones first. */
+  errors: boundedList(boundedText(1000), 20),
+});
+
+export const agentReportSchema = z.strictObject({
+  resourceGroup: z.string(),
+  vm: z.string(),
+  /** The generation and hash of the document now running. */
+  appliedGeneration: z.number().int().min(0),
+  appliedHash: z.string(),
+  /** The generation last tried, which may have failed. */
+  attemptedGeneration: z.number().int().min(0).optional(),
+  outcome: z.enum(['applied', 'unchanged', 'failed']),
+  error: boundedText(4000).optional(),
+  at: z.iso.datetime({ offset: true }),
+  /** Pods served beyond the configured slots, per frontend. */
+  extraServers: z.record(z.string(), z.number().int()).optional(),
+  /** The k3s server's Kubernetes tasks, as of their last round. */
+  kubernetes: kubernetesReportSchema.optional(),
+});
+
+export type AgentReport = z.output<typeof agentReportSchema>;
+/** A report as its writer builds it: anything too long is cut by `agentReportSchema.parse`. */
+export type AgentReportDraft = z.input<typeof agentReportSchema>;
+export type KubernetesReport = z.output<typeof kubernetesReportSchema>;
+
+/** A stored report as the status sees it: the report, or why it could not be read. */
+export type ReadReport = AgentReport | { readonly invalid: string };
+
+export const unreadableReportSchema = z.strictObject({ invalid: z.string() });
+
+/** Parses a stored report's text; a broken one is shown as such, never taken as valid. */
+export function readAgentReport(body: string): ReadReport {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { invalid: 'the report is not valid JSON' };
+  }
+  const parsed = agentReportSchema.safeParse(value);
+  return parsed.success ? parsed.data : { invalid: 'the report does not match the report schema' };
+}
