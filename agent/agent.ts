@@ -14,6 +14,7 @@ import type { KubernetesReport } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
 import { fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
+import { Redactor } from './redaction.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -71,6 +72,8 @@ export class Agent {
   #kubernetesStarted = false;
   #reporting: Promise<void> = Promise.resolve();
   #kubernetesReport: KubernetesReport | undefined;
+  /** Secrets of the documents seen: never in a log line or a report. */
+  readonly #redact = new Redactor();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
 
   constructor(options: AgentOptions) {
@@ -96,12 +99,15 @@ export class Agent {
     const saved = await readIfExists(this.#statePath());
     if (!saved) return;
     const checked = verifyStoredDocument(saved.toString('utf8'), this.#options.identity);
-    if ('document' in checked) this.#applied = checked.document;
+    if ('document' in checked) {
+      this.#applied = checked.document;
+      this.#redact.learn(checked.document);
+    }
     else this.#log('ignoring the saved state', { reason: checked.reason });
   }
 
   #log(message: string, fields: Record<string, unknown> = {}): void {
-    this.#options.log?.(message, { resourceGroup: this.#options.identity.resourceGroup, vm: this.#options.identity.vm, ...fields });
+    this.#options.log?.(message, { resourceGroup: this.#options.identity.resourceGroup, vm: this.#options.identity.vm, ...this.#redact.value(fields) });
   }
 
   async #report(outcome: 'applied' | 'unchanged' | 'failed', attempted: number | undefined, error?: string, extraServers?: Record<string, number>): Promise<void> {
@@ -120,7 +126,7 @@ export class Agent {
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
       ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
     };
-    const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, report));
+    const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, this.#redact.value(report)));
     this.#reporting = write;
     await write;
   }
@@ -173,6 +179,7 @@ export class Agent {
       return { kind: 'failed', error: fetched.reason };
     }
     const { document } = fetched;
+    this.#redact.learn(document);
     if (this.#applied && document.generation < this.#applied.generation) {
       return { kind: 'skipped', generation: document.generation, error: `generation ${document.generation} is older than the running ${this.#applied.generation}` };
     }

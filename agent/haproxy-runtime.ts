@@ -62,10 +62,6 @@ export async function serversState(socket: string): Promise<ServerState[]> {
     }));
 }
 
-export interface RuntimeChange {
-  readonly command: string;
-}
-
 /**
  * The commands that bring a backend's pod slots to the document's: address and port first,
  * then the state (`ready`, `drain` keeps open connections and takes no new ones, `maint`).

@@ -11,6 +11,7 @@
  *
  * `npm run bench` runs it last. Needs haproxy and socat (the test setup installs them).
  */
+import { routeUrl } from '../shared/contract/routes.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
       { type: 'vm.upserted', payload: { vm: vm('kube02', ['k3s-agent'], '172.22.48.12') } },
       { type: 'frontend.upserted', payload: { name: 'myapp', frontend: { binds: [`127.0.0.1:${bindPort}`], podPort, lbServicePort: 7654 } } },
     ].map((event, i) => ({ id: `bench-${i}`, resourceGroup: 'demo', occurredAt: at(), ...event }));
-    const accepted = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(provision) });
+    const accepted = await fetch(routeUrl(cp.info.apiUrl, 'postEvents', {}), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(provision) });
     if (accepted.status !== 202) throw new Error(`provisioning refused: ${await accepted.text()}`);
     // The state is written last: once it is there, so are the documents.
     let state: { body: string } | undefined;
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
     const sendEndpoints = async (addresses: string[]): Promise<{ id: string; acceptedAt: number }> => {
       const body = sliceChangeBody({ service: 'myapp', port: podPort, resourceVersion: ++resourceVersion, addresses });
       const signed = signedHeaders(webhookKey, body);
-      const response = await fetch(`${cp.info.apiUrl}/v1/clusters/demo/endpoints`, { method: 'POST', body, headers: signed.headers });
+      const response = await fetch(routeUrl(cp.info.apiUrl, 'postClusterEndpoints', { rg: 'demo' }), { method: 'POST', body, headers: signed.headers });
       if (response.status !== 202) throw new Error(`webhook refused: ${response.status} ${await response.text()}`);
       return { id: signed.id, acceptedAt: performance.now() };
     };

@@ -11,6 +11,7 @@
  *
  * `npm run bench` runs it after the agent benchmark.
  */
+import { routeUrl } from '../shared/contract/routes.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   let tasks: ServerTasks | undefined;
   try {
     const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8'));
-    const response = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${cp.info.apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    const response = await fetch(routeUrl(cp.info.apiUrl, 'postEvents', {}), { method: 'POST', headers: { authorization: `Bearer ${cp.info.apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify(events) });
     if (response.status !== 202) throw new Error(`events refused: ${response.status} ${await response.text()}`);
     const document = await waitFor('the server document', async () => {
       const object = await cp.store.get(storeKeys.desired('demo', 'kube01'));

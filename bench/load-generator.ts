@@ -2,6 +2,7 @@
  * The pipeline benchmark's load: concurrent HTTP clients on their own thread, so generating
  * requests does not take CPU from the control plane being measured.
  */
+import { routePath } from '../shared/contract/routes.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
@@ -32,19 +33,19 @@ async function send(i: number): Promise<string> {
   const kind = i % 3;
   if (kind === 0) {
     const event = { id: `tp-user-${i}`, type: 'user.upserted', resourceGroup: rg, occurredAt: occurredAt(i), payload: { user: { name: `u${i}`, permissions: i % 2 ? ['sudo-srv'] : [] } } };
-    await post('/v1/events', JSON.stringify(event), { authorization: `Bearer ${plan.token}` });
+    await post(routePath('postEvents', {}), JSON.stringify(event), { authorization: `Bearer ${plan.token}` });
     return event.id;
   }
   if (kind === 1) {
     const vm = { name: 'a2', roles: ['k3s-agent'], cpu: 4 + (i % 4), memoryMiB: 8192, disks: [{ sizeGiB: 50, kind: 'ssd' }], srvAddresses: [plan.vmAddress[group]!] };
     const event = { id: `tp-vm-${i}`, type: 'vm.upserted', resourceGroup: rg, occurredAt: occurredAt(i), payload: { vm } };
-    await post('/v1/events', JSON.stringify(event), { authorization: `Bearer ${plan.token}` });
+    await post(routePath('postEvents', {}), JSON.stringify(event), { authorization: `Bearer ${plan.token}` });
     return event.id;
   }
   const ips = [`10.42.${i % 250}.${(i % 200) + 1}`, `10.42.${(i + 1) % 250}.7`];
   const body = sliceChangeBody({ service: 'web', sliceName: 'web-abc', port: 8888, resourceVersion: plan.firstResourceVersion + i, addresses: ips });
   const signed = signedHeaders(plan.keys[rg]!, body);
-  await post(`/v1/clusters/${rg}/endpoints`, body, signed.headers);
+  await post(routePath('postClusterEndpoints', { rg }), body, signed.headers);
   return signed.id;
 }
 

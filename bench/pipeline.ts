@@ -10,6 +10,7 @@
  * `npm run bench` runs it after the desired-state benchmark. Flags: --rgs, --events,
  * --concurrency, --latency-samples.
  */
+import { routePath } from '../shared/contract/routes.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +114,7 @@ async function post(cp: LocalControlPlane, path: string, body: string, headers: 
   return response.status;
 }
 
-const postEvents = (cp: LocalControlPlane, events: unknown) => post(cp, '/v1/events', JSON.stringify(events), { authorization: `Bearer ${cp.info.apiToken}` });
+const postEvents = (cp: LocalControlPlane, events: unknown) => post(cp, routePath('postEvents', {}), JSON.stringify(events), { authorization: `Bearer ${cp.info.apiToken}` });
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ringmaster-bench-'));
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
     const webhook = (rg: string, ips: string[]) => async () => {
       const body = sliceChangeBody({ service: 'web', sliceName: 'web-abc', port: 8888, resourceVersion: ++rv, addresses: ips });
       const signed = signedHeaders(keys.get(rg)!, body);
-      const status = await post(cp, `/v1/clusters/${rg}/endpoints`, body, signed.headers);
+      const status = await post(cp, routePath('postClusterEndpoints', { rg }), body, signed.headers);
       if (status !== 202) throw new Error(`webhook refused: ${status}`);
       return signed.id;
     };

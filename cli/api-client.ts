@@ -6,6 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localCredentialsSchema } from '../local/credentials.ts';
+import { formatFieldErrors, fieldErrors } from '../shared/schema/errors.ts';
+import { type PathParameters, type RouteId, routeKey, routePath, routes, type SuccessBody, successOf } from '../shared/contract/routes.ts';
 
 export interface ConnectionOptions {
   readonly apiUrl?: string;
@@ -66,6 +68,18 @@ export class ApiClient {
       ...(body === undefined ? {} : { body }),
     });
     return Object.fromEntries(Object.entries(signed.headers).filter(([name]) => name !== 'host').map(([name, value]) => [name, String(value)]));
+  }
+
+  /** Calls a route of the API's table and checks the answer against the table's description of it. */
+  async call<K extends RouteId>(id: K, parameters: PathParameters<K>, body?: unknown): Promise<SuccessBody<K>> {
+    const value = await this.request(routes[id].method, routePath(id, parameters), body);
+    const schema = successOf(id).body;
+    if (!schema) return value as SuccessBody<K>;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      throw new ApiError(0, value, `${routeKey(id)}: the answer does not match the API's description (a control plane of another version?): ${formatFieldErrors(fieldErrors(parsed.error)).slice(0, 3).join('; ')}`);
+    }
+    return parsed.data as SuccessBody<K>;
   }
 
   async request(method: string, path: string, body?: unknown): Promise<unknown> {

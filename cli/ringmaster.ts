@@ -3,6 +3,7 @@
  * The `ringmaster` command. Runs on Node 24 (`npx ringmaster …` or the npm scripts pick the
  * project's pinned Node); the commands are thin shells around the core in ../shared.
  */
+import { routeKey } from '../shared/contract/routes.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiError, DEFAULT_DATA_DIR } from './api-client.ts';
 import { InputError } from './input.ts';
@@ -22,6 +23,13 @@ if ((major ?? 0) < 24) {
   process.stderr.write(`ringmaster needs Node 24 or newer (this is ${process.version}); run it as "npx ringmaster" inside the project.\n`);
   process.exit(2);
 }
+
+// `ringmaster plan … | head`: the reader has all it wants once it closes the pipe. Stop quietly,
+// as Unix tools do, instead of failing with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? 0);
+});
 
 function portNumber(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535 (0 picks a free one)');
@@ -117,7 +125,7 @@ program
   });
 
 const event = program.command('event').description('portal events');
-connection(event.command('send').description('send events (one or a list; JSON or YAML) to POST /v1/events').argument('<file>', 'events file, or - for standard input')).action(
+connection(event.command('send').description(`send events (one or a list; JSON or YAML) to ${routeKey('postEvents')}`).argument('<file>', 'events file, or - for standard input')).action(
   async (file: string, options) => {
     process.exitCode = await (await commands.operator()).sendEvents(file, options);
   },

@@ -97,3 +97,11 @@ test('the JSON Schemas in docs/ are the current ones (run npm run schemas)', () 
     expect(JSON.parse(readFileSync(`${ROOT}docs/schemas/${name}.schema.json`, 'utf8'))).toEqual(schema);
   }
 });
+
+test('`ringmaster plan … | head` ends quietly when the reader has closed the pipe (no EPIPE stack trace)', () => {
+  const tokenFile = writeInput('token-pipe', `${TOKEN}\n`);
+  // A real shell pipe whose reader is gone before ringmaster writes (as `head` is after its lines): `true` reads nothing.
+  const result = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" cli/ringmaster.ts plan examples/reference-architecture.yaml --token-file "${tokenFile}" | true`], { encoding: 'utf8', cwd: ROOT });
+  expect(result.stderr).not.toMatch(/EPIPE|Error|at /);
+  expect(result.status).toBe(0);
+});

@@ -4,6 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { ApiClient, ApiError, type ConnectionOptions } from '../api-client.ts';
 import { InputError } from '../input.ts';
 import { table } from '../table.ts';
+import { problemSchema } from '../../shared/contract/problem.ts';
+import type { DocumentView } from '../../shared/contract/status-view.ts';
 
 export interface OutputOptions extends ConnectionOptions {
   readonly json?: boolean;
@@ -24,19 +26,16 @@ async function readEvents(file: string): Promise<unknown> {
   }
 }
 
-interface ProblemBody {
-  errors?: Array<{ index?: number; id?: string; field: string; reason: string }>;
-}
-
 export async function sendEvents(file: string, options: OutputOptions): Promise<number> {
   const events = await readEvents(file);
   try {
-    const result = (await new ApiClient(options).request('POST', '/v1/events', events)) as { accepted: string[] };
+    const result = await new ApiClient(options).call('postEvents', {}, events);
     print(options.json ? JSON.stringify(result) : `accepted ${result.accepted.length} event(s): ${result.accepted.join(', ')}`);
     return 0;
   } catch (error) {
     if (error instanceof ApiError && error.status === 400) {
-      const errors = (error.body as ProblemBody).errors ?? [];
+      const problem = problemSchema.safeParse(error.body);
+      const errors = problem.success ? (problem.data.errors ?? []) : [];
       process.stderr.write(`${error.message}\n${errors.map((e) => `${file}: ${e.field || 'body'}${e.id ? ` (event ${e.id})` : ''}: ${e.reason}`).join('\n')}\n`);
       return 2;
     }
@@ -44,16 +43,16 @@ export async function sendEvents(file: string, options: OutputOptions): Promise<
   }
 }
 
-interface StatusBody {
-  resourceGroup: string;
-  updatedAt: string;
-  findings: Array<{ severity: string; code: string; subject: { kind: string; name: string }; message: string }>;
-  documents: Array<{ vm: string; roles: string[]; generation?: number; hash?: string; blockedBy: string[]; inSync: boolean; agent: { appliedGeneration?: number; outcome?: string; error?: string; invalid?: string } | null }>;
-  rejections: Array<{ eventId: string; type: string; reason: string }>;
+/** What the agent runs, in one short cell: the whole error is in `--json` and in the report. */
+function agentColumn(agent: DocumentView['agent']): string {
+  if (!agent) return 'no report';
+  if ('invalid' in agent) return printable(agent.invalid);
+  const error = agent.error ? `: ${printable(agent.error).split('\n')[0]!}` : '';
+  return `${agent.appliedGeneration} ${agent.outcome}${error.length > 60 ? `${error.slice(0, 59)}…` : error}`;
 }
 
 export async function showStatus(rg: string, options: OutputOptions): Promise<number> {
-  const status = (await new ApiClient(options).request('GET', `/v1/resource-groups/${encodeURIComponent(rg)}`)) as StatusBody;
+  const status = await new ApiClient(options).call('getResourceGroup', { rg });
   if (options.json) {
     print(JSON.stringify(status, null, 2));
     return 0;
@@ -66,7 +65,7 @@ export async function showStatus(rg: string, options: OutputOptions): Promise<nu
         d.vm,
         d.roles.join(',') || '-',
         d.generation === undefined ? '-' : String(d.generation),
-        d.agent ? printable(d.agent.invalid ?? `${d.agent.appliedGeneration} ${d.agent.outcome}${d.agent.error ? `: ${d.agent.error}` : ''}`) : 'no report',
+        agentColumn(d.agent),
         d.inSync ? 'yes' : 'no',
         d.blockedBy.join(', '),
       ]),
@@ -84,7 +83,7 @@ export async function showStatus(rg: string, options: OutputOptions): Promise<nu
 }
 
 export async function listDeadLetters(options: OutputOptions): Promise<number> {
-  const result = (await new ApiClient(options).request('GET', '/v1/dead-letters')) as { deadLetters: Array<{ id: string; resourceGroup: string; type?: string; reason: string }> };
+  const result = await new ApiClient(options).call('listDeadLetters', {});
   if (options.json) print(JSON.stringify(result, null, 2));
   else if (result.deadLetters.length === 0) print('No dead letters.');
   else print(table(['ID', 'RESOURCE GROUP', 'TYPE', 'REASON'], result.deadLetters.map((d) => [d.id, d.resourceGroup, d.type ?? '?', d.reason])));
@@ -92,7 +91,7 @@ export async function listDeadLetters(options: OutputOptions): Promise<number> {
 }
 
 export async function replayDeadLetters(ids: readonly string[], options: OutputOptions): Promise<number> {
-  const result = (await new ApiClient(options).request('POST', '/v1/dead-letters/replay', ids.length > 0 ? { ids } : {})) as { replayed: number };
+  const result = await new ApiClient(options).call('replayDeadLetters', {}, ids.length > 0 ? { ids } : {});
   print(options.json ? JSON.stringify(result) : `replayed ${result.replayed} dead letter(s)`);
   return 0;
 }

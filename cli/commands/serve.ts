@@ -2,6 +2,7 @@
  * `ringmaster serve`: the local control plane in the foreground. It prints where everything
  * is; the secrets stay in the data folder's credentials file (mode 0600) unless asked for.
  */
+import { routeUrl } from '../../shared/contract/routes.ts';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ConnectionInfo, LOCAL_BUCKET, LOCAL_REGION, startLocalControlPlane } from '../../local/control-plane.ts';
@@ -25,7 +26,7 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
   return [
     `Ringmaster control plane (local) is running. Data: ${resolve(info.dataDir)}`,
     '',
-    `  API           ${info.apiUrl}   (OpenAPI: ${info.apiUrl}/v1/openapi.json)`,
+    `  API           ${info.apiUrl}   (OpenAPI: ${routeUrl(info.apiUrl, 'getOpenApi', {})})`,
     `  API token     ${secret(info.apiToken)}`,
     `  S3 endpoint   ${info.s3Endpoint}   bucket ${info.bucket}, region ${info.region}, path-style`,
     `  S3 key        ${info.accessKeyId} / ${secret(info.secretAccessKey)}`,

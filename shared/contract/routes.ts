@@ -230,3 +230,15 @@ export function responsesOf(id: RouteId): Readonly<Record<number, ResponseSpec>>
   common[500] = problem('The request failed; see the control plane log');
   return { ...common, ...route.responses };
 }
+
+type SuccessSchema<K extends RouteId> = Routes[K]['responses'] extends { readonly 200: { readonly body: infer S } } ? S : Routes[K]['responses'] extends { readonly 202: { readonly body: infer S } } ? S : never;
+/** What a route answers when it succeeds: its 2xx body, parsed (a text body where it has no schema). */
+export type SuccessBody<K extends RouteId> = SuccessSchema<K> extends z.ZodType ? z.output<SuccessSchema<K>> : string;
+
+/** A route's success answer (its one 2xx). */
+export function successOf(id: RouteId): ResponseSpec {
+  const route: RouteSpec = routes[id];
+  const status = Object.keys(route.responses).map(Number).find((code) => code >= 200 && code < 300);
+  if (status === undefined) throw new TypeError(`${routeKey(id)} has no success answer`);
+  return route.responses[status]!;
+}

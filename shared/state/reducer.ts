@@ -46,7 +46,12 @@ function reject(state: RgState, event: ControlPlaneEvent, reason: string): Reduc
   return { state: remember({ ...state, rejections }, event), outcome: { kind: 'rejected', reason } };
 }
 
-const entityKey = (event: PortalEvent): string | undefined => {
+/**
+ * The thing an event changes, whose last change time makes an older event stale; null for
+ * events that change no one thing. Every event type must say which (no `undefined` in the
+ * return type: a new type without its case does not compile).
+ */
+const entityKey = (event: PortalEvent): string | null => {
   switch (event.type) {
     case 'cluster.provisioned':
     case 'cluster.decommissioned':
@@ -65,7 +70,7 @@ const entityKey = (event: PortalEvent): string | undefined => {
     case 'frontend.deleted':
       return `frontend/${event.payload.name}`;
     case 'kubeconfig.requested':
-      return undefined;
+      return null;
   }
 };
 
