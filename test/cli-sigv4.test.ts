@@ -7,10 +7,18 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { promisify } from 'node:util';
 import { verifySigV4 } from '../adapters/sigv4-verifier.ts';
+import { statusView } from '../shared/contract/status-view.ts';
+import { rgStatusSchema } from '../shared/state/status.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { freePort } from './helpers/servers.ts';
 
 const execFileAsync = promisify(execFile);
+
+/** What the status route answers for a group with nothing in it yet (the CLI checks answers against the route table). */
+const EMPTY_STATUS = statusView(
+  rgStatusSchema.parse({ resourceGroup: 'demo', updatedAt: '2026-12-02T10:00:00Z', clusterProvisioned: false, findings: [], documents: [], rejections: [], pendingKubeconfigRequests: [] }),
+  new Map(),
+);
 
 test('ringmaster status --aws-region signs the request with the AWS credentials of the environment', async () => {
   const seen: Array<{ ok: boolean; service?: string }> = [];
@@ -19,7 +27,7 @@ test('ringmaster status --aws-region signs the request with the AWS credentials 
     const verdict = await verifySigV4({ method: request.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: request.headers }, (id) => (id === 'AKIDTEST' ? 'secret-for-the-test-0123456789' : undefined));
     seen.push({ ok: verdict.ok, service: /Credential=[^/]+\/\d+\/[^/]+\/([^/]+)\//.exec(String(request.headers.authorization))?.[1] });
     response.writeHead(verdict.ok ? 200 : 403, { 'content-type': 'application/json' });
-    response.end(JSON.stringify(verdict.ok ? { resourceGroup: 'demo', updatedAt: 'now', findings: [], documents: [], rejections: [] } : { detail: verdict.message }));
+    response.end(JSON.stringify(verdict.ok ? EMPTY_STATUS : { detail: verdict.message }));
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

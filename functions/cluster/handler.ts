@@ -1,8 +1,8 @@
 /**
  * The `cluster` function: calls a resource group's cluster makes, each signed with its key.
- * - `POST /v1/clusters/{rg}/endpoints`: EndpointSlice changes from the server's watcher,
+ * - `postClusterEndpoints`: EndpointSlice changes from the server's watcher,
  *   queued as one `endpoints.changed` event.
- * - `POST /v1/clusters/{rg}/kubeconfigs`: a kubeconfig the server issued. It is written under
+ * - `postClusterKubeconfig`: a kubeconfig the server issued. It is written under
  *   `kubeconfigs/<rg>/<user>/<delivery id>.yaml`, a prefix only the portal reads, and a
  *   `kubeconfig.issued` event without the secret is queued so the state and status say where
  *   it is and until when. The kubeconfig never enters the queue, the state, a document or a log.

@@ -1,7 +1,7 @@
 /**
  * The `dead-letters` function: what could not be processed, with the reason
- * (`GET /v1/dead-letters`), and sending it back once the cause is fixed
- * (`POST /v1/dead-letters/replay`).
+ * (`listDeadLetters`), and sending it back once the cause is fixed
+ * (`replayDeadLetters`).
  */
 import type { RoutesOf } from '../../shared/contract/routes.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';

@@ -1,5 +1,5 @@
 /**
- * `POST /v1/events`: portal events, one or a batch. Valid → every event is durably queued
+ * `postEvents`: portal events, one or a batch. Valid → every event is durably queued
  * (group = resource group, deduplication id = event id) and the answer is 202 with the ids;
  * otherwise a 400 that names each bad event, field and reason, and nothing of the batch is
  * queued. (Credentials, size and JSON are checked by the router.)

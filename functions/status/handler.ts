@@ -1,10 +1,10 @@
 /**
  * The `status` function: what the portal and operators read.
- * - `GET /v1/resource-groups/{rg}`: the status view (shared/contract/status-view.ts): the
+ * - `getResourceGroup`: the status view (shared/contract/status-view.ts): the
  *   stored status joined with what each VM's agent reported.
- * - `GET /v1/resource-groups/{rg}/kubeconfigs/{user}`: the newest kubeconfig the server issued
+ * - `getKubeconfig`: the newest kubeconfig the server issued
  *   for the user, for the portal to hand out. A secret: never cached, never logged.
- * - `GET /v1/openapi.json` and `GET /healthz`.
+ * - `getOpenApi` and `getHealth`.
  */
 import type { RoutesOf } from '../../shared/contract/routes.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { MAX_EVENTS_PER_REQUEST, eventId, portalEventSchema } from '../events/portal-events.ts';
 
-/** `POST /v1/events`: one event, or a batch (all-or-nothing). */
+/** `postEvents`: one event, or a batch (all-or-nothing). */
 export const portalEventsBodySchema = z.union([portalEventSchema, z.array(portalEventSchema).min(1).max(MAX_EVENTS_PER_REQUEST)]);
 
 /** The events (or cluster calls) now durably queued, by id. */

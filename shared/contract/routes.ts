@@ -218,7 +218,7 @@ export function responsesOf(id: RouteId): Readonly<Record<number, ResponseSpec>>
   const takesInput = Object.keys(route.pathParameters).length > 0 || route.body !== undefined;
   const common: Record<number, ResponseSpec> = {};
   if (takesInput) common[400] = problem('A path parameter or the body is invalid: each named with field and reason');
-  if (route.auth === 'portal') common[401] = problem('Missing or wrong credentials');
+  if (route.auth === 'portal') common[401] = { ...problem('Missing or wrong credentials'), headers: { 'www-authenticate': 'Bearer (local mode; in AWS, API Gateway answers for IAM)' } };
   if (route.auth === 'cluster') {
     common[401] = problem('Bad, stale or missing signature (or no such resource group)');
     common[409] = problem('Replay of an accepted request');

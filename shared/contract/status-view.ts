@@ -1,5 +1,5 @@
 /**
- * The status view: what `GET /v1/resource-groups/{rg}` answers, the CLI prints and a status
+ * The status view: what `getResourceGroup` answers, the CLI prints and a status
  * page shows. It is the stored status (`status/<rg>.json`, written by the reconciler) joined
  * with what each VM's agent reported. The rules of that join live here, pure: whose report
  * is believed about what, and what "in sync" means.

@@ -15,7 +15,7 @@ export interface EventError extends FieldError {
 }
 
 /**
- * Parses `POST /v1/events`: one event or an array. Each event is checked on its own so every
+ * Parses `postEvents`: one event or an array. Each event is checked on its own so every
  * bad one is named; the batch is all-or-nothing.
  */
 export function parsePortalEvents(body: unknown): { events: PortalEvent[]; errors: [] } | { events: []; errors: EventError[] } {

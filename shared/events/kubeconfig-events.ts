@@ -1,10 +1,11 @@
 /**
  * Kubeconfigs issued on a cluster's server: the server's agent posts each one to
- * `POST /v1/clusters/{rg}/kubeconfigs` (signed with the cluster's webhook key). The control
+ * `postClusterKubeconfig` (signed with the cluster's webhook key). The control
  * plane keeps the kubeconfig where only the portal reads it, and queues a `kubeconfig.issued`
  * event without the secret: the state records where it is and until when.
  */
 import { z } from 'zod';
+import { kubeconfigKeyPattern } from '../contract/store-layout.ts';
 import { dnsLabel } from '../schema/primitives.ts';
 import { userSchema } from '../schema/user.ts';
 import { eventId } from './portal-events.ts';
@@ -29,7 +30,7 @@ export const kubeconfigIssuedEventSchema = z.strictObject({
     user: userSchema.shape.name,
     expiresAt: z.iso.datetime({ offset: true }),
     /** The store key it was written to: under `kubeconfigs/` and nowhere else (the reconciler deletes these). */
-    location: z.string().regex(/^kubeconfigs\/[a-z0-9-]{1,63}\/[a-z_][a-z0-9_-]{0,31}\/[A-Za-z0-9_-]{1,128}\.yaml$/, 'must be a key under kubeconfigs/<rg>/<user>/'),
+    location: z.string().regex(kubeconfigKeyPattern, 'must be a key under kubeconfigs/<rg>/<user>/'),
     requestIds: z.array(eventId).max(100).default([]),
   }),
 });

@@ -56,5 +56,5 @@ export const portalEventSchema = z.discriminatedUnion('type', portalEventVariant
 export type PortalEvent = z.output<typeof portalEventSchema>;
 export type PortalEventInput = z.input<typeof portalEventSchema>;
 
-/** `POST /v1/events` takes one event or a batch of at most this many. */
+/** `postEvents` takes one event or a batch of at most this many. */
 export const MAX_EVENTS_PER_REQUEST = 100;
