@@ -1,0 +1,117 @@
+/** The contracts between processes (shared/contract/), on their own: the rules both sides rely on. */
+import { agentReportSchema, type ReadReport } from '../shared/contract/agent-report.ts';
+import { storedDocumentSchema, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { ROUTE_IDS, responsesOf, routePath, routes, type RouteSpec, routeUrl } from '../shared/contract/routes.ts';
+import { statusView } from '../shared/contract/status-view.ts';
+import { kubeconfigKeyPattern, reportedVm, storeKeys } from '../shared/contract/store-layout.ts';
+import { computeDesiredState } from '../shared/desired-state.ts';
+import { rgStatusSchema } from '../shared/state/status.ts';
+import { documentOf, example } from './helpers/fixtures.ts';
+
+describe('routes', () => {
+  test('every {name} of a path has a schema, and every schema a {name}', () => {
+    for (const id of ROUTE_IDS) {
+      const route: RouteSpec = routes[id];
+      const named = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+      expect([id, named]).toEqual([id, Object.keys(route.pathParameters).sort()]);
+    }
+  });
+
+  test('paths are filled in percent-encoded, under any base URL', () => {
+    expect(routePath('getKubeconfig', { rg: 'demo', user: 'a/b' })).toBe('/v1/resource-groups/demo/kubeconfigs/a%2Fb');
+    expect(routeUrl('https://api.example.com/prod/', 'postClusterEndpoints', { rg: 'demo' })).toBe('https://api.example.com/prod/v1/clusters/demo/endpoints');
+  });
+
+  test('each kind of route documents the answers every route of its kind gives', () => {
+    expect(Object.keys(responsesOf('postEvents')).sort()).toEqual(['202', '400', '401', '413', '415', '500']);
+    expect(Object.keys(responsesOf('postClusterEndpoints')).sort()).toEqual(['202', '400', '401', '409', '413', '415', '500']);
+    expect(Object.keys(responsesOf('getHealth')).sort()).toEqual(['200', '500']);
+  });
+});
+
+describe('store layout', () => {
+  test('kubeconfig keys the cluster function makes are the only ones an event may name', () => {
+    expect(kubeconfigKeyPattern.test(storeKeys.kubeconfig('demo', 'alice', 'wh-0123abcd'))).toBe(true);
+    for (const key of ['kubeconfigs/demo/../state/demo.yaml', 'desired/demo/alice/x.yaml', 'kubeconfigs/Demo/alice/x.yaml', 'kubeconfigs/demo/alice/x.json', 'kubeconfigs/demo/alice/sub/x.yaml']) {
+      expect([key, kubeconfigKeyPattern.test(key)]).toEqual([key, false]);
+    }
+  });
+
+  test('a report key names its VM; anything else under the prefix does not', () => {
+    expect(reportedVm('demo', storeKeys.report('demo', 'web01'))).toBe('web01');
+    expect(reportedVm('demo', 'reports/demo/web01.json.tmp')).toBeUndefined();
+    expect(reportedVm('demo', 'reports/demo/sub/web01.json')).toBeUndefined();
+    expect(reportedVm('demo', storeKeys.report('other', 'web01'))).toBeUndefined();
+  });
+});
+
+describe('agent report', () => {
+  test('parsing cuts what is too long instead of refusing the report (the limits live in the schema only)', () => {
+    const base = { resourceGroup: 'demo', vm: 'kube01', appliedGeneration: 1, appliedHash: 'sha256:x', outcome: 'failed' as const, at: '2026-12-02T10:00:00Z' };
+    const errors = Array.from({ length: 30 }, (_, i) => `error ${i} ${'x'.repeat(2000)}`);
+    const kubernetes = { at: base.at, accessUsers: [], revoked: [], kubeconfigsDelivered: [], drain: [], endpointWebhook: { calls: 0, failures: 0 }, errors };
+    const report = agentReportSchema.parse({ ...base, error: 'y'.repeat(10_000), kubernetes });
+    expect(report.error).toHaveLength(4000);
+    expect(report.error!.endsWith('…')).toBe(true);
+    expect(report.kubernetes!.errors).toHaveLength(20);
+    expect(report.kubernetes!.errors[0]!.startsWith('error 0 ')).toBe(true);
+    expect(report.kubernetes!.errors.every((e) => e.length <= 1000)).toBe(true);
+  });
+});
+
+describe('stored document envelope', () => {
+  const document = { ...documentOf(computeDesiredState(example('reference-architecture')).documents, 'web01'), generation: 3 };
+  const owner = { resourceGroup: 'demo', vm: 'web01' };
+
+  test('a stored document verifies for its owner; the generation is outside the content hash', () => {
+    expect(verifyStoredDocument(JSON.stringify(document), owner)).toEqual({ document: storedDocumentSchema.parse(document) });
+    expect(verifyStoredDocument(JSON.stringify({ ...document, generation: 4 }), owner)).toHaveProperty('document');
+  });
+
+  test('another VM, changed content, a missing generation and broken JSON are refused with the reason', () => {
+    expect(verifyStoredDocument(JSON.stringify(document), { resourceGroup: 'demo', vm: 'kube01' })).toEqual({ reason: 'the document is for demo/web01, not for demo/kube01' });
+    expect(verifyStoredDocument(JSON.stringify({ ...document, pollIntervalSeconds: 99 }), owner)).toEqual({ reason: expect.stringContaining('hash') });
+    const { generation: _generation, ...unversioned } = document;
+    expect(verifyStoredDocument(JSON.stringify(unversioned), owner)).toEqual({ reason: expect.stringContaining('generation') });
+    expect(verifyStoredDocument('{"apiVersion":', owner)).toEqual({ reason: expect.stringContaining('not valid JSON') });
+  });
+});
+
+describe('status view', () => {
+  const status = rgStatusSchema.parse({
+    resourceGroup: 'demo',
+    updatedAt: '2026-12-02T10:00:00Z',
+    clusterProvisioned: true,
+    findings: [],
+    documents: [
+      { vm: 'kube01', roles: ['k3s-server'], generation: 2, hash: 'sha256:server' },
+      { vm: 'kube02', roles: ['k3s-agent'], generation: 1, hash: 'sha256:agent' },
+      { vm: 'web01', roles: ['webgateway'], generation: 5, hash: 'sha256:web' },
+    ],
+    rejections: [],
+    pendingKubeconfigRequests: [],
+  });
+  const report = (vm: string, appliedHash: string, drainOf?: string) => ({
+    resourceGroup: 'demo',
+    vm,
+    appliedGeneration: 1,
+    appliedHash,
+    outcome: 'applied' as const,
+    at: '2026-12-02T10:00:00Z',
+    ...(drainOf
+      ? { kubernetes: { at: '2026-12-02T10:00:01Z', accessUsers: [], revoked: [], kubeconfigsDelivered: [], endpointWebhook: { calls: 0, failures: 0 }, errors: [], drain: [{ node: drainOf, phase: 'drained' as const, remainingPods: 0, blockedPods: [], safeToTakeDown: true, message: 'drained' }] } }
+      : {}),
+  });
+
+  test('in sync means running exactly the stored hash; an unreadable report and no report are shown as such', () => {
+    const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server'))], ['kube02', agentReportSchema.parse(report('kube02', 'sha256:old'))], ['web01', { invalid: 'the report is not valid JSON' }]]));
+    expect(view.documents.map((d) => [d.vm, d.inSync])).toEqual([['kube01', true], ['kube02', false], ['web01', false]]);
+    expect(view.documents[2]!.agent).toEqual({ invalid: 'the report is not valid JSON' });
+    expect(statusView(status, new Map()).documents.every((d) => d.agent === null && !d.inSync)).toBe(true);
+  });
+
+  test("maintenance comes from the k3s server's report only: another VM cannot declare a node safe to take down", () => {
+    const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server', 'kube02'))], ['web01', agentReportSchema.parse(report('web01', 'sha256:web', 'kube03'))]]));
+    expect(view.maintenance).toEqual([expect.objectContaining({ vm: 'kube02', safeToTakeDown: true, reportedAt: '2026-12-02T10:00:01Z' })]);
+  });
+});
