@@ -9,7 +9,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
-import { type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import type { KubernetesReport } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
 import { fetchDocument, type Identity, putReport } from './document-source.ts';
@@ -19,6 +20,8 @@ import { Redactor } from './redaction.ts';
 export interface AgentOptions {
   readonly client: S3Client;
   readonly identity: Identity;
+  /** The control plane's document keys: a document signed by no key of these is never applied. */
+  readonly trustedKeys: readonly TrustedKey[];
   /** Prefix for every path the agent writes ("/" on a VM). */
   readonly root: string;
   /** Where the agent keeps the last applied document. */
@@ -39,7 +42,7 @@ export interface KubernetesTaskRunner {
 }
 
 export interface PollOutcome {
-  readonly kind: 'not-modified' | 'missing' | 'applied' | 'unchanged' | 'failed' | 'skipped';
+  readonly kind: 'not-modified' | 'missing' | 'applied' | 'unchanged' | 'failed';
   readonly generation?: number;
   readonly error?: string;
   readonly result?: ApplyResult;
@@ -98,8 +101,12 @@ export class Agent {
     this.#loaded = true;
     const saved = await readIfExists(this.#statePath());
     if (!saved) return;
-    const checked = verifyStoredDocument(saved.toString('utf8'), this.#options.identity);
-    if ('document' in checked) {
+    // The agent's own copy of what runs: checked for form and hashes (and owner), not for expiry.
+    const checked = parseStoredDocument(saved.toString('utf8'));
+    const { resourceGroup, vm } = this.#options.identity;
+    if ('document' in checked && (checked.document.resourceGroup !== resourceGroup || checked.document.vm !== vm)) {
+      this.#log('ignoring the saved state', { reason: `it is ${checked.document.resourceGroup}/${checked.document.vm}'s` });
+    } else if ('document' in checked) {
       this.#applied = checked.document;
       this.#redact.learn(checked.document);
     }
@@ -171,18 +178,22 @@ export class Agent {
     }
     const fetched = await fetchDocument(this.#options.client, this.#options.identity, this.#etag);
     if (fetched.kind === 'not-modified' || fetched.kind === 'missing') return { kind: fetched.kind };
-    // Whatever happens now, this version is dealt with: a broken one is not retried until it changes.
+    // Whatever happens now, this version is dealt with: a refused one is not retried until it changes.
     this.#etag = fetched.etag;
-    if (fetched.kind === 'invalid') {
-      this.#log('document refused', { reason: fetched.reason });
-      await this.#report('failed', undefined, fetched.reason);
-      return { kind: 'failed', error: fetched.reason };
+    const checked = verifyStoredDocument(fetched.body, {
+      owner: this.#options.identity,
+      trustedKeys: this.#options.trustedKeys,
+      now: this.#options.now?.() ?? new Date(),
+      ...(this.#applied ? { appliedGeneration: this.#applied.generation } : {}),
+    });
+    if ('reason' in checked) {
+      const reason = `document refused: ${checked.reason}; the last good state keeps running`;
+      this.#log('document refused', { reason: checked.reason });
+      await this.#report('failed', undefined, reason);
+      return { kind: 'failed', error: reason };
     }
-    const { document } = fetched;
+    const { document } = checked;
     this.#redact.learn(document);
-    if (this.#applied && document.generation < this.#applied.generation) {
-      return { kind: 'skipped', generation: document.generation, error: `generation ${document.generation} is older than the running ${this.#applied.generation}` };
-    }
     const result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand });
     if (result.outcome === 'failed') {
       // It may pass later (a service that was down): tried again, less and less often.

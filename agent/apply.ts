@@ -5,7 +5,7 @@
  * last good state keeps running.
  */
 import { rm } from 'node:fs/promises';
-import type { StoredDocument } from '../shared/contract/document-envelope.ts';
+import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { onDisk, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
@@ -38,17 +38,17 @@ const failure = (error: unknown, done: Partial<ApplyResult> = {}): ApplyResult =
 /** Output of a failed command, short, for the report (never file contents). */
 const excerpt = (text: string) => text.trim().split('\n').slice(-10).join('\n').slice(0, 2000);
 
-function changedPaths(next: StoredDocument, previous: StoredDocument | undefined): Set<string> {
+function changedPaths(next: VersionedDocument, previous: VersionedDocument | undefined): Set<string> {
   const before = new Map((previous?.files ?? []).map((file) => [file.path, `${file.sha256} ${file.mode}`]));
   return new Set(next.files.filter((file) => before.get(file.path) !== `${file.sha256} ${file.mode}`).map((file) => file.path));
 }
 
 /** haproxy's change is endpoints only: same structure, so the runtime API does it. */
-function haproxyRuntimeOnly(next: StoredDocument, previous: StoredDocument | undefined, service: ServiceSpec): boolean {
+function haproxyRuntimeOnly(next: VersionedDocument, previous: VersionedDocument | undefined, service: ServiceSpec): boolean {
   return service.name === 'haproxy' && previous?.haproxy !== undefined && next.haproxy !== undefined && previous.haproxy.structureHash === next.haproxy.structureHash;
 }
 
-async function syncHaproxy(next: StoredDocument, root: string): Promise<{ commands: number; extra: Record<string, number> }> {
+async function syncHaproxy(next: VersionedDocument, root: string): Promise<{ commands: number; extra: Record<string, number> }> {
   const runtime = next.haproxy!;
   const socket = onDisk(root, runtime.socket);
   const state = await serversState(socket);
@@ -71,13 +71,13 @@ async function syncHaproxy(next: StoredDocument, root: string): Promise<{ comman
  * A command of the document, for this machine: under a root prefix, the arguments that name
  * the document's own files and folders name their copies under the root.
  */
-function commandOnDisk(argv: readonly string[], next: StoredDocument, root: string): string[] {
+function commandOnDisk(argv: readonly string[], next: VersionedDocument, root: string): string[] {
   if (root === '/') return [...argv];
   const paths = new Set([...next.files.map((f) => f.path), ...next.directories.map((d) => d.path)]);
   return argv.map((arg) => (paths.has(arg) ? onDisk(root, arg) : arg));
 }
 
-export async function applyDocument(next: StoredDocument, previous: StoredDocument | undefined, options: ApplyOptions): Promise<ApplyResult> {
+export async function applyDocument(next: VersionedDocument, previous: VersionedDocument | undefined, options: ApplyOptions): Promise<ApplyResult> {
   const changed = changedPaths(next, previous);
   const removed = (previous?.files ?? []).filter((file) => !next.files.some((f) => f.path === file.path)).map((file) => file.path);
   if (changed.size === 0 && removed.length === 0) return { outcome: 'unchanged', reloaded: [], runtimeCommands: 0, extraServers: {} };

@@ -1,13 +1,13 @@
 /**
- * The agent's side of the store: its own document by conditional GET (a 304 costs nothing),
- * checked before anything is done with it, and its report.
+ * The agent's side of the store: its own document by conditional GET (a 304 costs nothing)
+ * and its report.
  */
 import { GetObjectCommand, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { type AgentReportDraft, agentReportSchema } from '../shared/contract/agent-report.ts';
-import { type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 
-export type Fetched = { kind: 'not-modified' } | { kind: 'missing' } | { kind: 'document'; document: StoredDocument; etag: string } | { kind: 'invalid'; reason: string; etag: string };
+/** What a poll brought: nothing new, no document at all, or a body to verify (the agent decides whether to trust it). */
+export type Fetched = { kind: 'not-modified' } | { kind: 'missing' } | { kind: 'fetched'; body: string; etag: string };
 
 export interface Identity {
   readonly bucket: string;
@@ -20,9 +20,7 @@ export async function fetchDocument(client: S3Client, identity: Identity, etag: 
     const result = await client.send(
       new GetObjectCommand({ Bucket: identity.bucket, Key: storeKeys.desired(identity.resourceGroup, identity.vm), ...(etag ? { IfNoneMatch: etag } : {}) }),
     );
-    const body = (await result.Body?.transformToString('utf8')) ?? '';
-    const checked = verifyStoredDocument(body, identity);
-    return 'reason' in checked ? { kind: 'invalid', reason: checked.reason, etag: result.ETag ?? '' } : { kind: 'document', document: checked.document, etag: result.ETag ?? '' };
+    return { kind: 'fetched', body: (await result.Body?.transformToString('utf8')) ?? '', etag: result.ETag ?? '' };
   } catch (error) {
     const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
     if (status === 304) return { kind: 'not-modified' };

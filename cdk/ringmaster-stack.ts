@@ -16,6 +16,8 @@ import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cd
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -124,6 +126,11 @@ export class RingmasterStack extends Stack {
     const { ingest, cluster, status } = api;
     const deadLetters = api['dead-letters'];
     const reconciler = fn('Reconciler', 'reconciler', RECONCILER_TIMEOUT);
+    // Every six hours, every group is nudged so its documents are signed again after a day (they hold a week).
+    const refresh = fn('Refresh', 'refresh', Duration.minutes(5));
+    new Rule(this, 'RefreshSchedule', { schedule: Schedule.rate(Duration.hours(6)), targets: [new LambdaFunction(refresh)], description: 'Ringmaster: re-sign documents before they expire' });
+    refresh.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [everyKeyUnder('state')] } } }));
+    this.queue.grantSendMessages(refresh);
     this.queue.grantSendMessages(ingest);
     this.queue.grantSendMessages(cluster);
     this.bucket.grantRead(cluster, everyKeyUnder('state'));
@@ -185,7 +192,7 @@ export class RingmasterStack extends Stack {
       new Alarm(this, name, { metric, threshold, evaluationPeriods: 1, comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: TreatMissingData.NOT_BREACHING, alarmDescription: description }).addAlarmAction(new SnsAction(alarms));
     alarm('DeadLettersWaiting', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }), 1, 'Events could not be processed: see `ringmaster dlq list`');
     alarm('EventsDelayed', this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1) }), 300, 'The oldest queued event waits for more than 5 minutes');
-    for (const [name, f] of Object.entries({ ...api, reconciler })) {
+    for (const [name, f] of Object.entries({ ...api, reconciler, refresh })) {
       alarm(`${name}Errors`, f.metricErrors({ period: Duration.minutes(5) }), 1, `${name} function errors`);
       alarm(`${name}Throttles`, f.metricThrottles({ period: Duration.minutes(5) }), 1, `${name} function throttled`);
     }

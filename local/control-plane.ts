@@ -16,8 +16,10 @@ import { createClusterHandlers } from '../functions/cluster/handler.ts';
 import { createDeadLetterHandlers } from '../functions/dead-letters/handler.ts';
 import { createIngestHandlers } from '../functions/ingest/handler.ts';
 import { createReconcilerHandler, type ReconcilerDependencies } from '../functions/reconciler/handler.ts';
+import { createRefreshHandler } from '../functions/refresh/handler.ts';
 import { wholeApi } from '../functions/shared/api.ts';
 import { bearerAuthorizer } from '../functions/shared/http.ts';
+import { documentPublicKey, documentSigner } from '../functions/shared/document-signer.ts';
 import { createLogger } from '../functions/shared/logger.ts';
 import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
@@ -37,6 +39,10 @@ export interface LocalOptions {
   readonly onReconciled?: ReconcilerDependencies['onReconciled'];
   /** Where documents put files on the VMs (default: a production VM's); benchmarks run VMs in a folder. */
   readonly layout?: Layout;
+  /** How often every group's documents are checked for re-signing (default 6 hours; also once at start). */
+  readonly refreshIntervalMs?: number;
+  /** The control plane's clock (tests move it to see documents signed again or expire). */
+  readonly clock?: () => Date;
 }
 
 export interface ConnectionInfo {
@@ -48,6 +54,8 @@ export interface ConnectionInfo {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly dataDir: string;
+  /** The public key agents must trust: every document is signed with its private half. */
+  readonly documentKey: string;
 }
 
 export interface LocalControlPlane {
@@ -56,6 +64,8 @@ export interface LocalControlPlane {
   readonly store: S3Store;
   /** Requests the embedded S3 endpoint served, by method. */
   readonly s3Requests: Readonly<Record<string, number>>;
+  /** Queues a refresh of every group now (as the timer does), so stale signatures are renewed. */
+  refresh(): Promise<{ refreshed: number }>;
   stop(): Promise<void>;
 }
 
@@ -105,6 +115,8 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   const reconciler = createReconcilerHandler({
     store,
     masterKey: credentials.masterKey,
+    signer: documentSigner(credentials.masterKey),
+    ...(options.clock ? { now: options.clock } : {}),
     logger,
     apiUrl: publicUrl,
     // The local event source hands out queue receipts as SQS message ids.
@@ -112,6 +124,12 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
     ...(options.layout ? { layout: options.layout } : {}),
   });
+  // Documents hold for a week and are signed again after a day: every group is nudged now and then.
+  const refresh = createRefreshHandler({ store, queue, logger, ...(options.clock ? { now: options.clock } : {}) });
+  const refreshNow = () => void refresh().catch((error: unknown) => logger.error('refresh failed', error as Error));
+  const refreshTimer = setInterval(refreshNow, options.refreshIntervalMs ?? 6 * 3600 * 1000);
+  refreshTimer.unref();
+  refreshNow();
   // Bigger batches than SQS's 10: a group's waiting events are folded in one reconcile.
   const worker = startWorker({ queue, reconcile: reconciler, batchSize: 50, concurrency: 4, batchWindowMs: 20, onError: (error) => logger.error('local event source failed', error) });
 
@@ -125,11 +143,14 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       accessKeyId: credentials.accessKeyId,
       secretAccessKey: credentials.secretAccessKey,
       dataDir: options.dataDir,
+      documentKey: documentPublicKey(credentials.masterKey),
     },
     queue,
     store,
     s3Requests: s3.requests,
+    refresh,
     stop: async () => {
+      clearInterval(refreshTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

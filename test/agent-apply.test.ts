@@ -6,7 +6,7 @@ import { applyDocument, type CommandRunner } from '../agent/apply.ts';
 import { runCommand } from '../agent/agent.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { layoutUnder, DEFAULT_LAYOUT } from '../shared/layout.ts';
-import type { StoredDocument } from '../shared/contract/document-envelope.ts';
+import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
 
 const roots: string[] = [];
@@ -16,7 +16,7 @@ const tempRoot = () => {
   roots.push(root);
   return root;
 };
-const stored = (vm: string, layout = DEFAULT_LAYOUT): StoredDocument => ({ ...documentOf(computeDesiredState(example('reference-architecture'), { layout }).documents, vm), generation: 1 });
+const stored = (vm: string, layout = DEFAULT_LAYOUT): VersionedDocument => ({ ...documentOf(computeDesiredState(example('reference-architecture'), { layout }).documents, vm), generation: 1 });
 
 test('files get their modes and owners; the NFS export folder belongs to nobody', async () => {
   const root = tempRoot();

@@ -18,6 +18,9 @@ import { computeDesiredState, type DesiredState } from '../shared/desired-state.
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
+import { signedForTest, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
+import { signDocument } from '../shared/contract/document-envelope.ts';
+import { ed25519Signer, newSigningKeyPem } from '../shared/contract/document-signing.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
 import { vmInFolder } from './helpers/vm-in-a-folder.ts';
 
@@ -183,7 +186,7 @@ function rgWith(podAddresses: string[], frontend: Partial<ResourceGroup['fronten
 async function publish(rg: ResourceGroup): Promise<void> {
   const state = computeDesiredState(rg, { layout, previousSlots: slots });
   slots = state.slots;
-  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...documentOf(state.documents, 'web01'), generation: ++generation }));
+  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify(signedForTest(documentOf(state.documents, 'web01'), ++generation)));
 }
 
 /** Which pods answer through haproxy, over enough requests to see each of them. */
@@ -214,7 +217,7 @@ beforeAll(async () => {
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
   // The documents are rendered under the test folder already (layoutUnder), paths and commands
   // alike, so the agent writes them where they say.
-  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, root: '/', stateDir: join(root, 'agent-state')});
+  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', stateDir: join(root, 'agent-state') });
 }, 30000);
 
 afterAll(async () => {
@@ -276,14 +279,36 @@ test('a config haproxy rejects changes nothing: files restored, haproxy keeps se
   expect(report.error).toContain('no-such-keyword');
 });
 
-test('a document with a wrong hash or for another VM is refused, and nothing changes', async () => {
-  const good = JSON.parse((await store.get(storeKeys.desired('demo', 'web01')))!.body);
-  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...good, generation: 9, pollIntervalSeconds: 7 }));
-  expect(await agent.poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('hash') });
-  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify({ ...good, generation: 10, vm: 'kube02' }));
-  expect(await agent.poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('not for demo/web01') });
+test('a document the control plane did not sign as it stands is refused with the reason, and nothing changes', async () => {
+  // The document running now (generation 3), as the control plane stored it.
+  const good = signedForTest(agent.applied!, agent.applied!.generation);
+  const { signature: _signature, expiresAt: _expiresAt, ...content } = good;
+  const running = readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8');
+  const pid = await haproxyPid();
+  const stranger = ed25519Signer(newSigningKeyPem());
+  const refused: Array<[string, object, string]> = [
+    ['changed after signing', { ...good, generation: 9, pollIntervalSeconds: 7 }, 'hash'],
+    ["another VM's", signedForTest({ ...content, vm: 'kube02' }, 10), 'not for demo/web01'],
+    // What a bucket writer can make: a valid SHA-256, but no signature at all.
+    ['unsigned', { ...content, generation: 11, expiresAt: good.expiresAt }, 'signature'],
+    ['signed by a key the agent does not trust', signDocument({ ...content, generation: 12, expiresAt: good.expiresAt }, stranger), 'does not trust'],
+    ['a signature moved to another generation', { ...good, generation: 13 }, 'does not verify'],
+    ['an older generation replayed (rollback)', signedForTest(content, 2), 'rollback'],
+    ['expired (a stale copy served for ever)', signedForTest(content, 14, new Date(Date.now() - 1000).toISOString()), 'expired'],
+  ];
+  for (const [what, document, reason] of refused) {
+    await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify(document));
+    expect([what, await agent.poll()]).toEqual([what, expect.objectContaining({ kind: 'failed', error: expect.stringContaining(reason) })]);
+    const report = JSON.parse((await store.get(storeKeys.report('demo', 'web01')))!.body);
+    expect([what, report]).toEqual([what, expect.objectContaining({ outcome: 'failed', appliedGeneration: 3, error: expect.stringContaining(reason) })]);
+  }
   expect(agent.applied?.generation).toBe(3);
+  expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toBe(running);
+  expect(await haproxyPid()).toBe(pid);
   expect((await answering()).failures).toBe(0);
+  // The good document, re-signed later with the same generation (as the control plane does daily), is taken again.
+  await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify(signedForTest(content, 3)));
+  expect(await agent.poll()).toEqual(expect.objectContaining({ kind: 'unchanged', generation: 3 }));
 });
 
 describe('under load, every change takes effect and no request fails', () => {

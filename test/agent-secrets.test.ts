@@ -18,6 +18,7 @@ import { computeDesiredState } from '../shared/desired-state.ts';
 import { layoutUnder } from '../shared/layout.ts';
 import { DATASTORE_PASSWORD, documentOf, example, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
+import { signedForTest, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
 
 const SECRETS = [TOKEN, DATASTORE_PASSWORD, WEBHOOK_KEY];
 const root = mkdtempSync(join(tmpdir(), 'ringmaster-agent-secrets-'));
@@ -37,7 +38,7 @@ test('no secret in the log or the report: applied, failed reload quoting a file,
     const quoted = await Promise.all(argv.filter((arg) => arg.startsWith(root)).map((path) => readFile(path, 'utf8').catch(() => '')));
     return { code: 1, output: `failed: ${quoted.join(' ')} ${SECRETS.join(' ')}` };
   };
-  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'kube01' }, root: '/', stateDir: join(root, 'state'), run, log: (message, fields) => logs.push(JSON.stringify({ message, ...fields })) });
+  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'kube01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', stateDir: join(root, 'state'), run, log: (message, fields) => logs.push(JSON.stringify({ message, ...fields })) });
   const rg = example('reference-architecture');
   const documentFor = (srvAddress: string) => {
     const changed = { ...rg, vms: rg.vms.map((vm) => (vm.name === 'kube01' ? { ...vm, srvAddresses: [srvAddress] } : vm)) };
@@ -50,17 +51,18 @@ test('no secret in the log or the report: applied, failed reload quoting a file,
     return outcome;
   };
   try {
-    const good = { ...documentFor('172.22.48.10'), generation: 1 };
+    const good = signedForTest(documentFor('172.22.48.10'), 1);
     expect(JSON.stringify(good)).toContain(DATASTORE_PASSWORD);
     expect(await publish(good)).toMatchObject({ kind: 'applied' });
 
     failing = true;
-    expect(await publish({ ...documentFor('172.22.48.11'), generation: 2 })).toMatchObject({ kind: 'failed', error: expect.stringContaining('reload failed') });
+    expect(await publish(signedForTest(documentFor('172.22.48.11'), 2))).toMatchObject({ kind: 'failed', error: expect.stringContaining('reload failed') });
     failing = false;
 
     const tampered = { ...good, generation: 3, files: good.files.map((file) => ({ ...file, content: `${file.content}# ${TOKEN}\n` })) };
     expect(await publish(tampered)).toMatchObject({ kind: 'failed' });
-    expect(await publish({ ...good, generation: 4, vm: 'kube02' })).toMatchObject({ kind: 'failed', error: expect.stringContaining('not for demo/kube01') });
+    const { signature: _signature, expiresAt: _expiresAt, ...content } = good;
+    expect(await publish(signedForTest({ ...content, vm: 'kube02' }, 4))).toMatchObject({ kind: 'failed', error: expect.stringContaining('not for demo/kube01') });
   } finally {
     await s3.close();
   }

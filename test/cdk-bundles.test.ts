@@ -83,7 +83,7 @@ const http = <K extends RouteId>(id: K, parameters: PathParameters<K>, body?: un
 const signedByNobody = { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` };
 
 test('synth bundles every function for Node.js 24', () => {
-  expect([...bundles.keys()].sort()).toEqual(['ClusterApi', 'DeadLettersApi', 'IngestApi', 'Reconciler', 'StatusApi']);
+  expect([...bundles.keys()].sort()).toEqual(['ClusterApi', 'DeadLettersApi', 'IngestApi', 'Reconciler', 'Refresh', 'StatusApi']);
 });
 
 test('ingest: an IAM-signed portal event is queued; an unsigned call is refused', () => {

@@ -38,7 +38,7 @@ test('the store: versioned, KMS, no public access, TLS only, old versions expire
 
 test('functions run on Node.js 24, arm64; the reconciler reads the queue with partial batch failures and a concurrency cap', () => {
   const functions = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x', Architectures: ['arm64'] } });
-  expect(Object.keys(functions)).toHaveLength(5);
+  expect(Object.keys(functions)).toHaveLength(6);
   template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
 });
 
@@ -83,8 +83,8 @@ test("an agent's policy reads only desired/<its rg>/<its vm>.json and writes onl
 test('alarms on dead letters, delayed events, function errors and throttles go to an SNS topic', () => {
   template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, AlarmActions: [Match.anyValue()] });
   template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 300 });
-  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Errors' } }))).toHaveLength(5);
-  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }))).toHaveLength(5);
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Errors' } }))).toHaveLength(6);
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }))).toHaveLength(6);
   template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
 });
 
@@ -94,4 +94,17 @@ test('the master key is generated in Secrets Manager, never in the template or t
   expect(json).not.toMatch(/RINGMASTER_MASTER_KEY"\s*:/);
   const reconciler = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => JSON.stringify(f).includes('RINGMASTER_MASTER_KEY_SECRET'));
   expect(reconciler).toBeDefined();
+});
+
+test('documents are re-signed before they expire: a schedule runs the refresh function, which may only list state/ and queue events', () => {
+  template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(6 hours)', Targets: [Match.objectLike({ Arn: Match.anyValue() })] });
+  const policies = template.findResources('AWS::IAM::Policy');
+  const statements = Object.values(policies)
+    .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes('RefreshServiceRole'))
+    .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[]; Condition?: unknown }> } } }).Properties.PolicyDocument.Statement);
+  const actions = statements.flatMap((s) => [s.Action].flat()).sort();
+  expect(actions.filter((a) => a.startsWith('s3:'))).toEqual(['s3:ListBucket']);
+  expect(statements.find((s) => s.Action === 's3:ListBucket')!.Condition).toEqual({ StringLike: { 's3:prefix': ['state/*'] } });
+  expect(actions).toContain('sqs:SendMessage');
+  expect(actions.some((a) => a.startsWith('s3:Get') || a.startsWith('s3:Put') || a.startsWith('secretsmanager:'))).toBe(false);
 });

@@ -1,12 +1,14 @@
 /** The contracts between processes (shared/contract/), on their own: the rules both sides rely on. */
 import { agentReportSchema, type ReadReport } from '../shared/contract/agent-report.ts';
-import { storedDocumentSchema, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { signDocument, storedDocumentSchema, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { ed25519Signer, newSigningKeyPem, publicKeyText, trustedKey } from '../shared/contract/document-signing.ts';
 import { ROUTE_IDS, responsesOf, routePath, routes, type RouteSpec, routeUrl } from '../shared/contract/routes.ts';
 import { statusView } from '../shared/contract/status-view.ts';
 import { kubeconfigKeyPattern, reportedVm, storeKeys } from '../shared/contract/store-layout.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { rgStatusSchema } from '../shared/state/status.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
+import { TEST_SIGNER, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
 
 describe('routes', () => {
   test('every {name} of a path has a schema, and every schema a {name}', () => {
@@ -60,20 +62,41 @@ describe('agent report', () => {
 });
 
 describe('stored document envelope', () => {
-  const document = { ...documentOf(computeDesiredState(example('reference-architecture')).documents, 'web01'), generation: 3 };
-  const owner = { resourceGroup: 'demo', vm: 'web01' };
+  const content = { ...documentOf(computeDesiredState(example('reference-architecture')).documents, 'web01'), generation: 3 };
+  const now = new Date('2026-12-02T10:00:00Z');
+  const expiresAt = '2026-12-09T10:00:00Z';
+  const document = signDocument({ ...content, expiresAt }, TEST_SIGNER);
+  const policy = { owner: { resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, now, appliedGeneration: 3 };
+  const check = (value: unknown, overrides: Partial<typeof policy> = {}) => verifyStoredDocument(typeof value === 'string' ? value : JSON.stringify(value), { ...policy, ...overrides });
 
-  test('a stored document verifies for its owner; the generation is outside the content hash', () => {
-    expect(verifyStoredDocument(JSON.stringify(document), owner)).toEqual({ document: storedDocumentSchema.parse(document) });
-    expect(verifyStoredDocument(JSON.stringify({ ...document, generation: 4 }), owner)).toHaveProperty('document');
+  test('a document signed by a trusted key, for its owner, not expired and not older verifies', () => {
+    expect(check(document)).toEqual({ document: storedDocumentSchema.parse(document) });
+    // The content hash leaves the envelope out: the same content under another generation keeps it.
+    expect(signDocument({ ...content, generation: 4, expiresAt }, TEST_SIGNER).hash).toBe(document.hash);
   });
 
-  test('another VM, changed content, a missing generation and broken JSON are refused with the reason', () => {
-    expect(verifyStoredDocument(JSON.stringify(document), { resourceGroup: 'demo', vm: 'kube01' })).toEqual({ reason: 'the document is for demo/web01, not for demo/kube01' });
-    expect(verifyStoredDocument(JSON.stringify({ ...document, pollIntervalSeconds: 99 }), owner)).toEqual({ reason: expect.stringContaining('hash') });
-    const { generation: _generation, ...unversioned } = document;
-    expect(verifyStoredDocument(JSON.stringify(unversioned), owner)).toEqual({ reason: expect.stringContaining('generation') });
-    expect(verifyStoredDocument('{"apiVersion":', owner)).toEqual({ reason: expect.stringContaining('not valid JSON') });
+  test('each way a document can be wrong is refused with its reason', () => {
+    const stranger = ed25519Signer(newSigningKeyPem());
+    const { signature: _signature, ...unsigned } = document;
+    const cases: Array<[string, unknown, Partial<typeof policy>, string]> = [
+      ['broken JSON', '{"apiVersion":', {}, 'not valid JSON'],
+      ['no generation', { ...document, generation: undefined }, {}, 'generation'],
+      ['content changed after signing', { ...document, pollIntervalSeconds: 99 }, {}, 'hash'],
+      ["another VM's", document, { owner: { resourceGroup: 'demo', vm: 'kube01' } }, 'the document is for demo/web01, not for demo/kube01'],
+      ['unsigned', unsigned, {}, 'signature'],
+      ['an untrusted key', signDocument({ ...content, expiresAt }, stranger), {}, `signed by key ${stranger.keyId}, which this agent does not trust`],
+      ['the envelope changed after signing', { ...document, expiresAt: '2027-12-09T10:00:00Z' }, {}, 'does not verify'],
+      ['expired', document, { now: new Date(expiresAt) }, 'expired at 2026-12-09T10:00:00Z'],
+      ['a rollback', document, { appliedGeneration: 4 }, 'generation 3 is older than the running 4 (a rollback)'],
+    ];
+    for (const [what, value, overrides, reason] of cases) expect([what, check(value, overrides)]).toEqual([what, { reason: expect.stringContaining(reason) }]);
+  });
+
+  test('trusted keys are read as `agent-credentials` prints them, and anything else is refused with the reason', () => {
+    const pem = newSigningKeyPem();
+    expect(trustedKey(publicKeyText(pem)).keyId).toBe(ed25519Signer(pem).keyId);
+    expect(() => trustedKey('not base64!')).toThrow('must be a public key in base64');
+    expect(() => trustedKey(Buffer.from('hello').toString('base64'))).toThrow('is not a public key');
   });
 });
 

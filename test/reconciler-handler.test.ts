@@ -3,6 +3,7 @@
  * batch failures per group, and a crash between the document writes and the state write
  * that the retry repairs.
  */
+import { documentSigner } from '../functions/shared/document-signer.ts';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { S3Store } from '../adapters/s3-store.ts';
@@ -74,7 +75,9 @@ const provisionRecords = (rg: string) => [
 ];
 
 function handlerWith(store: ObjectStore, deadLetters: Array<[OutgoingMessage, string]> = []) {
-  return createReconcilerHandler({ store, masterKey: 'k'.repeat(40), logger: createLogger('test'), deadLetter: async (m, reason) => void deadLetters.push([m, reason]) });
+  const masterKey = 'k'.repeat(40);
+  // A fixed clock: a batch run again signs the very same bytes (Ed25519 is deterministic).
+  return createReconcilerHandler({ store, masterKey, signer: documentSigner(masterKey), now: () => new Date('2026-12-02T10:00:00Z'), logger: createLogger('test'), deadLetter: async (m, reason) => void deadLetters.push([m, reason]) });
 }
 const invoke = (handler: ReturnType<typeof handlerWith>, records: SQSRecord[]) => handler({ Records: records } as SQSEvent, localContext('reconciler'));
 

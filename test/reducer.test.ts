@@ -232,3 +232,17 @@ test('the agent chosen for the drain stays chosen, even when an earlier request 
   state = reconcile(state, [event('vm.maintenance.finished', { name: 'a1' }, { occurredAt: '2026-11-24T12:30:00Z' })], ctx).state;
   expect(drainOf(state)).toEqual(['a2']);
 });
+
+test('every stored copy is signed for a week and signed again a day later: same content, same generation, new expiry', () => {
+  const state = provisioned();
+  const names = Object.keys(state.documents).sort();
+  const later = (hours: number) => ({ ...ctx, now: new Date(Date.parse(ctx.now) + hours * 3600_000).toISOString() });
+  // provisioned() signed every copy at ctx.now: within a day nothing is written again.
+  expect(Object.values(state.documents).every((d) => d.expiresAt === '2026-12-01T12:00:00.000Z')).toBe(true);
+  expect(reconcile(state, [], later(23)).writes).toEqual([]);
+  const resigned = reconcile(state, [], later(25));
+  expect(resigned.writes.map((w) => [w.vm, w.generation, w.expiresAt]).sort()).toEqual(names.map((vm) => [vm, state.documents[vm]!.generation, '2026-12-02T13:00:00.000Z']));
+  expect(resigned.writes.every((w) => w.hash === state.documents[w.vm]!.hash)).toBe(true);
+  expect(resigned.unchanged).toBe(false);
+  expect(reconcile(resigned.state, [], later(26)).writes).toEqual([]);
+});

@@ -9,6 +9,7 @@ import { Agent } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
+import { trustedKey } from '../../shared/contract/document-signing.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { InputError } from '../input.ts';
@@ -23,7 +24,23 @@ export interface AgentFlags {
   readonly stateDir: string;
   readonly once?: boolean;
   readonly kubeconfig?: string;
+  readonly trustKey?: readonly string[];
 }
+
+/** One or more base64 public keys (comma-separated in the environment). */
+const trustedKeysSchema = z
+  .array(z.string())
+  .min(1, 'name the public key(s) documents must be signed with (`ringmaster agent-credentials` prints it)')
+  .transform((texts, ctx) =>
+    texts.flatMap((text) => {
+      try {
+        return [trustedKey(text)];
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `"${text.slice(0, 20)}…" ${(error as Error).message}` });
+        return [];
+      }
+    }),
+  );
 
 const agentConfigSchema = z.strictObject({
   resourceGroup: dnsLabel,
@@ -35,6 +52,7 @@ const agentConfigSchema = z.strictObject({
   stateDir: z.string().regex(/^\//, 'must be an absolute path'),
   once: z.boolean(),
   kubeconfig: z.string().regex(/^\//, 'must be an absolute path'),
+  trustedKeys: trustedKeysSchema,
 });
 
 const FLAG: Record<string, string> = {
@@ -46,6 +64,7 @@ const FLAG: Record<string, string> = {
   root: '--root',
   stateDir: '--state-dir',
   kubeconfig: '--kubeconfig (RINGMASTER_KUBECONFIG)',
+  trustedKeys: '--trust-key (RINGMASTER_TRUSTED_KEYS)',
 };
 
 /** Where k3s writes the cluster admin's kubeconfig on the server. */
@@ -63,6 +82,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     stateDir: flags.stateDir,
     once: flags.once ?? false,
     kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
+    trustedKeys: flags.trustKey?.length ? flags.trustKey : (env.RINGMASTER_TRUSTED_KEYS ?? '').split(',').filter((text) => text.trim() !== ''),
   });
   if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
   const config = parsed.data;
@@ -73,6 +93,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   const agent = new Agent({
     client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
     identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
+    trustedKeys: config.trustedKeys,
     root: config.root,
     stateDir: config.stateDir,
     log,

@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { describeApiError } from '../../agent/kubernetes/api-errors.ts';
 import { ClusterAccess } from '../../agent/kubernetes/cluster-access.ts';
 import { kubeconfigForUser } from '../../agent/kubernetes/server-tasks.ts';
-import { verifyStoredDocument } from '../../shared/contract/document-envelope.ts';
+import { parseStoredDocument } from '../../shared/contract/document-envelope.ts';
 import { userSchema } from '../../shared/schema/user.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { InputError } from '../input.ts';
@@ -32,7 +32,7 @@ export async function printKubeconfig(user: string | undefined, flags: Kubeconfi
   } catch (error) {
     throw new InputError('ringmaster kubeconfig', [`--state-dir: ${appliedPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): is the agent running on this VM?`]);
   }
-  const applied = verifyStoredDocument(text);
+  const applied = parseStoredDocument(text);
   if ('reason' in applied) throw new InputError('ringmaster kubeconfig', [`${appliedPath}: ${applied.reason}`]);
   if (!applied.document.kubernetes) throw new InputError('ringmaster kubeconfig', [`${appliedPath}: this VM's applied document has no k3s server tasks: run this on the k3s server`]);
   const kubeConfig = new KubeConfig();

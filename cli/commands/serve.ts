@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { type ConnectionInfo, LOCAL_BUCKET, LOCAL_REGION, startLocalControlPlane } from '../../local/control-plane.ts';
 import { loadOrCreateCredentials } from '../../local/credentials.ts';
 import { agentCredentials } from '../../shared/agent-identity.ts';
+import { documentPublicKey } from '../../functions/shared/document-signer.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { InputError } from '../input.ts';
 
@@ -68,7 +69,8 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
   }
   const file = join(dataDir, 'credentials.json');
   if (!existsSync(file)) throw new InputError(file, ['no local control plane data here: start it once with `npx ringmaster serve`']);
-  const { accessKeyId, secretAccessKey } = agentCredentials(loadOrCreateCredentials(file).masterKey, rg, vm);
+  const { masterKey } = loadOrCreateCredentials(file);
+  const { accessKeyId, secretAccessKey } = agentCredentials(masterKey, rg, vm);
   process.stdout.write(
     [
       `RINGMASTER_RESOURCE_GROUP=${rg}`,
@@ -77,6 +79,8 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
       `AWS_REGION=${LOCAL_REGION}`,
       `AWS_ACCESS_KEY_ID=${accessKeyId}`,
       `AWS_SECRET_ACCESS_KEY=${secretAccessKey}`,
+      // Not a secret: the public key the agent checks every document's signature with.
+      `RINGMASTER_TRUSTED_KEYS=${documentPublicKey(masterKey)}`,
       '',
     ].join('\n'),
   );

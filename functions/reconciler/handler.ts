@@ -11,6 +11,8 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
 import type { Layout } from '../../shared/layout.ts';
+import { signDocument } from '../../shared/contract/document-envelope.ts';
+import type { DocumentSigner } from '../../shared/contract/document-signing.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
 import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../../shared/ports.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
@@ -28,6 +30,8 @@ export interface ReconcilerDependencies {
   /** Moves a message that can never be processed to the dead-letter queue, with the reason. */
   readonly deadLetter: (message: PoisonMessage, reason: string) => Promise<void>;
   readonly masterKey: string;
+  /** Signs every document written (the agents trust its public key). */
+  readonly signer: DocumentSigner;
   readonly logger: Logger;
   /** The public URL of the endpoint webhook for a resource group, when the control plane has one. */
   readonly apiUrl?: string;
@@ -105,7 +109,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     // Documents and status first, the state last: a crash before the state is written re-runs
     // the batch to the same documents and status; after it, there is nothing left to do.
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
-      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(document));
+      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, deps.signer)));
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
     await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));

@@ -2,6 +2,7 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent } from 'aws-lambda';
 import { awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
+import { documentSigner } from '../shared/document-signer.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createReconcilerHandler } from './handler.ts';
 
@@ -12,10 +13,12 @@ const logger = createLogger('ringmaster-reconciler');
 const metrics = new Metrics({ namespace: 'Ringmaster', serviceName: 'reconciler' });
 let reconciler: ReturnType<typeof createReconcilerHandler> | undefined;
 
-export const handler = async (event: SQSEvent, context: Parameters<ReturnType<typeof createReconcilerHandler>>[1]) => {
-  reconciler ??= createReconcilerHandler({
+async function build(): Promise<ReturnType<typeof createReconcilerHandler>> {
+  const key = await masterKey(env);
+  return createReconcilerHandler({
     store,
-    masterKey: await masterKey(env),
+    masterKey: key,
+    signer: documentSigner(key),
     logger,
     // A copy to the DLQ with the reason; Lambda then deletes the original as processed.
     deadLetter: (message, reason) => queue.sendDeadLetter(message, reason),
@@ -28,6 +31,10 @@ export const handler = async (event: SQSEvent, context: Parameters<ReturnType<ty
       metrics.addMetric('DocumentsWritten', MetricUnit.Count, plan.writes.length);
     },
   });
+}
+
+export const handler = async (event: SQSEvent, context: Parameters<ReturnType<typeof createReconcilerHandler>>[1]) => {
+  reconciler ??= await build();
   try {
     return await reconciler(event, context);
   } finally {

@@ -1,19 +1,25 @@
 /**
  * The stored document: what the reconciler writes to `desired/<rg>/<vm>.json` and the agent
  * (and `ringmaster kubeconfig` on the server) reads back. Its content is the VM document of
- * ../schema/document.ts; its envelope says which stored copy this is. The content hash covers
- * everything but the envelope, so a document re-stored under a new generation keeps its hash.
+ * ../schema/document.ts; its envelope says which stored copy this is and who vouches for it.
+ * The content hash covers everything but the envelope, so a document re-stored under a new
+ * generation (or re-signed) keeps its hash; the signature covers the hash and the envelope.
  */
 import { z } from 'zod';
-import { contentHash, sha256Hex } from '../hash.ts';
+import { canonicalJson, contentHash, sha256Hex } from '../hash.ts';
 import { vmDocumentContentSchema, vmDocumentSchema } from '../schema/document.ts';
 import { fieldErrors, formatFieldErrors } from '../schema/errors.ts';
+import { type DocumentSigner, type TrustedKey, verifySignature } from './document-signing.ts';
 
 const envelopeShape = {
   /** `sha256:<hex>` of the content (see `documentHash`). */
   hash: vmDocumentSchema.shape.hash,
   /** Counts the stored versions of this VM's document: an agent never goes back to a lower one. */
   generation: z.number().int().min(1),
+  /** Until when an agent may apply this copy: a stale copy cannot be served for ever. Re-signed well before. */
+  expiresAt: z.iso.datetime({ offset: true }),
+  /** Ed25519 over the statement (`documentStatement`), by the key `keyId` names. */
+  signature: z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be a key id (16 hex digits)'), value: z.base64() }),
 };
 
 /** The envelope's fields: they describe the stored copy, so the content hash leaves them out. */
@@ -22,6 +28,27 @@ export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(Object.keys(envelope
 export const storedDocumentSchema = vmDocumentContentSchema.extend(envelopeShape);
 
 export type StoredDocument = z.output<typeof storedDocumentSchema>;
+/** A document's content with its generation: what an agent applies. */
+export type VersionedDocument = Omit<StoredDocument, 'expiresAt' | 'signature'>;
+
+/** How long a signed copy holds, and how long after signing it is signed again (with the same generation). */
+export const DOCUMENT_VALIDITY_MS = 7 * 24 * 3600 * 1000;
+export const DOCUMENT_RESIGN_AFTER_MS = 24 * 3600 * 1000;
+/** A document the reconciler decided to store, before it is signed. */
+export type UnsignedDocument = Omit<StoredDocument, 'signature'>;
+
+/**
+ * What the signature covers: who the document is for, which copy it is, until when it holds,
+ * and (through the hash) all of its content. Domain-separated, canonical JSON.
+ */
+export function documentStatement(document: Pick<StoredDocument, 'apiVersion' | 'kind' | 'resourceGroup' | 'vm' | 'generation' | 'expiresAt' | 'hash'>): Buffer {
+  const { apiVersion, kind, resourceGroup, vm, generation, expiresAt, hash } = document;
+  return Buffer.from(`ringmaster.io/document-signature/v1\n${canonicalJson({ apiVersion, kind, resourceGroup, vm, generation, expiresAt, hash })}`);
+}
+
+export function signDocument(document: UnsignedDocument, signer: DocumentSigner): StoredDocument {
+  return { ...document, signature: { keyId: signer.keyId, value: signer.sign(documentStatement(document)).toString('base64') } };
+}
 
 /**
  * A document's hash: canonical JSON of the content without its files' contents, which each
@@ -44,19 +71,13 @@ export function hasValidHash(document: Readonly<Record<string, unknown>>): boole
   return filesIntact && typeof document.hash === 'string' && document.hash === documentHash(document);
 }
 
-/** Whose document a reader expects: an agent accepts only its own. */
-export interface DocumentOwner {
-  readonly resourceGroup: string;
-  readonly vm: string;
-}
-
 export type DocumentCheck = { readonly document: StoredDocument } | { readonly reason: string };
 
 /**
- * Checks a stored document's text: JSON, the schema, every hash, and (given an owner) that it
- * is that VM's. Every reader of stored documents goes through here, so they cannot disagree.
+ * Parses a stored document's text: JSON, the schema, every hash. Enough for a copy the agent
+ * itself kept on disk; anything fetched goes through `verifyStoredDocument`.
  */
-export function verifyStoredDocument(body: string, owner?: DocumentOwner): DocumentCheck {
+export function parseStoredDocument(body: string): DocumentCheck {
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -65,10 +86,40 @@ export function verifyStoredDocument(body: string, owner?: DocumentOwner): Docum
   }
   const parsed = storedDocumentSchema.safeParse(value);
   if (!parsed.success) return { reason: `the document does not match the schema: ${formatFieldErrors(fieldErrors(parsed.error)).slice(0, 5).join('; ')}` };
-  const document = parsed.data;
-  if (owner && (document.resourceGroup !== owner.resourceGroup || document.vm !== owner.vm)) {
+  if (!hasValidHash(parsed.data)) return { reason: 'the document hash (or a file hash) does not match its content' };
+  return { document: parsed.data };
+}
+
+export interface TrustPolicy {
+  /** Whose document the reader expects: an agent accepts only its own. */
+  readonly owner: { readonly resourceGroup: string; readonly vm: string };
+  /** The control plane's document keys this reader trusts. */
+  readonly trustedKeys: readonly TrustedKey[];
+  readonly now: Date;
+  /** The generation running now: a lower one is a rollback. */
+  readonly appliedGeneration?: number;
+}
+
+/**
+ * Everything an agent checks before it acts on a fetched document: it is well formed, its
+ * hashes hold, it is this VM's, a trusted key signed it, it has not expired, and it does not
+ * go back to an older generation. The reason says which check failed. Every reader of
+ * fetched documents goes through here, so they cannot disagree.
+ */
+export function verifyStoredDocument(body: string, policy: TrustPolicy): DocumentCheck {
+  const parsed = parseStoredDocument(body);
+  if ('reason' in parsed) return parsed;
+  const { document } = parsed;
+  const { owner } = policy;
+  if (document.resourceGroup !== owner.resourceGroup || document.vm !== owner.vm) {
     return { reason: `the document is for ${document.resourceGroup}/${document.vm}, not for ${owner.resourceGroup}/${owner.vm}` };
   }
-  if (!hasValidHash(document)) return { reason: 'the document hash (or a file hash) does not match its content' };
+  const key = policy.trustedKeys.find((trusted) => trusted.keyId === document.signature.keyId);
+  if (!key) return { reason: `the document is signed by key ${document.signature.keyId}, which this agent does not trust` };
+  if (!verifySignature(key, documentStatement(document), Buffer.from(document.signature.value, 'base64'))) return { reason: `the signature by key ${key.keyId} does not verify` };
+  if (Date.parse(document.expiresAt) <= policy.now.getTime()) return { reason: `the document expired at ${document.expiresAt} (a stale copy: the control plane re-signs documents long before)` };
+  if (policy.appliedGeneration !== undefined && document.generation < policy.appliedGeneration) {
+    return { reason: `generation ${document.generation} is older than the running ${policy.appliedGeneration} (a rollback)` };
+  }
   return { document };
 }

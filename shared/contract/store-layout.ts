@@ -55,5 +55,12 @@ export function reportedVm(rg: string, key: string): string | undefined {
   return DNS_LABEL_PATTERN.test(vm) ? vm : undefined;
 }
 
+/** The resource group a `state/<rg>.json` key holds, or undefined for any other key. */
+export function stateGroup(key: string): string | undefined {
+  if (!key.startsWith(storePrefixes.state) || !key.endsWith('.json')) return undefined;
+  const rg = key.slice(storePrefixes.state.length, -'.json'.length);
+  return DNS_LABEL_PATTERN.test(rg) ? rg : undefined;
+}
+
 /** A pattern of every key under a prefix, for IAM resources and S3 grants (`desired/*`). */
 export const everyKeyUnder = (prefix: StorePrefix): string => `${storePrefixes[prefix]}*`;

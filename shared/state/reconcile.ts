@@ -4,7 +4,7 @@
  * delete, what state and status to store. Pure: the shell does the I/O, in the order
  * documents → state → status, so a crash in between is repaired by simply running again.
  */
-import type { StoredDocument } from '../contract/document-envelope.ts';
+import { DOCUMENT_RESIGN_AFTER_MS, DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/document-envelope.ts';
 import { storeKeys } from '../contract/store-layout.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import { computeDesiredState, type DesiredState } from '../desired-state.ts';
@@ -23,7 +23,8 @@ export interface ReconcileContext extends ReducerContext {
 
 export interface ReconcilePlan {
   readonly state: RgState;
-  readonly writes: readonly StoredDocument[];
+  /** Documents to sign and store: new content under a new generation, or the same one re-signed. */
+  readonly writes: readonly UnsignedDocument[];
   readonly deletes: readonly string[];
   /** Stored kubeconfigs (store keys) that must go: replaced, of users who lost access, or refused. */
   readonly kubeconfigDeletes: readonly string[];
@@ -51,16 +52,21 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     kubeconfigRequests: state.kubeconfigRequests,
   });
 
-  const writes: StoredDocument[] = [];
+  const writes: UnsignedDocument[] = [];
   const documents: RgState['documents'] = {};
+  const now = Date.parse(context.now);
+  const expiresAt = new Date(now + DOCUMENT_VALIDITY_MS).toISOString();
+  // A copy signed more than a day ago is signed again (same content, same generation): an agent
+  // never meets an expired document while the control plane runs.
+  const fresh = (signedUntil: string | undefined) => signedUntil !== undefined && Date.parse(signedUntil) > now + DOCUMENT_VALIDITY_MS - DOCUMENT_RESIGN_AFTER_MS;
   for (const document of desired.documents) {
     const previous = state.documents[document.vm];
-    if (previous?.hash === document.hash) {
+    if (previous?.hash === document.hash && fresh(previous.expiresAt)) {
       documents[document.vm] = previous;
     } else {
-      const generation = (previous?.generation ?? 0) + 1;
-      writes.push({ ...document, generation });
-      documents[document.vm] = { hash: document.hash, generation };
+      const generation = previous?.hash === document.hash ? previous.generation : (previous?.generation ?? 0) + 1;
+      writes.push({ ...document, generation, expiresAt });
+      documents[document.vm] = { hash: document.hash, generation, expiresAt };
     }
   }
   const present = new Set(state.description.vms.map((vm) => vm.name));
@@ -107,6 +113,6 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const known = [...Object.values(initial.kubeconfigs).map((k) => k.location), ...events.flatMap((event) => (event.type === 'kubeconfig.issued' ? [event.payload.location] : []))];
   const ownPrefix = storeKeys.kubeconfigsOf(name);
   const kubeconfigDeletes = [...new Set(known.filter((location) => !kept.has(location) && location.startsWith(ownPrefix)))].sort();
-  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0;
+  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate' || o.outcome.kind === 'refresh') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0;
   return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged };
 }

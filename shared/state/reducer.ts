@@ -24,7 +24,8 @@ export interface ReducerContext {
   readonly masterKey: string;
 }
 
-export type Outcome = { readonly kind: 'applied' } | { readonly kind: 'duplicate' } | { readonly kind: 'stale'; readonly reason: string } | { readonly kind: 'rejected'; readonly reason: string };
+/** `refresh`: an event that changes nothing by itself (it asks for stored copies to be signed again). */
+export type Outcome = { readonly kind: 'applied' } | { readonly kind: 'duplicate' } | { readonly kind: 'refresh' } | { readonly kind: 'stale'; readonly reason: string } | { readonly kind: 'rejected'; readonly reason: string };
 
 export interface Reduction {
   readonly state: RgState;
@@ -81,6 +82,8 @@ export function reduce(state: RgState, event: ControlPlaneEvent, context: Reduce
     return reject(state, event, `belongs to resource group ${event.resourceGroup}, not ${state.description.name}`);
   }
   if (state.appliedEventIds.includes(event.id)) return { state, outcome: { kind: 'duplicate' } };
+  // Not remembered: a refresh is idempotent, and must not push real event ids out of the window.
+  if (event.type === 'documents.refresh') return { state, outcome: { kind: 'refresh' } };
   if (event.type === 'endpoints.changed') return { state: remember(applyEndpoints(state, event), event), outcome: { kind: 'applied' } };
   if (event.type === 'kubeconfig.issued') {
     const result = applyIssuedKubeconfig(state, event);

@@ -51,7 +51,8 @@ export const rgStateSchema = z.strictObject({
   /** user → the newest kubeconfig issued for them: where the portal finds it and until when it works. */
   kubeconfigs: z.record(z.string(), issuedKubeconfigSchema).default({}),
   slots: z.record(z.string(), z.array(z.string().nullable())).default({}),
-  documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1) })).default({}),
+  /** vm → the stored document: its content hash, generation, and until when its signature holds. */
+  documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional() })).default({}),
 });
 
 export type RgState = z.output<typeof rgStateSchema>;

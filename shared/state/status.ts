@@ -16,6 +16,8 @@ export const documentStatusSchema = z.strictObject({
   /** The generation and hash of the document in the store (blocked VMs keep their last one). */
   generation: z.number().int().optional(),
   hash: z.string().optional(),
+  /** Until when the stored copy's signature holds (the control plane signs it again long before). */
+  expiresAt: z.string().optional(),
   /** Error codes withholding a new document, when blocked. */
   blockedBy: z.array(z.string()).default([]),
 });
