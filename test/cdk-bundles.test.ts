@@ -6,12 +6,16 @@
 import { type PathParameters, type RouteId, routeKey, routePath, routes } from '../shared/contract/routes.ts';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/fixtures.ts';
+import { documentPublicKey } from '../functions/shared/document-signer.ts';
+import { verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { trustedKey } from '../shared/contract/document-signing.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import { type RunningServer, startMoto, TEST_CREDENTIALS } from './helpers/servers.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'ringmaster-cdk-'));
@@ -92,15 +96,22 @@ test('ingest: an IAM-signed portal event is queued; an unsigned call is refused'
   expect(invoke('IngestApi', http('postEvents', {}, event, false))).toMatchObject({ statusCode: 401 });
 });
 
-test('reconciler: a queued event becomes state, documents and status in the bucket', async () => {
-  const body = JSON.stringify({ id: 'e1', type: 'cluster.provisioned', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:00Z', payload: { settings: {} } });
-  const result = invoke('Reconciler', { Records: [{ messageId: 'm1', receiptHandle: 'r', body, attributes: { MessageGroupId: 'rg1', MessageDeduplicationId: 'e1', ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1' }] });
+test('reconciler: queued events become state, signed documents and status in the bucket', async () => {
+  const events = [
+    { id: 'e1', type: 'cluster.provisioned', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:00Z', payload: { settings: {} } },
+    { id: 'e2', type: 'vm.upserted', resourceGroup: 'rg1', occurredAt: '2026-11-24T10:00:01Z', payload: { vm: { name: 'kube01', roles: ['k3s-server'], cpu: 2, memoryMiB: 8192, disks: [{ sizeGiB: 30, kind: 'ssd' }], srvAddresses: ['172.22.0.2'] } } },
+  ];
+  const records = events.map((event, i) => ({ messageId: `m${i}`, receiptHandle: 'r', body: JSON.stringify(event), attributes: { MessageGroupId: 'rg1', MessageDeduplicationId: event.id, ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1' }));
+  const result = invoke('Reconciler', { Records: records });
   expect(result).toEqual({ batchItemFailures: [] });
-  expect(lastOutput).toMatch(/"EventsApplied":1/);
+  expect(lastOutput).toMatch(/"EventsApplied":2/);
   const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS, forcePathStyle: true });
   const state = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: 'state/rg1.json' }))).Body!.transformToString());
   expect(state.description.cluster).toBeDefined();
   expect(state.description.secrets.clusterToken).toMatch(/^[0-9a-f]{64}$/);
+  // The document is signed with the key derived from the master key in Secrets Manager: what agent-credentials hands out.
+  const body = await (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: storeKeys.desired('rg1', 'kube01') }))).Body!.transformToString();
+  expect(verifyStoredDocument(body, { owner: { resourceGroup: 'rg1', vm: 'kube01' }, trustedKeys: [trustedKey(documentPublicKey('m'.repeat(64)))], now: new Date() })).toHaveProperty('document');
 });
 
 test('status, cluster and dead-letter functions answer their routes of the table, and 404 to any other', () => {
@@ -114,4 +125,12 @@ test('status, cluster and dead-letter functions answer their routes of the table
   // A route of another function (API Gateway would never send it here) is not served.
   expect(invoke('StatusApi', http('listDeadLetters', {}))).toMatchObject({ statusCode: 404 });
   expect(invoke('DeadLettersApi', http('listDeadLetters', {}))).toMatchObject({ statusCode: 200 });
+});
+
+test('refresh: the scheduled function queues a documents.refresh event for every group with a state', async () => {
+  expect(invoke('Refresh', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })).toEqual({ refreshed: 1 });
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS });
+  const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: env.RINGMASTER_QUEUE_URL, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['MessageGroupId'] }));
+  const refreshes = (received.Messages ?? []).map((m) => JSON.parse(m.Body!)).filter((e: { type: string }) => e.type === 'documents.refresh');
+  expect(refreshes).toEqual([expect.objectContaining({ type: 'documents.refresh', resourceGroup: 'rg1' })]);
 });
