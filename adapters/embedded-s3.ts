@@ -71,8 +71,8 @@ interface KoaContext {
   body: string;
 }
 
-function refuse(ctx: KoaContext, code: string, message: string): void {
-  ctx.status = 403;
+function refuse(ctx: KoaContext, code: string, message: string, status = 403): void {
+  ctx.status = status;
   ctx.type = 'application/xml';
   ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message.replace(/[<&>]/g, '')}</Message></Error>`;
 }
@@ -138,6 +138,11 @@ function requireSignature(bucket: string, principalOf: EmbeddedS3Options['princi
       key = rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : undefined;
     } catch {
       return refuse(ctx, 'AccessDenied', 'the object key is not valid percent-encoding');
+    }
+    // s3rver keeps objects as files named by their keys: a `.` or `..` segment (or a NUL) would
+    // reach outside the bucket's folder. S3 keys never address anything outside their bucket.
+    if (key !== undefined && (key.split('/').some((segment) => segment === '.' || segment === '..') || key.includes('\0'))) {
+      return refuse(ctx, 'InvalidArgument', 'object keys with "." or ".." segments are not accepted', 400);
     }
     if (pathBucket !== bucket || !principal!.may(ctx.method, key)) return refuse(ctx, 'AccessDenied', 'Access Denied');
     delete ctx.headers.authorization;

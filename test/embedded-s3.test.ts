@@ -127,6 +127,24 @@ describe('signatures and permissions', () => {
     expect(wrong.stderr).toContain('SignatureDoesNotMatch');
   }, 60000);
 
+  test('a key with "." or ".." segments is refused (400) by awscli and the SDK alike, and nothing is written outside the bucket', async () => {
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_MAX_ATTEMPTS: '1' };
+    writeFileSync(join(directory, 'payload.json'), '{"escaped":true}');
+    const before = readdirSync(directory).sort();
+    for (const key of ['../escaped.json', 'desired/../../escaped.json', 'reports/./rg1.json']) {
+      const put = await execFileAsync('aws', ['--endpoint-url', s3.endpoint, 's3api', 'put-object', '--bucket', 'ringmaster', '--key', key, '--body', join(directory, 'payload.json')], { encoding: 'utf8', env }).then(
+        () => '',
+        (error: { stderr?: string }) => error.stderr ?? 'failed',
+      );
+      expect([key, put]).toEqual([key, expect.stringContaining('InvalidArgument')]);
+    }
+    const admin = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
+    await expect(admin.put('state/../../x.json', '{}')).rejects.toThrow(/not accepted/);
+    await expect(admin.get('../credentials.json')).rejects.toThrow(/not accepted/);
+    expect(readdirSync(directory).sort()).toEqual(before);
+    expect(readdirSync(join(directory, 's3')).sort()).toEqual(['ringmaster']);
+  }, 60000);
+
   test("an agent reads only its own document and writes only its own report", async () => {
     const agent = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: agentCredentials(master, 'rg1', 'vm1') });
     expect((await agent.get('desired/rg1/vm1.json'))?.body).toBe('{"vm":"vm1"}');
