@@ -133,7 +133,8 @@ export class RingmasterStack extends Stack {
     this.queue.grantSendMessages(refresh);
     this.queue.grantSendMessages(ingest);
     this.queue.grantSendMessages(cluster);
-    this.bucket.grantRead(cluster, everyKeyUnder('state'));
+    // Only the clusters' keys, never the state with every secret of a group: this function is open without IAM.
+    this.bucket.grantRead(cluster, everyKeyUnder('clusterAuth'));
     // Issued kubeconfigs: the cluster function writes them, the status function hands them to the portal.
     this.bucket.grantPut(cluster, everyKeyUnder('kubeconfigs'));
     this.bucket.grantRead(status, everyKeyUnder('kubeconfigs'));
@@ -142,6 +143,7 @@ export class RingmasterStack extends Stack {
     this.bucket.grantReadWrite(reconciler);
     this.bucket.grantDelete(reconciler, everyKeyUnder('desired'));
     this.bucket.grantDelete(reconciler, everyKeyUnder('kubeconfigs'));
+    this.bucket.grantDelete(reconciler, everyKeyUnder('clusterAuth'));
     this.deadLetterQueue.grantSendMessages(reconciler);
     this.deadLetterQueue.grantConsumeMessages(deadLetters);
     this.deadLetterQueue.grantSendMessages(deadLetters);

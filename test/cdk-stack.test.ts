@@ -108,3 +108,13 @@ test('documents are re-signed before they expire: a schedule runs the refresh fu
   expect(actions).toContain('sqs:SendMessage');
   expect(actions.some((a) => a.startsWith('s3:Get') || a.startsWith('s3:Put') || a.startsWith('secretsmanager:'))).toBe(false);
 });
+
+test('the cluster function (open without IAM) reads only cluster-auth/, never the state with every secret', () => {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const statements = Object.values(policies)
+    .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes('ClusterApiServiceRole'))
+    .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown }> } } }).Properties.PolicyDocument.Statement);
+  const s3Resources = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:'))).map((s) => JSON.stringify(s.Resource));
+  expect(s3Resources.some((r) => r.includes('/cluster-auth/*'))).toBe(true);
+  expect(s3Resources.some((r) => r.includes('/state/'))).toBe(false);
+});

@@ -246,3 +246,18 @@ test('every stored copy is signed for a week and signed again a day later: same 
   expect(resigned.unchanged).toBe(false);
   expect(reconcile(resigned.state, [], later(26)).writes).toEqual([]);
 });
+
+test("the cluster's key is published to cluster-auth/<rg>.json once, again only when it changes, and removed with the cluster", () => {
+  const state = provisioned();
+  // provisioned() published it with the cluster.
+  expect(state.clusterAuthPublished).toMatch(/^[0-9a-f]{16}$/);
+  expect(reconcile(state, [], ctx).clusterAuth).toBeUndefined();
+  // A state from before cluster-auth existed publishes it on its next run.
+  const { clusterAuthPublished: _published, ...older } = state;
+  expect(reconcile(older as RgState, [], ctx).clusterAuth).toEqual({ resourceGroup: 'rg1', key: state.description.secrets.webhookKey });
+  // Decommissioning drops the cluster's secrets: the object goes too, once.
+  const gone = reconcile(state, [event('cluster.decommissioned', {})], ctx);
+  expect(gone.clusterAuth).toBeNull();
+  expect(gone.state.clusterAuthPublished).toBe('none');
+  expect(reconcile(gone.state, [], ctx).clusterAuth).toBeUndefined();
+});

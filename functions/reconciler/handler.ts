@@ -113,6 +113,8 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
     await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
+    if (plan.clusterAuth) await deps.store.put(storeKeys.clusterAuth(group), JSON.stringify(plan.clusterAuth));
+    else if (plan.clusterAuth === null) await deps.store.delete(storeKeys.clusterAuth(group));
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
     await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
     deps.logger.info('reconciled', {

@@ -2,6 +2,7 @@
 import { rgStateSchema, type RgState } from '../../shared/state/rg-state.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
+import { clusterAuthSchema } from '../../shared/contract/cluster-auth.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
 
 export interface LoadedState {
@@ -24,17 +25,28 @@ export async function loadState(store: ObjectStore, resourceGroup: string): Prom
 }
 
 /**
- * The keys clusters sign their calls with (`secrets.webhookKey`), read from their state. Only keys found are kept (a name that
+ * The keys clusters sign their calls with, read from `cluster-auth/<rg>.json` (never from the
+ * state, which holds every secret of the group). Only keys found are kept (a name that
  * has none costs a read each time, never memory), for a short while and at most `limit` of them.
  */
+/** The key in a `cluster-auth/<rg>.json` body, or undefined when it is not that group's well-formed object. */
+function readClusterKey(body: string, resourceGroup: string): string | undefined {
+  try {
+    const parsed = clusterAuthSchema.safeParse(JSON.parse(body));
+    return parsed.success && parsed.data.resourceGroup === resourceGroup ? parsed.data.key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function clusterKeyLookup(store: ObjectStore, ttlMs = 30_000, limit = 10_000): (resourceGroup: string) => Promise<string | undefined> {
   const cache = new Map<string, { key: string; until: number }>();
   return async (resourceGroup) => {
     const hit = cache.get(resourceGroup);
     if (hit && hit.until > Date.now()) return hit.key;
     cache.delete(resourceGroup);
-    const { state } = await loadState(store, resourceGroup);
-    const key = state?.description.secrets.webhookKey;
+    const object = await store.get(storeKeys.clusterAuth(resourceGroup));
+    const key = object ? readClusterKey(object.body, resourceGroup) : undefined;
     if (key) {
       if (cache.size >= limit) cache.delete(cache.keys().next().value!);
       cache.set(resourceGroup, { key, until: Date.now() + ttlMs });

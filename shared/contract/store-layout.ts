@@ -20,6 +20,8 @@ export const storePrefixes = {
   status: 'status/',
   /** `kubeconfigs/<rg>/<user>/<delivery>.yaml`: issued kubeconfigs, for the portal only. */
   kubeconfigs: 'kubeconfigs/',
+  /** `cluster-auth/<rg>.json`: the key a cluster signs its calls with, alone: all the cluster function may read. */
+  clusterAuth: 'cluster-auth/',
 } as const;
 
 export type StorePrefix = keyof typeof storePrefixes;
@@ -36,6 +38,7 @@ export const storeKeys = {
    */
   kubeconfig: (rg: string, user: string, deliveryId: string) => `${storePrefixes.kubeconfigs}${rg}/${user}/${deliveryId}.yaml`,
   kubeconfigsOf: (rg: string) => `${storePrefixes.kubeconfigs}${rg}/`,
+  clusterAuth: (rg: string) => `${storePrefixes.clusterAuth}${rg}.json`,
 } as const;
 
 /** Delivery ids are event ids made from a signature (`wh-<hex>`): a safe key segment. */

@@ -5,6 +5,7 @@
  * documents → state → status, so a crash in between is repaired by simply running again.
  */
 import { DOCUMENT_RESIGN_AFTER_MS, DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/document-envelope.ts';
+import { type ClusterAuth, clusterKeyFingerprint } from '../contract/cluster-auth.ts';
 import { storeKeys } from '../contract/store-layout.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import { computeDesiredState, type DesiredState } from '../desired-state.ts';
@@ -26,6 +27,8 @@ export interface ReconcilePlan {
   /** Documents to sign and store: new content under a new generation, or the same one re-signed. */
   readonly writes: readonly UnsignedDocument[];
   readonly deletes: readonly string[];
+  /** The cluster's auth object to write (its key changed or was never published), or `null` to delete it. */
+  readonly clusterAuth?: ClusterAuth | null;
   /** Stored kubeconfigs (store keys) that must go: replaced, of users who lost access, or refused. */
   readonly kubeconfigDeletes: readonly string[];
   readonly status: RgStatus;
@@ -89,7 +92,11 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const pending = state.kubeconfigRequests;
 
   const slots = Object.fromEntries(Object.entries(desired.slots).map(([frontend, table]) => [frontend, [...table]]));
-  const next: RgState = { ...state, documents, assignedRoles, slots };
+  // The cluster function reads only this object: published whenever the state's key differs from it.
+  const clusterKey = state.description.secrets.webhookKey;
+  const clusterAuthPublished = clusterKeyFingerprint(clusterKey);
+  const clusterAuth = clusterAuthPublished === state.clusterAuthPublished ? undefined : clusterKey ? { resourceGroup: name, key: clusterKey } : null;
+  const next: RgState = { ...state, documents, assignedRoles, slots, clusterAuthPublished };
   const blockedBy = new Map(desired.blocked.map((b) => [b.vm, b.reasons]));
   const roles = new Map(effectiveDescription(next).vms.map((vm) => [vm.name, vm.roles]));
   const status: RgStatus = {
@@ -113,6 +120,6 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const known = [...Object.values(initial.kubeconfigs).map((k) => k.location), ...events.flatMap((event) => (event.type === 'kubeconfig.issued' ? [event.payload.location] : []))];
   const ownPrefix = storeKeys.kubeconfigsOf(name);
   const kubeconfigDeletes = [...new Set(known.filter((location) => !kept.has(location) && location.startsWith(ownPrefix)))].sort();
-  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate' || o.outcome.kind === 'refresh') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0;
-  return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged };
+  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate' || o.outcome.kind === 'refresh') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0 && clusterAuth === undefined;
+  return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged, ...(clusterAuth === undefined ? {} : { clusterAuth }) };
 }

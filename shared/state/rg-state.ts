@@ -52,6 +52,8 @@ export const rgStateSchema = z.strictObject({
   kubeconfigs: z.record(z.string(), issuedKubeconfigSchema).default({}),
   slots: z.record(z.string(), z.array(z.string().nullable())).default({}),
   /** vm → the stored document: its content hash, generation, and until when its signature holds. */
+  /** Fingerprint of the cluster key last published to `cluster-auth/<rg>.json` ('none' when removed). */
+  clusterAuthPublished: z.string().optional(),
   documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional() })).default({}),
 });
 
