@@ -100,6 +100,15 @@ describe('bad requests are refused precisely and change nothing', () => {
     const huge = [vmEvent('huge', 4)].map((e) => ({ ...e, payload: { vm: { ...e.payload.vm, roles: Array.from({ length: 30000 }, (_, i) => `role-${i}`) } } }));
     const oversized = await cp.api('POST', '/v1/events', huge);
     expect(oversized.status).toBe(413);
+    // Far over every limit, on the unauthenticated cluster route too: 413, never a 500, and the server answers the next request.
+    const megabytes = `"${'x'.repeat(3 * 1024 * 1024)}"`;
+    for (const path of ['/v1/events', '/v1/clusters/demo/endpoints']) expect([path, (await cp.api('POST', path, megabytes, { 'content-type': 'application/json' })).status]).toEqual([path, 413]);
+    expect((await cp.api('GET', '/healthz')).status).toBe(200);
+    // JSON is UTF-8: another declared charset is refused, not misread.
+    const utf16 = await cp.api('POST', '/v1/events', JSON.stringify(events[0]), { 'content-type': 'application/json; charset=utf-16' });
+    expect(utf16.status).toBe(415);
+    expect(utf16.body.detail).toContain('charset utf-16');
+    expect((await cp.api('POST', '/v1/events', JSON.stringify(events[0]), { 'content-type': 'application/json; charset=UTF-8' })).status).toBe(202);
   });
 
   test('unknown routes and methods', async () => {

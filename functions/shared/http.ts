@@ -58,6 +58,11 @@ export function readJsonBody(event: HttpEvent, maxBytes: number): JsonBody {
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new HttpProblem(415, 'Unsupported Media Type', `send the body as application/json (got ${type ? `"${type}"` : 'no content type'})`);
   }
+  // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread, not parsed.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(type)?.[1];
+  if (charset && !/^utf-?8$/i.test(charset)) {
+    throw new HttpProblem(415, 'Unsupported Media Type', `send the body as UTF-8 JSON (got charset ${charset})`);
+  }
   const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
   const size = Buffer.byteLength(raw, 'utf8');
   if (size > maxBytes) throw new HttpProblem(413, 'Content Too Large', `the body has ${size} bytes; at most ${maxBytes} are accepted`);
