@@ -103,14 +103,12 @@ export class Agent {
     if (!saved) return;
     // The agent's own copy of what runs: checked for form and hashes (and owner), not for expiry.
     const checked = parseStoredDocument(saved.toString('utf8'));
+    if ('reason' in checked) return this.#log('ignoring the saved state', { reason: checked.reason });
+    const { document } = checked;
     const { resourceGroup, vm } = this.#options.identity;
-    if ('document' in checked && (checked.document.resourceGroup !== resourceGroup || checked.document.vm !== vm)) {
-      this.#log('ignoring the saved state', { reason: `it is ${checked.document.resourceGroup}/${checked.document.vm}'s` });
-    } else if ('document' in checked) {
-      this.#applied = checked.document;
-      this.#redact.learn(checked.document);
-    }
-    else this.#log('ignoring the saved state', { reason: checked.reason });
+    if (document.resourceGroup !== resourceGroup || document.vm !== vm) return this.#log('ignoring the saved state', { reason: `it is ${document.resourceGroup}/${document.vm}'s` });
+    this.#applied = document;
+    this.#redact.learn(document);
   }
 
   #log(message: string, fields: Record<string, unknown> = {}): void {

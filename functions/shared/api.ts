@@ -23,6 +23,7 @@ import {
   routes,
   routesMatchingPath,
 } from '../../shared/contract/routes.ts';
+import type { ProblemFieldError } from '../../shared/contract/problem.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { type Authorizer, badRequest, type HttpEvent, HttpProblem, type HttpResult, type JsonBody, readJsonBody } from './http.ts';
 
@@ -58,7 +59,7 @@ export function parseBody<K extends RouteId>(id: K, body: JsonBody, detail: stri
 
 function checkedParameters(route: RouteSpec, event: HttpEvent): Record<string, string> {
   const values: Record<string, string> = {};
-  const errors = [];
+  const errors: ProblemFieldError[] = [];
   for (const [name, schema] of Object.entries(route.pathParameters)) {
     const parsed = schema.safeParse(event.pathParameters?.[name]);
     if (parsed.success) values[name] = parsed.data;
@@ -109,7 +110,10 @@ function createApi<K extends RouteId>(handlers: RouteHandlers<K>, options: ApiOp
   return (event, context) => handler(event, context);
 }
 
-/** One Lambda's API: exactly the routes its function serves (a missing or extra one does not compile). */
+/**
+ * One Lambda's API: exactly the routes its function serves (a missing or extra one does not
+ * compile). The function's name is there for the type check: it picks the routes required.
+ */
 export function functionApi<F extends ApiFunction>(_fn: F, handlers: RouteHandlers<RoutesOf<F>>, options: ApiOptions): ApiHandler {
   return createApi(handlers, options);
 }
