@@ -16,6 +16,8 @@ import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts'
 import { fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
 import { Redactor } from './redaction.ts';
+import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
+import { beyondRoles } from '../shared/services.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -24,6 +26,8 @@ export interface AgentOptions {
   readonly trustedKeys: readonly TrustedKey[];
   /** Prefix for every path the agent writes ("/" on a VM). */
   readonly root: string;
+  /** Where this VM's daemons keep their files, as documents name them (default: a production VM's). */
+  readonly layout?: Layout;
   /** Where the agent keeps the last applied document. */
   readonly stateDir: string;
   readonly run?: CommandRunner;
@@ -192,7 +196,16 @@ export class Agent {
     }
     const { document } = checked;
     this.#redact.learn(document);
-    const result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand });
+    // Even a validly signed document may not make the agent do what its roles never need.
+    const layout = this.#options.layout ?? DEFAULT_LAYOUT;
+    const beyond = beyondRoles(document, layout);
+    if (beyond) {
+      const reason = `document refused: ${beyond}; the last good state keeps running`;
+      this.#log('document refused', { reason: beyond });
+      await this.#report('failed', document.generation, reason);
+      return { kind: 'failed', generation: document.generation, error: reason };
+    }
+    const result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout });
     if (result.outcome === 'failed') {
       // It may pass later (a service that was down): tried again, less and less often.
       this.#failedApplies++;

@@ -4,9 +4,12 @@
  * runtime API, no reload). A failed validation or reload puts the previous files back, so the
  * last good state keeps running.
  */
-import { rm } from 'node:fs/promises';
+import { realpath, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
+import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
+import { serviceCommands } from '../shared/services.ts';
 import { onDisk, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
 
@@ -18,8 +21,11 @@ export interface CommandResult {
 export type CommandRunner = (argv: readonly string[]) => Promise<CommandResult>;
 
 export interface ApplyOptions {
+  /** Prefix of every path on disk ("/" on a VM). */
   readonly root: string;
   readonly run: CommandRunner;
+  /** Where this VM's daemons keep their files, as documents name them; the services' commands come from it. */
+  readonly layout: Layout;
 }
 
 export interface ApplyResult {
@@ -67,14 +73,11 @@ async function syncHaproxy(next: VersionedDocument, root: string): Promise<{ com
   return { commands, extra };
 }
 
-/**
- * A command of the document, for this machine: under a root prefix, the arguments that name
- * the document's own files and folders name their copies under the root.
- */
-function commandOnDisk(argv: readonly string[], next: VersionedDocument, root: string): string[] {
-  if (root === '/') return [...argv];
-  const paths = new Set([...next.files.map((f) => f.path), ...next.directories.map((d) => d.path)]);
-  return argv.map((arg) => (paths.has(arg) ? onDisk(root, arg) : arg));
+/** A folder on disk that is reached through a symbolic link would let a file land outside the folders a role owns. */
+async function refuseLinkedFolder(path: string): Promise<void> {
+  const folder = dirname(path);
+  const real = await realpath(folder).catch(() => folder);
+  if (real !== folder) throw new Error(`${folder} leads elsewhere (${real}) through a symbolic link: nothing is written through it`);
 }
 
 export async function applyDocument(next: VersionedDocument, previous: VersionedDocument | undefined, options: ApplyOptions): Promise<ApplyResult> {
@@ -101,6 +104,12 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   for (const file of next.files) {
     if (!changed.has(file.path)) continue;
     const path = onDisk(options.root, file.path);
+    try {
+      await refuseLinkedFolder(path);
+    } catch (error) {
+      await restore(snapshots);
+      return failure(error);
+    }
     const before = previous?.files.find((f) => f.path === file.path);
     snapshots.push({ path, content: await readIfExists(path), mode: before ? Number.parseInt(before.mode, 8) : 0o600 });
     await writeAtomically(path, file.content, Number.parseInt(file.mode, 8));
@@ -113,14 +122,17 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   }
 
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
+  // The agent's own commands, naming the files where they are on this disk: a document sends none.
+  const commands = serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
   const reloaded: string[] = [];
   let runtimeCommands = 0;
   let extraServers: Record<string, number> = {};
   try {
     for (const service of touched) {
-      if (!service.validate) continue;
-      const check = await options.run(commandOnDisk(service.validate, next, options.root));
-      if (check.code !== 0) throw new Error(`${service.name}: validation failed (${service.validate.join(' ')}): ${excerpt(check.output)}`);
+      const { validate } = commands[service.name];
+      if (!validate) continue;
+      const check = await options.run(validate);
+      if (check.code !== 0) throw new Error(`${service.name}: validation failed (${validate.join(' ')}): ${excerpt(check.output)}`);
     }
     for (const service of touched) {
       if (haproxyRuntimeOnly(next, previous, service)) {
@@ -129,8 +141,9 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
         extraServers = synced.extra;
         continue;
       }
-      const result = await options.run(commandOnDisk(service.reload, next, options.root));
-      if (result.code !== 0) throw new Error(`${service.name}: reload failed (${service.reload.join(' ')}): ${excerpt(result.output)}`);
+      const { reload } = commands[service.name];
+      const result = await options.run(reload);
+      if (result.code !== 0) throw new Error(`${service.name}: reload failed (${reload.join(' ')}): ${excerpt(result.output)}`);
       reloaded.push(service.name);
     }
   } catch (error) {

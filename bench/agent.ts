@@ -106,7 +106,7 @@ async function main(): Promise<void> {
 
     const credentials = agentCredentials(JSON.parse(readFileSync(join(root, 'control-plane', 'credentials.json'), 'utf8')).masterKey, 'demo', 'web01');
     const client = new S3Client({ endpoint: cp.info.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
-    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: [trustedKey(cp.info.documentKey)], root: '/', stateDir: join(root, 'agent-state') });
+    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: [trustedKey(cp.info.documentKey)], root: '/', layout, stateDir: join(root, 'agent-state') });
     await sendEndpoints(POD_ADDRESSES.slice(0, 2));
     await sleep(200);
     const first = await agent.poll();

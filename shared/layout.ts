@@ -59,9 +59,9 @@ export const DEFAULT_LAYOUT: Layout = {
   reload: systemdReload,
 };
 
-/** The same layout moved under `root` (for tests and dry runs); commands stay as they are. */
-export function layoutUnder(root: string, reload: Layout['reload'] = DEFAULT_LAYOUT.reload): Layout {
+/** A layout (the production one by default) moved under `root` (for tests and dry runs); commands stay as they are. */
+export function layoutUnder(root: string, reload: Layout['reload'] = DEFAULT_LAYOUT.reload, base: Layout = DEFAULT_LAYOUT): Layout {
   const prefix = root.replace(/\/$/, '');
-  const moved = Object.fromEntries(Object.entries(DEFAULT_LAYOUT).map(([key, value]) => [key, typeof value === 'string' ? `${prefix}${value}` : value]));
+  const moved = Object.fromEntries(Object.entries(base).map(([key, value]) => [key, typeof value === 'string' ? `${prefix}${value}` : value]));
   return { ...(moved as unknown as Layout), reload };
 }

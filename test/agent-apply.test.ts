@@ -1,5 +1,5 @@
 /** Applying documents to the file system: owners and modes, a root prefix, rollback on a failed reload. */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDocument, type CommandRunner } from '../agent/apply.ts';
@@ -20,8 +20,9 @@ const stored = (vm: string, layout = DEFAULT_LAYOUT): VersionedDocument => ({ ..
 
 test('files get their modes and owners; the NFS export folder belongs to nobody', async () => {
   const root = tempRoot();
-  const document = stored('nfs01', layoutUnder(root, () => ['true']));
-  expect(await applyDocument(document, undefined, { root: '/', run: runCommand })).toMatchObject({ outcome: 'applied', reloaded: ['nfs'] });
+  const layout = layoutUnder(root, () => ['true']);
+  const document = stored('nfs01', layout);
+  expect(await applyDocument(document, undefined, { root: '/', run: runCommand, layout })).toMatchObject({ outcome: 'applied', reloaded: ['nfs'] });
   const exportDir = statSync(`${root}/srv/nfs/kubernetes`);
   expect(exportDir.mode & 0o777).toBe(0o755);
   if (process.getuid?.() === 0) expect(exportDir.uid).toBe(Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'))!.split(':')[2]));
@@ -36,7 +37,7 @@ test('under a root prefix, files land below it and the commands name those copie
     return { code: 0, output: '' };
   };
   const document = stored('web01');
-  expect((await applyDocument(document, undefined, { root, run })).outcome).toBe('applied');
+  expect((await applyDocument(document, undefined, { root, run, layout: DEFAULT_LAYOUT })).outcome).toBe('applied');
   expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toContain('frontend');
   expect(ran).toContainEqual(['haproxy', '-c', '-f', `${root}/etc/haproxy/haproxy.cfg`]);
   expect(statSync(`${root}/var/lib/ringmaster/k3s-token`).mode & 0o777).toBe(0o600);
@@ -46,12 +47,24 @@ test('a failed reload puts the previous files back', async () => {
   const root = tempRoot();
   const ok: CommandRunner = async () => ({ code: 0, output: '' });
   const first = stored('kube02');
-  await applyDocument(first, undefined, { root, run: ok });
+  await applyDocument(first, undefined, { root, run: ok, layout: DEFAULT_LAYOUT });
   const before = readFileSync(`${root}/etc/rancher/k3s/config.yaml`, 'utf8');
   const rg = example('reference-architecture');
   const changed = { ...documentOf(computeDesiredState({ ...rg, vms: rg.vms.map((vm) => (vm.name === 'kube02' ? { ...vm, srvAddresses: ['172.22.48.99'] } : vm)) }).documents, 'kube02'), generation: 2 };
   const failing: CommandRunner = async (argv) => (argv.includes('restart') ? { code: 1, output: 'Job for k3s.service failed' } : { code: 0, output: '' });
-  const result = await applyDocument(changed, first, { root, run: failing });
+  const result = await applyDocument(changed, first, { root, run: failing, layout: DEFAULT_LAYOUT });
   expect(result).toMatchObject({ outcome: 'failed', error: expect.stringContaining('k3s: reload failed') });
   expect(readFileSync(`${root}/etc/rancher/k3s/config.yaml`, 'utf8')).toBe(before);
+});
+
+test('a folder reached through a symbolic link is never written through: the file would land outside the role\'s folders', async () => {
+  const root = tempRoot();
+  const outside = tempRoot();
+  const ok: CommandRunner = async () => ({ code: 0, output: '' });
+  // Someone made /etc/haproxy a link to another folder (say /root/.ssh) before the first apply.
+  mkdirSync(`${root}/etc`, { recursive: true });
+  symlinkSync(outside, `${root}/etc/haproxy`);
+  const result = await applyDocument(stored('web01'), undefined, { root, run: ok, layout: DEFAULT_LAYOUT });
+  expect(result).toMatchObject({ outcome: 'failed', error: expect.stringContaining('through a symbolic link') });
+  expect(readdirSync(outside)).toEqual([]);
 });

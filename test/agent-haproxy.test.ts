@@ -4,8 +4,9 @@
  * addresses. Endpoint changes go through haproxy's runtime API: the same haproxy process
  * keeps serving, no reload.
  */
+import { sha256Hex } from '../shared/hash.ts';
 import { S3Client } from '@aws-sdk/client-s3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -217,7 +218,7 @@ beforeAll(async () => {
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
   // The documents are rendered under the test folder already (layoutUnder), paths and commands
   // alike, so the agent writes them where they say.
-  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', stateDir: join(root, 'agent-state') });
+  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state') });
 }, 30000);
 
 afterAll(async () => {
@@ -279,13 +280,15 @@ test('a config haproxy rejects changes nothing: files restored, haproxy keeps se
   expect(report.error).toContain('no-such-keyword');
 });
 
-test('a document the control plane did not sign as it stands is refused with the reason, and nothing changes', async () => {
+test('a document the control plane did not sign as it stands, or asking for more than its role needs, is refused with the reason, and nothing changes', async () => {
   // The document running now (generation 3), as the control plane stored it.
   const good = signedForTest(agent.applied!, agent.applied!.generation);
   const { signature: _signature, expiresAt: _expiresAt, ...content } = good;
   const running = readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8');
   const pid = await haproxyPid();
   const stranger = ed25519Signer(newSigningKeyPem());
+  const sshKey = { path: '/root/.ssh/authorized_keys', mode: '0600', owner: 'root', group: 'root', secret: false, content: 'ssh-ed25519 AAAA attacker\n', sha256: `sha256:${sha256Hex('ssh-ed25519 AAAA attacker\n')}` };
+  const readIfPresent = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
   const refused: Array<[string, object, string]> = [
     ['changed after signing', { ...good, generation: 9, pollIntervalSeconds: 7 }, 'hash'],
     ["another VM's", signedForTest({ ...content, vm: 'kube02' }, 10), 'not for demo/web01'],
@@ -295,7 +298,13 @@ test('a document the control plane did not sign as it stands is refused with the
     ['a signature moved to another generation', { ...good, generation: 13 }, 'does not verify'],
     ['an older generation replayed (rollback)', signedForTest(content, 2), 'rollback'],
     ['expired (a stale copy served for ever)', signedForTest(content, 14, new Date(Date.now() - 1000).toISOString()), 'expired'],
+    // Validly signed, and still refused: what the webgateway role never needs.
+    ['signed, but writing /root/.ssh/authorized_keys', signedForTest({ ...content, files: [...content.files, sshKey] }, 15), 'outside the folders its roles (webgateway) own'],
+    ['signed, but escaping its folder with ..', signedForTest({ ...content, files: [...content.files, { ...sshKey, path: `${layout.haproxyConfig}/../../../escaped` }] }, 16), 'outside the folders'],
+    ['signed, but naming a service its roles do not run', signedForTest({ ...content, services: [...content.services, { name: 'postgresql', files: [] }] }, 17), 'postgresql, which its roles (webgateway) do not run'],
+    ['signed, but carrying a command to run', signedForTest({ ...content, services: content.services.map((service) => ({ ...service, reload: ['sh', '-c', 'touch /tmp/ringmaster-pwned'] })) } as never, 18), 'does not match the schema'],
   ];
+  const sshBefore = readIfPresent('/root/.ssh/authorized_keys');
   for (const [what, document, reason] of refused) {
     await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify(document));
     expect([what, await agent.poll()]).toEqual([what, expect.objectContaining({ kind: 'failed', error: expect.stringContaining(reason) })]);
@@ -303,6 +312,9 @@ test('a document the control plane did not sign as it stands is refused with the
     expect([what, report]).toEqual([what, expect.objectContaining({ outcome: 'failed', appliedGeneration: 3, error: expect.stringContaining(reason) })]);
   }
   expect(agent.applied?.generation).toBe(3);
+  expect(readIfPresent('/root/.ssh/authorized_keys')).toBe(sshBefore);
+  expect(existsSync('/tmp/ringmaster-pwned')).toBe(false);
+  expect(existsSync(`${root}/escaped`)).toBe(false);
   expect(readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8')).toBe(running);
   expect(await haproxyPid()).toBe(pid);
   expect((await answering()).failures).toBe(0);

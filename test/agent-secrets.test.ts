@@ -38,7 +38,7 @@ test('no secret in the log or the report: applied, failed reload quoting a file,
     const quoted = await Promise.all(argv.filter((arg) => arg.startsWith(root)).map((path) => readFile(path, 'utf8').catch(() => '')));
     return { code: 1, output: `failed: ${quoted.join(' ')} ${SECRETS.join(' ')}` };
   };
-  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'kube01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', stateDir: join(root, 'state'), run, log: (message, fields) => logs.push(JSON.stringify({ message, ...fields })) });
+  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'kube01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout: layoutUnder(root), stateDir: join(root, 'state'), run, log: (message, fields) => logs.push(JSON.stringify({ message, ...fields })) });
   const rg = example('reference-architecture');
   const documentFor = (srvAddress: string) => {
     const changed = { ...rg, vms: rg.vms.map((vm) => (vm.name === 'kube01' ? { ...vm, srvAddresses: [srvAddress] } : vm)) };

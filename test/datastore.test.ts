@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { layoutUnder } from '../shared/layout.ts';
+import { serviceCommands } from '../shared/services.ts';
 import { documentOf, example, fileOf } from './helpers/fixtures.ts';
 import { materialize } from './helpers/materialize.ts';
 
@@ -49,7 +50,8 @@ test('the datastore SQL runs twice without error and the endpoint in config.yaml
   for (const dir of ['var', 'var/lib', 'var/lib/ringmaster']) chmodSync(join(root, 'vm', dir), 0o755);
   chmodSync(layout.datastoreInitFile, 0o644);
 
-  const init = server.services.find((s) => s.name === 'postgresql')!.reload;
+  expect(server.services.map((s) => s.name)).toContain('postgresql');
+  const init = [...serviceCommands(layout).postgresql.reload];
   const pg = { PGHOST: socketDir, PGPORT: port };
   for (let i = 0; i < 2; i++) {
     const result = run(init, pg);

@@ -1,4 +1,6 @@
 /** What each role's VM gets: k3s configs, manifests, exports, tasks; hashes that verify. */
+import { DEFAULT_LAYOUT, layoutUnder } from '../shared/layout.ts';
+import { beyondRoles, serviceCommands } from '../shared/services.ts';
 import { parse } from 'yaml';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { hasValidHash } from '../shared/contract/document-envelope.ts';
@@ -96,7 +98,9 @@ test('the NFS VM exports its folder to every agent', () => {
   expect(fileOf(doc('nfs01'), 'kubernetes.exports')).toContain(
     '/srv/nfs/kubernetes 172.22.48.12(rw,sync,no_subtree_check,no_root_squash) 172.22.48.13(rw,sync,no_subtree_check,no_root_squash)',
   );
-  expect(doc('nfs01').services).toEqual([expect.objectContaining({ name: 'nfs', reload: ['exportfs', '-ra'] })]);
+  // The document names the service; how it is reloaded is the agent's (`exportfs -ra`).
+  expect(doc('nfs01').services).toEqual([{ name: 'nfs', files: ['/etc/exports.d/kubernetes.exports'] }]);
+  expect(serviceCommands(DEFAULT_LAYOUT).nfs.reload).toEqual(['exportfs', '-ra']);
 });
 
 test('webgateways poll fast, other VMs slowly', () => {
@@ -117,4 +121,18 @@ test('dual-stack: both families in the server config and the per-family node mas
   expect(config['cluster-cidr']).toBe('10.42.0.0/16,fd42::/56');
   expect(config['node-ip']).toBe('172.22.48.11,2001:db8::2');
   expect(config['kube-controller-manager-arg']).toEqual(['node-cidr-mask-size-ipv4=24', 'node-cidr-mask-size-ipv6=64']);
+});
+
+test("every rendered document stays within its roles' services and folders (what the agent accepts), here and under a root", () => {
+  for (const layout of [DEFAULT_LAYOUT, layoutUnder('/tmp/vm-root')]) {
+    for (const name of ['reference-architecture', 'scenario-1-http', 'scenario-2-tcp', 'configuration-reference']) {
+      for (const document of computeDesiredState(example(name), { layout, apiUrl: 'https://cp.example.com' }).documents) {
+        expect([name, document.vm, beyondRoles(document, layout)]).toEqual([name, document.vm, undefined]);
+      }
+    }
+  }
+  const web = doc('web01');
+  expect(beyondRoles({ ...web, roles: ['k3s-agent'] }, DEFAULT_LAYOUT)).toMatch(/service\(s\) haproxy(, nginx)?, which its roles \(k3s-agent\) do not run/);
+  expect(beyondRoles({ ...web, files: [{ path: '/etc/haproxy/../shadow' }] }, DEFAULT_LAYOUT)).toMatch(/writes \/etc\/haproxy\/\.\.\/shadow, outside/);
+  expect(beyondRoles({ ...web, directories: [{ path: '/etc/haproxyx' }] }, DEFAULT_LAYOUT)).toMatch(/outside/);
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { layoutUnder } from '../shared/layout.ts';
+import { type ServiceName, serviceCommands } from '../shared/services.ts';
 import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import type { VmDocument } from '../shared/schema/document.ts';
 import { documentOf, example, fileOf } from './helpers/fixtures.ts';
@@ -35,11 +36,12 @@ function renderGateway(rg: ResourceGroup): { document: VmDocument; root: string 
   return { document, root };
 }
 
-function validate(document: VmDocument, service: string): void {
-  const spec = document.services.find((s) => s.name === service);
-  expect(spec?.validate).toBeDefined();
-  const result = run(spec!.validate!);
-  if (result.status !== 0) throw new Error(`${spec!.validate!.join(' ')} failed:\n${result.output}`);
+/** Runs the agent's own validation of a service the document has (the document names it; the agent owns the command). */
+function validate(document: VmDocument, service: ServiceName, root: string): void {
+  expect(document.services.map((s) => s.name)).toContain(service);
+  const command = serviceCommands(layoutUnder(root))[service].validate!;
+  const result = run([...command]);
+  if (result.status !== 0) throw new Error(`${command.join(' ')} failed:\n${result.output}`);
   expect(result.output).not.toMatch(/ALERT|emerg/);
 }
 
@@ -60,7 +62,7 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
   const { document, root } = renderGateway(rg);
   const haproxy = fileOf(document, 'haproxy.cfg');
 
-  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy'));
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy', root));
 
   test('haproxy listens where the spec binds it, in http mode', () => {
     expect(haproxy).toMatch(/frontend fe_myapp\n {4}mode http\n {4}option httplog\n {4}bind 127\.0\.0\.1:8080\n/);
@@ -91,7 +93,7 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
 
   test('nginx -t accepts the virtual host, which forces SSL and passes to haproxy', () => {
     selfSignedCertificate(`${root}/var/lib/acme/myapp.example.com`, 'myapp.example.com');
-    validate(document, 'nginx');
+    validate(document, 'nginx', root);
     const nginx = fileOf(document, 'nginx.conf');
     expect(nginx).toContain('server_name myapp.example.com;');
     expect(nginx).toContain('listen 127.0.10.1:443 ssl;');
@@ -101,10 +103,10 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
 });
 
 describe('scenario 2: TCP passed to an internal ingress controller', () => {
-  const { document } = renderGateway(example('scenario-2-tcp'));
+  const { document, root } = renderGateway(example('scenario-2-tcp'));
   const haproxy = fileOf(document, 'haproxy.cfg');
 
-  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy'));
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy', root));
 
   test('haproxy listens on the public address in tcp mode', () => {
     expect(haproxy).toMatch(/frontend fe_myapp\n {4}mode tcp\n {4}option tcplog\n {4}bind 192\.0\.124\.96:443\n/);
@@ -125,11 +127,11 @@ describe('scenario 2: TCP passed to an internal ingress controller', () => {
 });
 
 describe('configuration reference: every option', () => {
-  const { document } = renderGateway(example('configuration-reference'));
+  const { document, root } = renderGateway(example('configuration-reference'));
   const haproxy = fileOf(document, 'haproxy.cfg');
   const lines = serverLines(haproxy, 'be_myapp');
 
-  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy'));
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy', root));
 
   test('binds, tcp mode and the pods of serviceName in namespace', () => {
     expect(haproxy).toMatch(/frontend fe_myapp\n {4}mode tcp\n {4}option tcplog\n {4}bind 127\.0\.0\.1:8080\n/);

@@ -8,7 +8,7 @@ import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
 import { maintenanceQueue } from '../findings/maintenance.ts';
 import type { HaproxyPlan } from '../render/haproxy.ts';
-import { datastoreInitCommand, localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore.ts';
+import { localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore.ts';
 import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k3s.ts';
 import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
 import { renderExports } from '../render/nfs.ts';
@@ -37,7 +37,7 @@ function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, conf
     .directory(dirname(layout.k3sTokenFile), '0700')
     .file({ path: layout.k3sConfig, mode: '0600', content: config, secret: configIsSecret })
     .file({ path: layout.k3sTokenFile, mode: '0600', ...ctx.tokenFile, secret: true })
-    .service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile], reload: layout.reload('k3s') });
+    .service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile] });
 }
 
 function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly VirtualHost[]): void {
@@ -45,7 +45,7 @@ function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly Virtu
   for (const dir of [dirname(layout.nginxConfig), layout.nginxRunDir, layout.nginxLogDir, layout.nginxTempDir, layout.acmeWebroot]) parts.directory(dir);
   parts
     .file({ path: layout.nginxConfig, mode: '0644', content: renderNginx(vhosts, layout) })
-    .service({ name: 'nginx', files: [layout.nginxConfig], validate: ['nginx', '-t', '-c', layout.nginxConfig], reload: layout.reload('nginx') });
+    .service({ name: 'nginx', files: [layout.nginxConfig] });
 }
 
 export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): KubernetesTasks {
@@ -58,7 +58,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
     parts
       .directory(dirname(layout.datastoreInitFile), '0700')
       .file({ path: layout.datastoreInitFile, mode: '0600', content: renderDatastoreInit(password), secret: true })
-      .service({ name: 'postgresql', files: [layout.datastoreInitFile], reload: datastoreInitCommand(layout) });
+      .service({ name: 'postgresql', files: [layout.datastoreInitFile] });
   }
   // The endpoint carries the datastore's password, or may: the config is a secret file.
   // (Without either, a topology finding withholds this document: see secrets.datastore-password-missing.)
@@ -113,7 +113,7 @@ export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: 
     .directory(dirname(layout.haproxySocket))
     .directory(dirname(layout.haproxyStateFile))
     .file({ path: layout.haproxyConfig, mode: '0644', content: ctx.haproxy.config, sha256: ctx.haproxy.configSha256 })
-    .service({ name: 'haproxy', files: [layout.haproxyConfig], validate: ['haproxy', '-c', '-f', layout.haproxyConfig], reload: layout.reload('haproxy') });
+    .service({ name: 'haproxy', files: [layout.haproxyConfig] });
   nginxFiles(parts, layout, frontendVirtualHosts(model.frontends, vm.publicAddresses));
 }
 
@@ -123,5 +123,5 @@ export function renderNfs(parts: DocumentParts, ctx: RenderContext): void {
     .directory(layout.nfsExportDir, '0755', 'nobody', 'nogroup')
     .directory(dirname(layout.nfsExportsFile))
     .file({ path: layout.nfsExportsFile, mode: '0644', content: renderExports(model.topology.agents, layout) })
-    .service({ name: 'nfs', files: [layout.nfsExportsFile], reload: layout.reload('nfs') });
+    .service({ name: 'nfs', files: [layout.nfsExportsFile] });
 }

@@ -5,12 +5,12 @@
  */
 import { z } from 'zod';
 import { KUBERNETES_ROLES } from '../roles.ts';
+import { SERVICE_NAMES } from '../services.ts';
 
 export const DOCUMENT_API_VERSION = 'ringmaster.io/v1' as const;
 
 const absolutePath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').max(4096);
 const fileMode = z.string().regex(/^0[0-7]{3}$/, 'must be an octal mode such as "0644"');
-const argv = z.array(z.string()).min(1, 'must name a program');
 
 export const fileSpecSchema = z.strictObject({
   path: absolutePath,
@@ -32,13 +32,10 @@ export const directorySpecSchema = z.strictObject({
 });
 
 export const serviceSpecSchema = z.strictObject({
-  /** The service the files belong to, e.g. `haproxy`, `nginx`, `k3s`, `nfs`. */
-  name: z.string(),
+  /** The service the files belong to. How it is validated and reloaded is the agent's own (../services.ts): a document sends no command. */
+  name: z.enum(SERVICE_NAMES),
   /** Files whose change means this service must be (re)loaded. */
   files: z.array(absolutePath),
-  /** Checks the new files before anything goes live; a failure keeps the last good state. */
-  validate: argv.optional(),
-  reload: argv,
 });
 
 export const slotStateSchema = z.enum(['ready', 'drain', 'maint']);
