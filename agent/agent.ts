@@ -31,7 +31,7 @@ export interface AgentOptions {
   /** Where the agent keeps the last applied document. */
   readonly stateDir: string;
   readonly run?: CommandRunner;
-  readonly log?: (message: string, fields?: Record<string, unknown>) => void;
+  readonly log?: (message: string, fields?: Record<string, unknown>, level?: LogLevel) => void;
   readonly now?: () => Date;
   /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
   readonly kubernetes?: KubernetesTaskRunner;
@@ -43,6 +43,19 @@ export interface KubernetesTaskRunner {
   round(): Promise<KubernetesReport>;
   readonly intervalSeconds: number;
   stop(): Promise<void>;
+}
+
+export type LogLevel = 'info' | 'warn';
+
+/**
+ * The longest wait between polls while the store cannot be reached. A webgateway does not back
+ * off at all: it keeps its 1 s poll, so it serves the current endpoints within two seconds of
+ * the store being back however long it was away, at the cost it has anyway (10,000 gateways:
+ * ~10,000 requests a second, as when the store is up). Other roles back off to a minute: their
+ * changes are rarer and less urgent.
+ */
+export function retryCapSeconds(roles: readonly string[] | undefined): number {
+  return roles?.includes('webgateway') ? 1 : 60;
 }
 
 export interface PollOutcome {
@@ -79,6 +92,11 @@ export class Agent {
   #kubernetesStarted = false;
   #reporting: Promise<void> = Promise.resolve();
   #kubernetesReport: KubernetesReport | undefined;
+  /** When the store last answered, and the last time it did not for a while. */
+  #lastContact: string | undefined;
+  #lastOutage: { startedAt: string; endedAt: string; seconds: number } | undefined;
+  /** The store has not answered since then (polls of the run loop only). */
+  #outage: { startedAt: Date; failures: number } | undefined;
   /** Secrets of the documents seen: never in a log line or a report. */
   readonly #redact = new Redactor();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
@@ -115,8 +133,12 @@ export class Agent {
     this.#redact.learn(document);
   }
 
-  #log(message: string, fields: Record<string, unknown> = {}): void {
-    this.#options.log?.(message, { resourceGroup: this.#options.identity.resourceGroup, vm: this.#options.identity.vm, ...this.#redact.value(fields) });
+  #log(message: string, fields: Record<string, unknown> = {}, level: LogLevel = 'info'): void {
+    this.#options.log?.(message, { resourceGroup: this.#options.identity.resourceGroup, vm: this.#options.identity.vm, ...this.#redact.value(fields) }, level);
+  }
+
+  #now(): Date {
+    return this.#options.now?.() ?? new Date();
   }
 
   async #report(outcome: 'applied' | 'unchanged' | 'failed', attempted: number | undefined, error?: string, extraServers?: Record<string, number>): Promise<void> {
@@ -134,6 +156,8 @@ export class Agent {
       at: (this.#options.now?.() ?? new Date()).toISOString(),
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
       ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
+      ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
+      ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
     };
     const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, this.#redact.value(report)));
     this.#reporting = write;
@@ -163,8 +187,7 @@ export class Agent {
     const runner = this.#options.kubernetes;
     if (!runner || !this.#applied?.kubernetes) return undefined;
     this.#kubernetesReport = await runner.round();
-    const last = this.#lastReport ?? { outcome: 'unchanged' as const, attempted: this.#applied.generation };
-    await this.#report(last.outcome, last.attempted, last.error, last.extraServers);
+    await this.#reportAgain();
     return this.#kubernetesReport;
   }
 
@@ -179,7 +202,12 @@ export class Agent {
       this.#retryAt = 0;
     }
     const fetched = await fetchDocument(this.#options.client, this.#options.identity, this.#etag);
-    if (fetched.kind === 'not-modified' || fetched.kind === 'missing') return { kind: fetched.kind };
+    const outageEnded = this.#contacted();
+    if (fetched.kind === 'not-modified' || fetched.kind === 'missing') {
+      // The status shows the outage: reported once, now (a new document reports anyway).
+      if (outageEnded) await this.#reportAgain();
+      return { kind: fetched.kind };
+    }
     // Whatever happens now, this version is dealt with: a refused one is not retried until it changes.
     this.#etag = fetched.etag;
     const checked = verifyStoredDocument(fetched.body, {
@@ -245,17 +273,36 @@ export class Agent {
   }
 
   async #runPolls(signal: AbortSignal): Promise<void> {
-    let failures = 0;
     while (!signal.aborted) {
+      let wait = this.intervalSeconds;
       try {
         await this.poll();
-        failures = 0;
       } catch (error) {
-        failures++;
-        this.#log('poll failed; keeping the last good state', { error: (error as Error).message, failures });
+        const outage = (this.#outage ??= { startedAt: this.#now(), failures: 0 });
+        outage.failures++;
+        wait = Math.min(retryCapSeconds(this.#applied?.roles), this.intervalSeconds * 2 ** Math.min(outage.failures, 6));
+        this.#log('poll failed; keeping the last good state', { error: (error as Error).message, attempt: outage.failures, nextRetryAt: new Date(this.#now().getTime() + wait * 1000).toISOString() }, 'warn');
       }
-      await sleep(jittered(Math.min(60, this.intervalSeconds * 2 ** Math.min(failures, 6))), signal);
+      await sleep(jittered(wait), signal);
     }
+  }
+
+  /** The store answered: the contact is noted, and an outage that ends here is said once (and reported). */
+  #contacted(): boolean {
+    this.#lastContact = this.#now().toISOString();
+    const outage = this.#outage;
+    if (!outage) return false;
+    this.#outage = undefined;
+    const seconds = Math.round((Date.parse(this.#lastContact) - outage.startedAt.getTime()) / 100) / 10;
+    this.#lastOutage = { startedAt: outage.startedAt.toISOString(), endedAt: this.#lastContact, seconds };
+    this.#log('store reachable again', { outageSeconds: seconds, failedAttempts: outage.failures });
+    return true;
+  }
+
+  /** The last report again, with the newest contact and outage. */
+  async #reportAgain(): Promise<void> {
+    const last = this.#lastReport ?? { outcome: 'unchanged' as const, attempted: this.#applied?.generation };
+    await this.#report(last.outcome, last.attempted, last.error, last.extraServers);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { Agent } from '../../agent/agent.ts';
+import { Agent, type LogLevel } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
@@ -87,7 +87,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
   const config = parsed.data;
   const logger = createLogger('ringmaster-agent');
-  const log = (message: string, fields?: Record<string, unknown>) => logger.info(message, fields ?? {});
+  const log = (message: string, fields?: Record<string, unknown>, level: LogLevel = 'info') => logger[level](message, fields ?? {});
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
   const kubernetes = new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
   const agent = new Agent({

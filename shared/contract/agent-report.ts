@@ -45,6 +45,10 @@ export const agentReportSchema = z.strictObject({
   extraServers: z.record(z.string(), z.number().int()).optional(),
   /** The k3s server's Kubernetes tasks, as of their last round. */
   kubernetes: kubernetesReportSchema.optional(),
+  /** When the agent last reached the store. */
+  lastContact: z.iso.datetime({ offset: true }).optional(),
+  /** The last time it could not, for how long. */
+  lastOutage: z.strictObject({ startedAt: z.iso.datetime({ offset: true }), endedAt: z.iso.datetime({ offset: true }), seconds: z.number().min(0) }).optional(),
 });
 
 export type AgentReport = z.output<typeof agentReportSchema>;
