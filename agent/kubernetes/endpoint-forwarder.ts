@@ -222,7 +222,9 @@ export class EndpointForwarder {
         for (const rest of batches.slice(index)) this.#giveBack(rest);
         this.#failures++;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(30_000, 200 * 2 ** Math.min(this.#failures, 8)));
+          // At most a second apart, however long the control plane is away: its changes reach the
+          // gateways within two seconds of it being back (one small signed POST a second meanwhile).
+          const timer = setTimeout(resolve, Math.min(1000, 200 * 2 ** Math.min(this.#failures, 8)));
           this.#wakeUp = () => {
             clearTimeout(timer);
             resolve();
