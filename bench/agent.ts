@@ -6,6 +6,9 @@
  *   to haproxy serving the new backend set, the agent polling at the document's interval
  *   (1 s, jittered), over --changes changes arriving at random moments;
  * - --load-changes backend changes under a bounded load loop: failed requests and reloads;
+ * - --outages (default 5,30,120 seconds): the control plane and its store stopped that long,
+ *   started again on the same ports, then one endpoint change: how soon haproxy serves it after
+ *   the store is back, with failed requests and reloads under load meanwhile;
  * - the agent process (`ringmaster agent`) idle-polling: CPU and resident memory, run from the
  *   sources and as the bundle shipped to VMs (`npm run build:agent`).
  *
@@ -15,7 +18,7 @@ import { trustedKey } from '../shared/contract/document-signing.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -24,20 +27,26 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { buildAgent } from '../scripts/build-agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
-import { startLocalControlPlane } from '../local/control-plane.ts';
+import { type LocalOptions, startLocalControlPlane } from '../local/control-plane.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { freePort } from '../test/helpers/servers.ts';
 import { vmInFolder } from '../test/helpers/vm-in-a-folder.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
-const { values } = parseArgs({ options: { changes: { type: 'string', default: '60' }, 'load-changes': { type: 'string', default: '100' }, 'idle-seconds': { type: 'string', default: '20' } } });
+const { values } = parseArgs({ options: { changes: { type: 'string', default: '60' }, 'load-changes': { type: 'string', default: '100' }, 'idle-seconds': { type: 'string', default: '20' }, outages: { type: 'string', default: '5,30,120' } } });
 const settings = { changes: Number(values.changes), loadChanges: Number(values['load-changes']), idleSeconds: Number(values['idle-seconds']) };
 for (const [name, value] of Object.entries(settings)) {
   if (!Number.isInteger(value) || value < 1) {
     process.stderr.write(`--${name} must be a positive whole number\n`);
     process.exit(2);
   }
+}
+/** Seconds the control plane (and with it the store) is away, one run each. */
+const outages = values.outages.split(',').filter(Boolean).map(Number);
+if (outages.some((seconds) => !Number.isInteger(seconds) || seconds < 1)) {
+  process.stderr.write('--outages must be positive whole seconds, comma-separated (e.g. 5,30,120)\n');
+  process.exit(2);
 }
 
 const POD_ADDRESSES = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5', '127.0.3.6'];
@@ -50,15 +59,14 @@ async function main(): Promise<void> {
   const folder = vmInFolder(root);
   const { layout, socket } = folder;
   const documentWritten = new Map<string, number>();
-  const cp = await startLocalControlPlane({
+  const options: LocalOptions = {
     dataDir: join(root, 'control-plane'),
-    apiPort: 0,
-    s3Port: 0,
     layout,
     onReconciled: (plan, events) => {
       if (plan.writes.some((w) => w.vm === 'web01')) for (const event of events) documentWritten.set(event.id, performance.now());
     },
-  });
+  };
+  let cp = await startLocalControlPlane({ ...options, apiPort: 0, s3Port: 0 });
   const podPort = await freePort();
   const bindPort = await freePort();
   try {
@@ -152,6 +160,35 @@ async function main(): Promise<void> {
     loading = false;
     await Promise.all(loops);
     const reloads = (await haproxyPid()) === pidBefore ? 0 : 1;
+
+    // Outages: the control plane (and its S3 endpoint) away for a while, then back on the same
+    // ports; an endpoint change made once it is back, under load: how soon does the gateway serve it?
+    const recoveries: Array<{ outageSeconds: number; servingMs: number; requests: number; failures: number; reloads: number }> = [];
+    const ports = { apiPort: Number(new URL(cp.info.apiUrl).port), s3Port: Number(new URL(cp.info.s3Endpoint).port) };
+    for (const [index, outageSeconds] of outages.entries()) {
+      const pid = await haproxyPid();
+      let outageRequests = 0;
+      let outageFailures = 0;
+      let outageLoad = true;
+      const outageLoops = Array.from({ length: 4 }, async () => {
+        while (outageLoad) {
+          outageRequests++;
+          const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
+          if (!response?.ok) outageFailures++;
+          else await response.arrayBuffer();
+        }
+      });
+      await cp.stop();
+      await sleep(outageSeconds * 1000);
+      cp = await startLocalControlPlane({ ...options, ...ports });
+      const backAt = performance.now();
+      const set = [POD_ADDRESSES[index % 6]!, POD_ADDRESSES[(index + 4) % 6]!];
+      await sendEndpoints(set);
+      const servingMs = (await untilServing(set)) - backAt;
+      outageLoad = false;
+      await Promise.all(outageLoops);
+      recoveries.push({ outageSeconds, servingMs, requests: outageRequests, failures: outageFailures, reloads: (await haproxyPid()) === pid ? 0 : 1 });
+    }
     stop.abort();
     await running;
 
@@ -159,6 +196,9 @@ async function main(): Promise<void> {
     const bundleDir = join(root, 'agent-bundle');
     await buildAgent(bundleDir);
     const idleOf = async (entry: string, stateDir: string): Promise<{ cpuPercent: number; rssMiB: number; polls: number }> => {
+      // An agent that already runs the gateway's document (its 1 s poll), as after a restart on the VM.
+      mkdirSync(join(root, stateDir), { recursive: true, mode: 0o700 });
+      copyFileSync(join(root, 'agent-state', 'applied.json'), join(root, stateDir, 'applied.json'));
       const child = spawn(process.execPath, [entry, 'agent', '--resource-group', 'demo', '--vm', 'web01', '--endpoint', cp.info.s3Endpoint, '--bucket', cp.info.bucket, '--state-dir', join(root, stateDir)], {
         env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_TRUSTED_KEYS: cp.info.documentKey, RINGMASTER_LOG_LEVEL: 'ERROR' },
         stdio: 'ignore',
@@ -189,12 +229,14 @@ async function main(): Promise<void> {
       '',
       `${settings.loadChanges} backend changes under a load loop (4 clients): ${requests} requests, ${failures} failed, ${reloads} haproxy reloads`,
       '',
+      ...recoveries.map((r) => `Control plane and store away ${String(r.outageSeconds).padStart(3)} s, back, one endpoint change -> haproxy serving it ${r.servingMs.toFixed(0)} ms after the store was back (goal <= 2000 ms); under load ${r.requests} requests, ${r.failures} failed, ${r.reloads} reloads`),
+      '',
       `Agent process idle-polling for ${settings.idleSeconds} s, sources:       ${idle.polls} polls (304s), CPU ${idle.cpuPercent.toFixed(2)} % of one core, resident memory ${idle.rssMiB.toFixed(1)} MiB`,
       `Agent process idle-polling for ${settings.idleSeconds} s, dist/agent bundle: ${idleBundle.polls} polls (304s), CPU ${idleBundle.cpuPercent.toFixed(2)} % of one core, resident memory ${idleBundle.rssMiB.toFixed(1)} MiB`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     process.stdout.write(
-      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, idle, idleBundle })}\n`,
+      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, recoveries, idle, idleBundle })}\n`,
     );
   } finally {
     folder.stopHaproxy();
