@@ -4,13 +4,12 @@
  * runtime API, no reload). A failed validation or reload puts the previous files back, so the
  * last good state keeps running.
  */
-import { realpath, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
 import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { serviceCommands } from '../shared/services.ts';
-import { onDisk, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
+import { onDisk, onDiskWithoutLinks, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
 
 export interface CommandResult {
@@ -73,12 +72,6 @@ async function syncHaproxy(next: VersionedDocument, root: string): Promise<{ com
   return { commands, extra };
 }
 
-/** A folder on disk that is reached through a symbolic link would let a file land outside the folders a role owns. */
-async function refuseLinkedFolder(path: string): Promise<void> {
-  const folder = dirname(path);
-  const real = await realpath(folder).catch(() => folder);
-  if (real !== folder) throw new Error(`${folder} leads elsewhere (${real}) through a symbolic link: nothing is written through it`);
-}
 
 export async function applyDocument(next: VersionedDocument, previous: VersionedDocument | undefined, options: ApplyOptions): Promise<ApplyResult> {
   const changed = changedPaths(next, previous);
@@ -94,7 +87,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   };
   try {
     for (const directory of next.directories) {
-      const path = onDisk(options.root, directory.path);
+      const path = await onDiskWithoutLinks(options.root, directory.path);
       await writeDirectory(path, Number.parseInt(directory.mode, 8));
       await own(path, directory.owner, directory.group);
     }
@@ -103,9 +96,9 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   }
   for (const file of next.files) {
     if (!changed.has(file.path)) continue;
-    const path = onDisk(options.root, file.path);
+    let path: string;
     try {
-      await refuseLinkedFolder(path);
+      path = await onDiskWithoutLinks(options.root, file.path);
     } catch (error) {
       await restore(snapshots);
       return failure(error);

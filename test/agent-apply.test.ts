@@ -1,5 +1,5 @@
 /** Applying documents to the file system: owners and modes, a root prefix, rollback on a failed reload. */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDocument, type CommandRunner } from '../agent/apply.ts';
@@ -61,9 +61,8 @@ test('a folder reached through a symbolic link is never written through: the fil
   const root = tempRoot();
   const outside = tempRoot();
   const ok: CommandRunner = async () => ({ code: 0, output: '' });
-  // Someone made /etc/haproxy a link to another folder (say /root/.ssh) before the first apply.
-  mkdirSync(`${root}/etc`, { recursive: true });
-  symlinkSync(outside, `${root}/etc/haproxy`);
+  // Someone made /etc a link to another folder before the first apply: a fresh VM otherwise (nothing else prepared).
+  symlinkSync(outside, `${root}/etc`);
   const result = await applyDocument(stored('web01'), undefined, { root, run: ok, layout: DEFAULT_LAYOUT });
   expect(result).toMatchObject({ outcome: 'failed', error: expect.stringContaining('through a symbolic link') });
   expect(readdirSync(outside)).toEqual([]);
