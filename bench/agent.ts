@@ -138,56 +138,55 @@ async function main(): Promise<void> {
     fromWebhook.sort((a, b) => a - b);
     fromDocument.sort((a, b) => a - b);
 
-    // Backend changes under load.
+    // A load loop (4 clients) through haproxy while `during` runs: requests, failures, reloads.
     const haproxyPid = async () => /Pid: (\d+)/.exec(await runtimeCommand(socket, 'show info'))?.[1];
-    const pidBefore = await haproxyPid();
-    let requests = 0;
-    let failures = 0;
-    let loading = true;
-    const loops = Array.from({ length: 4 }, async () => {
-      while (loading) {
-        requests++;
-        const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
-        if (!response?.ok) failures++;
-        else await response.arrayBuffer();
+    const underLoad = async (during: () => Promise<void>): Promise<{ requests: number; failures: number; reloads: number }> => {
+      const pidBefore = await haproxyPid();
+      let requests = 0;
+      let failures = 0;
+      let loading = true;
+      const loops = Array.from({ length: 4 }, async () => {
+        while (loading) {
+          requests++;
+          const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
+          if (!response?.ok) failures++;
+          else await response.arrayBuffer();
+        }
+      });
+      try {
+        await during();
+      } finally {
+        loading = false;
+        await Promise.all(loops);
+      }
+      return { requests, failures, reloads: (await haproxyPid()) === pidBefore ? 0 : 1 };
+    };
+
+    // Backend changes under load.
+    const { requests, failures, reloads } = await underLoad(async () => {
+      for (let i = 0; i < settings.loadChanges; i++) {
+        const set = [POD_ADDRESSES[i % 6]!, POD_ADDRESSES[(i + 1) % 6]!, POD_ADDRESSES[(i + 3) % 6]!];
+        await sendEndpoints(set);
+        await untilServing(set);
       }
     });
-    for (let i = 0; i < settings.loadChanges; i++) {
-      const set = [POD_ADDRESSES[i % 6]!, POD_ADDRESSES[(i + 1) % 6]!, POD_ADDRESSES[(i + 3) % 6]!];
-      await sendEndpoints(set);
-      await untilServing(set);
-    }
-    loading = false;
-    await Promise.all(loops);
-    const reloads = (await haproxyPid()) === pidBefore ? 0 : 1;
 
     // Outages: the control plane (and its S3 endpoint) away for a while, then back on the same
     // ports; an endpoint change made once it is back, under load: how soon does the gateway serve it?
     const recoveries: Array<{ outageSeconds: number; servingMs: number; requests: number; failures: number; reloads: number }> = [];
     const ports = { apiPort: Number(new URL(cp.info.apiUrl).port), s3Port: Number(new URL(cp.info.s3Endpoint).port) };
     for (const [index, outageSeconds] of outages.entries()) {
-      const pid = await haproxyPid();
-      let outageRequests = 0;
-      let outageFailures = 0;
-      let outageLoad = true;
-      const outageLoops = Array.from({ length: 4 }, async () => {
-        while (outageLoad) {
-          outageRequests++;
-          const response = await fetch(`http://127.0.0.1:${bindPort}/`).catch(() => undefined);
-          if (!response?.ok) outageFailures++;
-          else await response.arrayBuffer();
-        }
+      let servingMs = Number.NaN;
+      const load = await underLoad(async () => {
+        await cp.stop();
+        await sleep(outageSeconds * 1000);
+        cp = await startLocalControlPlane({ ...options, ...ports });
+        const backAt = performance.now();
+        const set = [POD_ADDRESSES[index % 6]!, POD_ADDRESSES[(index + 4) % 6]!];
+        await sendEndpoints(set);
+        servingMs = (await untilServing(set)) - backAt;
       });
-      await cp.stop();
-      await sleep(outageSeconds * 1000);
-      cp = await startLocalControlPlane({ ...options, ...ports });
-      const backAt = performance.now();
-      const set = [POD_ADDRESSES[index % 6]!, POD_ADDRESSES[(index + 4) % 6]!];
-      await sendEndpoints(set);
-      const servingMs = (await untilServing(set)) - backAt;
-      outageLoad = false;
-      await Promise.all(outageLoops);
-      recoveries.push({ outageSeconds, servingMs, requests: outageRequests, failures: outageFailures, reloads: (await haproxyPid()) === pid ? 0 : 1 });
+      recoveries.push({ outageSeconds, servingMs, ...load });
     }
     stop.abort();
     await running;
