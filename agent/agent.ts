@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
-import { parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import type { KubernetesReport } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
@@ -127,8 +127,8 @@ export class Agent {
     const checked = parseStoredDocument(saved.toString('utf8'));
     if ('reason' in checked) return this.#log('ignoring the saved state', { reason: checked.reason });
     const { document } = checked;
-    const { resourceGroup, vm } = this.#options.identity;
-    if (document.resourceGroup !== resourceGroup || document.vm !== vm) return this.#log('ignoring the saved state', { reason: `it is ${document.resourceGroup}/${document.vm}'s` });
+    const foreign = notOwnedBy(document, this.#options.identity);
+    if (foreign) return this.#log('ignoring the saved state', { reason: foreign });
     this.#applied = document;
     this.#redact.learn(document);
   }

@@ -33,7 +33,7 @@ export interface ReconcilerDependencies {
   /** Signs every document written (the agents trust its public key). */
   readonly signer: DocumentSigner;
   readonly logger: Logger;
-  /** The public URL of the endpoint webhook for a resource group, when the control plane has one. */
+  /** The API's URL as clusters reach it (their servers call it back), when the control plane has one. */
   readonly apiUrl?: string;
   readonly layout?: Layout;
   readonly now?: () => Date;

@@ -45,6 +45,10 @@ async function readStatus(store: ObjectStore, rg: string) {
 }
 
 export function createStatusHandlers(deps: StatusDependencies): RouteHandlers<RoutesOf<'status'>> {
+  // Made from every schema of the table: once, not per request (kept for the last server URL
+  // only: a Host header of the caller's choosing must not grow a cache).
+  let openApiCache: { url: string; body: string } | undefined;
+  const openApi = (url: string) => (openApiCache?.url === url ? openApiCache : (openApiCache = { url, body: JSON.stringify(openApiDocument(url)) })).body;
   return {
     getResourceGroup: async ({ parameters: { rg } }) => {
       const status = await readStatus(deps.store, rg);
@@ -63,7 +67,7 @@ export function createStatusHandlers(deps: StatusDependencies): RouteHandlers<Ro
       };
     },
 
-    getOpenApi: async ({ event }) => json(200, openApiDocument(deps.serverUrl?.() ?? `https://${event.requestContext.domainName}`)),
+    getOpenApi: async ({ event }) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: openApi(deps.serverUrl?.() ?? `https://${event.requestContext.domainName}`) }),
 
     getHealth: async () => json(200, { ok: true, ...(deps.queued ? { queued: deps.queued() } : {}) }),
   };

@@ -56,10 +56,10 @@ export type AgentReport = z.output<typeof agentReportSchema>;
 export type AgentReportDraft = z.input<typeof agentReportSchema>;
 export type KubernetesReport = z.output<typeof kubernetesReportSchema>;
 
-/** A stored report as the status sees it: the report, or why it could not be read. */
-export type ReadReport = AgentReport | { readonly invalid: string };
-
 export const unreadableReportSchema = z.strictObject({ invalid: z.string() });
+
+/** A stored report as the status sees it: the report, or why it could not be read. */
+export type ReadReport = AgentReport | z.output<typeof unreadableReportSchema>;
 
 /** Parses a stored report's text; a broken one is shown as such, never taken as valid. */
 export function readAgentReport(body: string): ReadReport {

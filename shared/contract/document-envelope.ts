@@ -90,6 +90,12 @@ export function parseStoredDocument(body: string): DocumentCheck {
   return { document: parsed.data };
 }
 
+/** Why a document is not `owner`'s, or undefined when it is. */
+export function notOwnedBy(document: Pick<StoredDocument, 'resourceGroup' | 'vm'>, owner: TrustPolicy['owner']): string | undefined {
+  if (document.resourceGroup === owner.resourceGroup && document.vm === owner.vm) return undefined;
+  return `the document is for ${document.resourceGroup}/${document.vm}, not for ${owner.resourceGroup}/${owner.vm}`;
+}
+
 export interface TrustPolicy {
   /** Whose document the reader expects: an agent accepts only its own. */
   readonly owner: { readonly resourceGroup: string; readonly vm: string };
@@ -110,10 +116,8 @@ export function verifyStoredDocument(body: string, policy: TrustPolicy): Documen
   const parsed = parseStoredDocument(body);
   if ('reason' in parsed) return parsed;
   const { document } = parsed;
-  const { owner } = policy;
-  if (document.resourceGroup !== owner.resourceGroup || document.vm !== owner.vm) {
-    return { reason: `the document is for ${document.resourceGroup}/${document.vm}, not for ${owner.resourceGroup}/${owner.vm}` };
-  }
+  const foreign = notOwnedBy(document, policy.owner);
+  if (foreign) return { reason: foreign };
   const key = policy.trustedKeys.find((trusted) => trusted.keyId === document.signature.keyId);
   if (!key) return { reason: `the document is signed by key ${document.signature.keyId}, which this agent does not trust` };
   if (!verifySignature(key, documentStatement(document), Buffer.from(document.signature.value, 'base64'))) return { reason: `the signature by key ${key.keyId} does not verify` };

@@ -205,8 +205,10 @@ export function routeUrl<K extends RouteId>(baseUrl: string, id: K, parameters: 
 }
 
 /** The route whose path pattern matches a concrete path, with any method (for 405 answers). */
+const PATH_PATTERNS = ROUTE_IDS.map((id) => [id, new RegExp(`^${routes[id].path.replace(/\{\w+\}/g, '[^/]+')}/?$`)] as const);
+
 export function routesMatchingPath(path: string): RouteId[] {
-  return ROUTE_IDS.filter((id) => new RegExp(`^${routes[id].path.replace(/\{\w+\}/g, '[^/]+')}/?$`).test(path));
+  return PATH_PATTERNS.filter(([, pattern]) => pattern.test(path)).map(([id]) => id);
 }
 
 /**
