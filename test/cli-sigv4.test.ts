@@ -18,6 +18,7 @@ const execFileAsync = promisify(execFile);
 const EMPTY_STATUS = statusView(
   rgStatusSchema.parse({ resourceGroup: 'demo', updatedAt: '2026-12-02T10:00:00Z', clusterProvisioned: false, findings: [], documents: [], rejections: [], pendingKubeconfigRequests: [] }),
   new Map(),
+  { copies: {}, strays: [] },
 );
 
 test('ringmaster status --aws-region signs the request with the AWS credentials of the environment', async () => {

@@ -1,6 +1,6 @@
 /** The contracts between processes (shared/contract/), on their own: the rules both sides rely on. */
 import { agentReportSchema, type ReadReport } from '../shared/contract/agent-report.ts';
-import { signDocument, storedDocumentSchema, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
+import { signDocument, storedDocumentSchema, type StoredDocuments, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import { ed25519Signer, newSigningKeyPem, publicKeyText, trustedKey } from '../shared/contract/document-signing.ts';
 import { ROUTE_IDS, responsesOf, routePath, routes, type RouteSpec, routeUrl } from '../shared/contract/routes.ts';
 import { statusView } from '../shared/contract/status-view.ts';
@@ -126,15 +126,31 @@ describe('status view', () => {
       : {}),
   });
 
+  const copy = (generation: number, hash: string) => ({ generation, hash, expiresAt: '2026-12-09T10:00:00Z' });
+  const asWanted: StoredDocuments = { copies: { kube01: copy(2, 'sha256:server'), kube02: copy(1, 'sha256:agent'), web01: copy(5, 'sha256:web') }, strays: [] };
+
   test('in sync means running exactly the stored hash; an unreadable report and no report are shown as such', () => {
-    const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server'))], ['kube02', agentReportSchema.parse(report('kube02', 'sha256:old'))], ['web01', { invalid: 'the report is not valid JSON' }]]));
+    const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server'))], ['kube02', agentReportSchema.parse(report('kube02', 'sha256:old'))], ['web01', { invalid: 'the report is not valid JSON' }]]), asWanted);
     expect(view.documents.map((d) => [d.vm, d.inSync])).toEqual([['kube01', true], ['kube02', false], ['web01', false]]);
     expect(view.documents[2]!.agent).toEqual({ invalid: 'the report is not valid JSON' });
-    expect(statusView(status, new Map()).documents.every((d) => d.agent === null && !d.inSync)).toBe(true);
+    expect(statusView(status, new Map(), asWanted).documents.every((d) => d.agent === null && !d.inSync)).toBe(true);
+  });
+
+  test('what is really stored is shown next to what the state wants, and a difference or a stray object is flagged', () => {
+    expect(statusView(status, new Map(), asWanted).documents.every((d) => d.storedAsWanted)).toBe(true);
+    expect(statusView(status, new Map(), asWanted).strayDocuments).toEqual([]);
+    const drifted: StoredDocuments = { copies: { kube01: copy(3, 'sha256:newer'), web01: copy(5, 'sha256:web'), gone: copy(1, 'sha256:orphan') }, strays: ['desired/demo/notes.txt'] };
+    const view = statusView(status, new Map(), drifted);
+    expect(view.documents.map((d) => [d.vm, d.stored, d.storedAsWanted])).toEqual([
+      ['kube01', { generation: 3, hash: 'sha256:newer' }, false],
+      ['kube02', null, false],
+      ['web01', { generation: 5, hash: 'sha256:web' }, true],
+    ]);
+    expect(view.strayDocuments).toEqual(['desired/demo/gone.json', 'desired/demo/notes.txt']);
   });
 
   test("maintenance comes from the k3s server's report only: another VM cannot declare a node safe to take down", () => {
-    const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server', 'kube02'))], ['web01', agentReportSchema.parse(report('web01', 'sha256:web', 'kube03'))]]));
+    const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server', 'kube02'))], ['web01', agentReportSchema.parse(report('web01', 'sha256:web', 'kube03'))]]), asWanted);
     expect(view.maintenance).toEqual([expect.objectContaining({ vm: 'kube02', safeToTakeDown: true, reportedAt: '2026-12-02T10:00:01Z' })]);
   });
 });

@@ -280,8 +280,8 @@ describe('the operator commands against the running control plane', () => {
     await waitFor('dave', async () => ((await documents()).kube01.kubernetes.accessUsers.includes('dave') ? true : undefined));
     const result = ringmaster('status', 'demo');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/VM\s+ROLES\s+GENERATION\s+AGENT\s+IN SYNC\s+BLOCKED BY/);
-    expect(result.stdout).toMatch(/kube01\s+k3s-server\s+\d+\s+no report\s+no/);
+    expect(result.stdout).toMatch(/VM\s+ROLES\s+GENERATION\s+STORED\s+AGENT\s+IN SYNC\s+BLOCKED BY/);
+    expect(result.stdout).toMatch(/kube01\s+k3s-server\s+(\d+)\s+\1 [0-9a-f]{12}\s+no report\s+no/);
     expect(JSON.parse(ringmaster('status', 'demo', '--json').stdout).resourceGroup).toBe('demo');
     expect(ringmaster('status', 'nosuch')).toMatchObject({ status: 2, stderr: expect.stringContaining('404') });
   });

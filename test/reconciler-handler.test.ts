@@ -1,7 +1,7 @@
 /**
  * The reconciler function with the S3 store on moto_server (an independent S3): FIFO partial
- * batch failures per group, and a crash between the document writes and the state write
- * that the retry repairs.
+ * batch failures per group, and crashes between its writes that the next run repairs, whatever
+ * batch that next run is.
  */
 import { documentSigner } from '../functions/shared/document-signer.ts';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -23,21 +23,23 @@ beforeAll(async () => {
 }, 30000);
 afterAll(async () => moto.stop());
 
-/** Fails the first `failures` writes whose key matches, like a crash or an outage at that point. */
+/** Fails `failures` writes whose key matches, after letting `skip` of them through: a crash or an outage at that point. */
 class FaultyStore implements ObjectStore {
   failures: number;
+  skip: number;
   readonly pattern: RegExp;
   readonly inner: ObjectStore;
-  constructor(inner: ObjectStore, pattern: RegExp, failures: number) {
+  constructor(inner: ObjectStore, pattern: RegExp, failures: number, skip = 0) {
     this.inner = inner;
     this.pattern = pattern;
     this.failures = failures;
+    this.skip = skip;
   }
   get(key: string) {
     return this.inner.get(key);
   }
   async put(key: string, body: string, options?: PutOptions) {
-    if (this.pattern.test(key) && this.failures > 0) {
+    if (this.pattern.test(key) && this.skip-- <= 0 && this.failures > 0) {
       this.failures--;
       throw new Error(`injected failure writing ${key}`);
     }
@@ -92,7 +94,8 @@ test('a failing group reports all of its messages, in order; the other group goe
 });
 
 test('a crash between the document writes and the state write: the retry converges to the same documents', async () => {
-  const store = new FaultyStore(s3, /^state\/rg-c\.json$/, 1);
+  // The first state write (the intent) lands, the second (the finished state) fails.
+  const store = new FaultyStore(s3, /^state\/rg-c\.json$/, 1, 1);
   const handler = handlerWith(store);
   const records = provisionRecords('rg-c');
   expect((await invoke(handler, records)).batchItemFailures).toHaveLength(3);
@@ -119,4 +122,57 @@ test('a message that is not an event is dead-lettered with its reason; the rest 
     [expect.any(String), 'resourceGroup rg-zzz differs from the message group rg-d'],
   ]);
   expect(JSON.parse((await s3.get(storeKeys.status('rg-d')))!.body).documents.map((d: { vm: string }) => d.vm)).toEqual(['agent', 'srv']);
+});
+
+/** Every object under `desired/<rg>/`, key → content without the envelope's copy fields (which may differ between runs). */
+async function storedContent(store: ObjectStore, rg: string): Promise<Record<string, unknown>> {
+  const keys = await store.list(storeKeys.desiredOf(rg));
+  const entries = await Promise.all(
+    keys.map(async (key) => {
+      const body = (await store.get(key))!.body;
+      if (!key.endsWith('.json')) return [key, body] as const;
+      const { generation: _g, expiresAt: _e, signature: _s, ...content } = JSON.parse(body);
+      return [key, content] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+test('killed after writing documents, then a different batch whose net change is nothing: the store equals a clean run (no orphan, no stale document)', async () => {
+  const rg = 'rg-e';
+  const provision = provisionRecords(rg);
+  const extra = record(rg, { id: `${rg}-x`, type: 'vm.upserted', resourceGroup: rg, occurredAt: at(3), payload: { vm: { name: 'extra', roles: ['k3s-agent'], cpu: 2, memoryMiB: 4096, disks: [{ sizeGiB: 30, kind: 'hdd' }], srvAddresses: ['172.22.0.4'] } } });
+  const removeExtra = record(rg, { id: `${rg}-y`, type: 'vm.deleted', resourceGroup: rg, occurredAt: at(4), payload: { name: 'extra' } });
+  expect((await invoke(handlerWith(s3), provision)).batchItemFailures).toEqual([]);
+  const before = await storedContent(s3, rg);
+
+  // The batch adding `extra` writes its documents (the server's now lists a third node), then dies
+  // before the state is finished.
+  const crashing = new FaultyStore(s3, new RegExp(`^state/${rg}\\.json$`), 1, 1);
+  expect((await invoke(handlerWith(crashing), [extra])).batchItemFailures).toHaveLength(1);
+  expect(Object.keys(await storedContent(s3, rg))).toContain(storeKeys.desired(rg, 'extra'));
+  const generationAfterCrash = async (vm: string) => JSON.parse((await s3.get(storeKeys.desired(rg, vm)))!.body).generation as number;
+  const crashed = { srv: await generationAfterCrash('srv'), agent: await generationAfterCrash('agent') };
+
+  // Redelivered together with the deletion: net, nothing changed since the provisioning.
+  expect((await invoke(handlerWith(s3), [extra, removeExtra])).batchItemFailures).toEqual([]);
+  expect(await storedContent(s3, rg)).toEqual(before);
+  const state = JSON.parse((await s3.get(storeKeys.state(rg)))!.body);
+  expect(state.pendingWrite).toBeUndefined();
+  // Generations only go up: an agent that applied the crashed run's document accepts the repair.
+  for (const vm of ['srv', 'agent']) {
+    const stored = JSON.parse((await s3.get(storeKeys.desired(rg, vm)))!.body);
+    expect(stored.generation).toBe(state.documents[vm].generation);
+    expect(stored.hash).toBe(state.documents[vm].hash);
+    expect(stored.generation).toBeGreaterThanOrEqual(crashed[vm as keyof typeof crashed]);
+  }
+
+  // A stray object under the group's prefix (no document) goes with the next repair too.
+  await s3.put(`${storeKeys.desiredOf(rg)}notes.txt`, 'left by hand');
+  const again = (id: string, type: 'vm.upserted' | 'vm.deleted', i: number) =>
+    record(rg, { id, type, resourceGroup: rg, occurredAt: at(i), payload: type === 'vm.deleted' ? { name: 'other' } : { vm: { name: 'other', roles: ['k3s-agent'], cpu: 2, memoryMiB: 4096, disks: [{ sizeGiB: 30, kind: 'hdd' }], srvAddresses: ['172.22.0.5'] } } });
+  const crashAgain = new FaultyStore(s3, new RegExp(`^state/${rg}\\.json$`), 1, 1);
+  expect((await invoke(handlerWith(crashAgain), [again(`${rg}-o`, 'vm.upserted', 6)])).batchItemFailures).toHaveLength(1);
+  expect((await invoke(handlerWith(s3), [again(`${rg}-o`, 'vm.upserted', 6), again(`${rg}-od`, 'vm.deleted', 7)])).batchItemFailures).toEqual([]);
+  expect(await storedContent(s3, rg)).toEqual(before);
 });

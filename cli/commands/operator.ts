@@ -51,6 +51,13 @@ function agentColumn(agent: DocumentView['agent']): string {
   return `${agent.appliedGeneration} ${agent.outcome}${error.length > 60 ? `${error.slice(0, 59)}…` : error}`;
 }
 
+/** What the store really holds for the VM, flagged when it is not what the state wants. */
+function storedColumn(d: DocumentView): string {
+  if (d.stored === null) return d.storedAsWanted ? '-' : 'MISSING';
+  const copy = `${d.stored.generation} ${d.stored.hash.replace(/^sha256:/, '').slice(0, 12)}`;
+  return d.storedAsWanted ? copy : `${copy} DIFFERS`;
+}
+
 export async function showStatus(rg: string, options: OutputOptions): Promise<number> {
   const status = await new ApiClient(options).call('getResourceGroup', { rg });
   if (options.json) {
@@ -60,17 +67,19 @@ export async function showStatus(rg: string, options: OutputOptions): Promise<nu
   print(`Resource group ${status.resourceGroup} (updated ${status.updatedAt})\n`);
   print(
     table(
-      ['VM', 'ROLES', 'GENERATION', 'AGENT', 'IN SYNC', 'BLOCKED BY'],
+      ['VM', 'ROLES', 'GENERATION', 'STORED', 'AGENT', 'IN SYNC', 'BLOCKED BY'],
       status.documents.map((d) => [
         d.vm,
         d.roles.join(',') || '-',
         d.generation === undefined ? '-' : String(d.generation),
+        storedColumn(d),
         agentColumn(d.agent),
         d.inSync ? 'yes' : 'no',
         d.blockedBy.join(', '),
       ]),
     ),
   );
+  if (status.strayDocuments.length > 0) print(`\nStored but wanted by no VM: ${status.strayDocuments.join(', ')}`);
   if (status.findings.length > 0) {
     print('');
     print(table(['SEVERITY', 'SUBJECT', 'CODE', 'MESSAGE'], status.findings.map((f) => [f.severity, `${f.subject.kind} ${f.subject.name}`, f.code, f.message])));

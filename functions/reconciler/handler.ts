@@ -1,7 +1,7 @@
 /**
  * The reconciler: SQS FIFO batches in, stored documents out. Per resource group (message
  * group) it loads the state, folds the events through the pure reducer, computes the
- * documents, and writes the changed documents, then the state, then the status. A group
+ * documents, and writes its intent, the changed documents, the status, then the state. A group
  * either succeeds as a whole or all its messages are reported as failed, in order, so SQS
  * retries them in order (FIFO partial batch failure done right). A message that can never
  * be processed (not an event) goes to the dead-letter queue with its reason.
@@ -18,7 +18,7 @@ import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../.
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
 import { emptyState, rgStateSchema } from '../../shared/state/rg-state.ts';
-import { loadState } from '../shared/state-store.ts';
+import { loadState, readStoredDocuments } from '../shared/state-store.ts';
 
 /** A queued message the reconciler cannot process; `messageId` is the SQS record's. */
 export interface PoisonMessage extends OutgoingMessage {
@@ -92,11 +92,22 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     if (events.length === 0) return;
 
     const { state, etag } = await loadState(deps.store, group);
+    // The previous run stopped between its intent and its end: what it left is read, and repaired.
+    const found = state?.pendingWrite ? await readStoredDocuments(deps.store, group) : undefined;
+    if (found) {
+      deps.logger.warn('the previous run of this group did not finish: its documents are repaired', {
+        resourceGroup: group,
+        unfinishedSince: state?.pendingWrite?.since,
+        storedDocuments: Object.keys(found.copies).length,
+        strays: found.strays,
+      });
+    }
     const plan = reconcile(state ?? emptyState(group), events, {
       masterKey: deps.masterKey,
       now: now().toISOString(),
       ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}),
       ...(deps.layout ? { layout: deps.layout } : {}),
+      ...(found ? { stored: found.copies } : {}),
     });
     if (plan.unchanged) {
       deps.logger.info('only duplicates: nothing written', { resourceGroup: group, events: events.map((e) => e.id) });
@@ -104,10 +115,16 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       return;
     }
     // A state that would not read back would stop the group for good: refuse it before any write.
-    const readable = rgStateSchema.safeParse(plan.state);
+    const readable = rgStateSchema.safeParse(plan.intent);
     if (!readable.success) throw new Error(`the new state of ${group} would be invalid: ${formatFieldErrors(fieldErrors(readable.error)).slice(0, 5).join('; ')}`);
-    // Documents and status first, the state last: a crash before the state is written re-runs
-    // the batch to the same documents and status; after it, there is nothing left to do.
+    // The intent first (the new state, marked unfinished), then documents and status, then the
+    // state again, finished. A crash in between leaves the mark, and the next run of the group
+    // repairs the whole store from it, whatever batch that run is (shared/state/reconcile.ts).
+    // The conditional writes make a second run of the group (a redelivery racing a slow one) fail
+    // at its first write, before it touches a document.
+    const intent = await deps.store.put(storeKeys.state(group), JSON.stringify(plan.intent), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
+    const rewritten = new Set(plan.writes.map((document) => storeKeys.desired(group, document.vm)));
+    await inParallel(found?.strays.filter((key) => !rewritten.has(key)) ?? [], MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, deps.signer)));
     });
@@ -116,12 +133,13 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     if (plan.clusterAuth) await deps.store.put(storeKeys.clusterAuth(group), JSON.stringify(plan.clusterAuth));
     else if (plan.clusterAuth === null) await deps.store.delete(storeKeys.clusterAuth(group));
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
-    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
+    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), { ifMatch: intent.etag });
     deps.logger.info('reconciled', {
       resourceGroup: group,
       events: plan.outcomes.map((o) => ({ id: o.eventId, outcome: o.outcome.kind })),
       documentsWritten: plan.writes.map((w) => `${w.vm}@${w.generation}`),
       documentsDeleted: plan.deletes,
+      ...(plan.repair ? { repaired: true } : {}),
       ...(plan.kubeconfigDeletes.length > 0 ? { kubeconfigsDeleted: plan.kubeconfigDeletes } : {}),
     });
     deps.onReconciled?.(plan, events);

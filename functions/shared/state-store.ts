@@ -3,7 +3,8 @@ import { rgStateSchema, type RgState } from '../../shared/state/rg-state.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import { clusterAuthSchema } from '../../shared/contract/cluster-auth.ts';
-import { storeKeys } from '../../shared/contract/store-layout.ts';
+import { documentVm, storeKeys } from '../../shared/contract/store-layout.ts';
+import { readStoredCopy, type StoredCopy, type StoredDocuments } from '../../shared/contract/document-envelope.ts';
 
 export interface LoadedState {
   readonly state: RgState | undefined;
@@ -22,6 +23,26 @@ export async function loadState(store: ObjectStore, resourceGroup: string): Prom
   const parsed = rgStateSchema.safeParse(value);
   if (!parsed.success) throw new Error(`${storeKeys.state(resourceGroup)} is not a valid state: ${formatFieldErrors(fieldErrors(parsed.error)).slice(0, 5).join('; ')}`);
   return { state: parsed.data, etag: object.etag };
+}
+
+const READ_PARALLELISM = 16;
+
+export async function readStoredDocuments(store: ObjectStore, resourceGroup: string): Promise<StoredDocuments> {
+  const keys = await store.list(storeKeys.desiredOf(resourceGroup));
+  const copies: Record<string, StoredCopy> = {};
+  const strays: string[] = [];
+  for (let i = 0; i < keys.length; i += READ_PARALLELISM) {
+    await Promise.all(
+      keys.slice(i, i + READ_PARALLELISM).map(async (key) => {
+        const vm = documentVm(resourceGroup, key);
+        const object = vm ? await store.get(key) : undefined;
+        const copy = object ? readStoredCopy(object.body) : undefined;
+        if (vm && copy) copies[vm] = copy;
+        else if (!vm || object) strays.push(key);
+      }),
+    );
+  }
+  return { copies, strays: strays.sort() };
 }
 
 /**

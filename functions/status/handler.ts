@@ -17,6 +17,7 @@ import type { ObjectStore } from '../../shared/ports.ts';
 import { rgStatusSchema } from '../../shared/state/status.ts';
 import type { RouteHandlers } from '../shared/api.ts';
 import { json, notFound } from '../shared/http.ts';
+import { readStoredDocuments } from '../shared/state-store.ts';
 
 export interface StatusDependencies {
   readonly store: ObjectStore;
@@ -53,7 +54,8 @@ export function createStatusHandlers(deps: StatusDependencies): RouteHandlers<Ro
     getResourceGroup: async ({ parameters: { rg } }) => {
       const status = await readStatus(deps.store, rg);
       if (!status) throw notFound(`no status for resource group ${rg} yet: no event of it was processed`);
-      return json(200, statusView(status, await readReports(deps.store, rg)));
+      const [reports, stored] = await Promise.all([readReports(deps.store, rg), readStoredDocuments(deps.store, rg)]);
+      return json(200, statusView(status, reports, stored));
     },
 
     getKubeconfig: async ({ parameters: { rg, user } }) => {

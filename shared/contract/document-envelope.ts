@@ -127,3 +127,28 @@ export function verifyStoredDocument(body: string, policy: TrustPolicy): Documen
   }
   return { document };
 }
+
+/** Which copy a stored document is (hash, generation, expiry), without checking its content. */
+export type StoredCopy = Pick<StoredDocument, 'hash' | 'generation' | 'expiresAt'>;
+const storedCopySchema = z.object({ hash: envelopeShape.hash, generation: envelopeShape.generation, expiresAt: envelopeShape.expiresAt });
+
+/** What `desired/<rg>/` really holds: each VM's stored copy, and every key that is not one. */
+export interface StoredDocuments {
+  readonly copies: Readonly<Record<string, StoredCopy>>;
+  /** Keys under the group's prefix that are no readable VM document (nothing an agent can apply). */
+  readonly strays: readonly string[];
+}
+
+/**
+ * The envelope of a stored document, or undefined when the body has none: what the reconciler
+ * compares and the status shows of what is really stored. Cheap (the content is not checked);
+ * an agent verifies the whole document before it applies anything.
+ */
+export function readStoredCopy(body: string): StoredCopy | undefined {
+  try {
+    const parsed = storedCopySchema.safeParse(JSON.parse(body));
+    return parsed.success ? { hash: parsed.data.hash, generation: parsed.data.generation, expiresAt: parsed.data.expiresAt } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -32,6 +32,7 @@ export const storeKeys = {
   report: (rg: string, vm: string) => `${storePrefixes.reports}${rg}/${vm}.json`,
   status: (rg: string) => `${storePrefixes.status}${rg}.json`,
   reportsOf: (rg: string) => `${storePrefixes.reports}${rg}/`,
+  desiredOf: (rg: string) => `${storePrefixes.desired}${rg}/`,
   /**
    * Readable by the portal only: never under a prefix an agent may read. One object per
    * delivery, so a late or replayed delivery can never overwrite a newer kubeconfig.
@@ -50,13 +51,17 @@ export const kubeconfigKeyPattern = new RegExp(
   `^${storePrefixes.kubeconfigs}(${inner(DNS_LABEL_PATTERN.source)})/(${inner(USER_NAME_PATTERN.source)})/${DELIVERY_ID_PATTERN}\\.yaml$`,
 );
 
-/** The VM a key under `reports/<rg>/` belongs to, or undefined for any other key. */
-export function reportedVm(rg: string, key: string): string | undefined {
-  const prefix = storeKeys.reportsOf(rg);
+function vmUnder(prefix: string, key: string): string | undefined {
   if (!key.startsWith(prefix) || !key.endsWith('.json')) return undefined;
   const vm = key.slice(prefix.length, -'.json'.length);
   return DNS_LABEL_PATTERN.test(vm) ? vm : undefined;
 }
+
+/** The VM a key under `reports/<rg>/` belongs to, or undefined for any other key. */
+export const reportedVm = (rg: string, key: string): string | undefined => vmUnder(storeKeys.reportsOf(rg), key);
+
+/** The VM a key under `desired/<rg>/` is the document of, or undefined for any other key. */
+export const documentVm = (rg: string, key: string): string | undefined => vmUnder(storeKeys.desiredOf(rg), key);
 
 /** The resource group a `state/<rg>.json` key holds, or undefined for any other key. */
 export function stateGroup(key: string): string | undefined {

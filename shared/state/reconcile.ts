@@ -1,8 +1,15 @@
 /**
  * One reconcile of a resource group: fold a batch of events into the state, compute every
  * VM's document, and say which documents to write (only those whose hash changed) and
- * delete, what state and status to store. Pure: the shell does the I/O, in the order
- * documents → state → status, so a crash in between is repaired by simply running again.
+ * delete, what state and status to store. Pure: the shell does the I/O in the order
+ * intent (the new state, marked `pendingWrite`) → documents → status → state.
+ *
+ * Why the intent: a batch killed after some writes is not always run again as the same batch
+ * (its events are redelivered among others, now duplicates), so "run it again" cannot be what
+ * repairs it. A state found with `pendingWrite` says the store may be anywhere between two
+ * states; that run reads what is stored (`context.stored`) and makes `desired/<rg>/` exactly
+ * this state's documents: every one written again, every other object deleted. Generations
+ * stay monotonic because the intent records the generations before any document carries them.
  */
 import { DOCUMENT_RESIGN_AFTER_MS, DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/document-envelope.ts';
 import { type ClusterAuth, clusterKeyFingerprint } from '../contract/cluster-auth.ts';
@@ -20,10 +27,23 @@ export interface ReconcileContext extends ReducerContext {
   readonly layout?: Layout;
   /** ISO time of this run, for the status only (documents never carry a clock). */
   readonly now: string;
+  /**
+   * What `desired/<rg>/` really holds (vm → envelope fields), read by the shell when the loaded
+   * state has `pendingWrite`: a repair needs it, an ordinary run does not read the store.
+   */
+  readonly stored?: Readonly<Record<string, StoredDocumentRecord>>;
 }
 
+/** A stored document as the store holds it: its content hash, generation and expiry. */
+export type StoredDocumentRecord = RgState['documents'][string];
+
 export interface ReconcilePlan {
+  /** The state to store once every write below landed (never with `pendingWrite`). */
   readonly state: RgState;
+  /** The same state marked `pendingWrite`, stored before any other write. */
+  readonly intent: RgState;
+  /** The previous run did not finish: this one rewrites the whole group. */
+  readonly repair: boolean;
   /** Documents to sign and store: new content under a new generation, or the same one re-signed. */
   readonly writes: readonly UnsignedDocument[];
   readonly deletes: readonly string[];
@@ -39,6 +59,9 @@ export interface ReconcilePlan {
 }
 
 export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[], context: ReconcileContext): ReconcilePlan {
+  const repair = initial.pendingWrite !== undefined;
+  const stored = context.stored ?? {};
+  if (repair && context.stored === undefined) throw new Error(`the previous run of ${initial.description.name} did not finish: its stored documents must be read to repair it`);
   let state = initial;
   const outcomes: Array<{ eventId: string; outcome: Outcome }> = [];
   for (const event of events) {
@@ -64,20 +87,24 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const fresh = (signedUntil: string | undefined) => signedUntil !== undefined && Date.parse(signedUntil) > now + DOCUMENT_VALIDITY_MS - DOCUMENT_RESIGN_AFTER_MS;
   for (const document of desired.documents) {
     const previous = state.documents[document.vm];
-    if (previous?.hash === document.hash && fresh(previous.expiresAt)) {
+    if (!repair && previous?.hash === document.hash && fresh(previous.expiresAt)) {
       documents[document.vm] = previous;
     } else {
-      const generation = previous?.hash === document.hash ? previous.generation : (previous?.generation ?? 0) + 1;
+      // Never a generation lower than one stored: an agent that applied it would refuse ours.
+      const onStore = stored[document.vm];
+      const same = previous?.hash === document.hash && (onStore === undefined || onStore.generation <= previous.generation);
+      const generation = same && previous ? previous.generation : Math.max(previous?.generation ?? 0, onStore?.generation ?? 0) + 1;
       writes.push({ ...document, generation, expiresAt });
       documents[document.vm] = { hash: document.hash, generation, expiresAt };
     }
   }
   const present = new Set(state.description.vms.map((vm) => vm.name));
   for (const blocked of desired.blocked) {
-    const previous = state.documents[blocked.vm];
+    // A blocked VM keeps its last document: after a crash, whichever one is really stored.
+    const previous = repair ? stored[blocked.vm] : state.documents[blocked.vm];
     if (previous) documents[blocked.vm] = previous;
   }
-  const deletes = Object.keys(state.documents).filter((vm) => !present.has(vm)).sort();
+  const deletes = [...new Set([...Object.keys(state.documents).filter((vm) => !present.has(vm)), ...Object.keys(stored).filter((vm) => documents[vm] === undefined)])].sort();
 
   // The agent chosen for the drain is remembered, so a later request can never take its place.
   const draining = new Set(desired.documents.flatMap((d) => d.kubernetes?.drainNodes ?? []));
@@ -95,8 +122,9 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   // The cluster function reads only this object: published whenever the state's key differs from it.
   const clusterKey = state.description.secrets.webhookKey;
   const clusterAuthPublished = clusterKeyFingerprint(clusterKey);
-  const clusterAuth = clusterAuthPublished === state.clusterAuthPublished ? undefined : clusterKey ? { resourceGroup: name, key: clusterKey } : null;
-  const next: RgState = { ...state, documents, assignedRoles, slots, clusterAuthPublished };
+  const clusterAuth = clusterAuthPublished === state.clusterAuthPublished && !repair ? undefined : clusterKey ? { resourceGroup: name, key: clusterKey } : null;
+  const { pendingWrite: _unfinished, ...settled } = state;
+  const next: RgState = { ...settled, documents, assignedRoles, slots, clusterAuthPublished };
   const blockedBy = new Map(desired.blocked.map((b) => [b.vm, b.reasons]));
   const roles = new Map(effectiveDescription(next).vms.map((vm) => [vm.name, vm.roles]));
   const status: RgStatus = {
@@ -117,9 +145,15 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   // Every kubeconfig this run knew of (recorded before, or delivered now) that the new state does
   // not point at is deleted: replaced, revoked, refused, or a late delivery older than the one kept.
   const kept = new Set(Object.values(next.kubeconfigs).map((k) => k.location));
-  const known = [...Object.values(initial.kubeconfigs).map((k) => k.location), ...events.flatMap((event) => (event.type === 'kubeconfig.issued' ? [event.payload.location] : []))];
+  const known = [
+    ...Object.values(initial.kubeconfigs).map((k) => k.location),
+    ...(initial.pendingWrite?.kubeconfigDeletes ?? []),
+    ...events.flatMap((event) => (event.type === 'kubeconfig.issued' ? [event.payload.location] : [])),
+  ];
   const ownPrefix = storeKeys.kubeconfigsOf(name);
   const kubeconfigDeletes = [...new Set(known.filter((location) => !kept.has(location) && location.startsWith(ownPrefix)))].sort();
-  const unchanged = outcomes.every((o) => o.outcome.kind === 'duplicate' || o.outcome.kind === 'refresh') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0 && clusterAuth === undefined;
-  return { state: next, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged, ...(clusterAuth === undefined ? {} : { clusterAuth }) };
+  const unchanged =
+    !repair && outcomes.every((o) => o.outcome.kind === 'duplicate' || o.outcome.kind === 'refresh') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0 && clusterAuth === undefined;
+  const intent: RgState = { ...next, pendingWrite: { since: context.now, kubeconfigDeletes } };
+  return { state: next, intent, repair, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged, ...(clusterAuth === undefined ? {} : { clusterAuth }) };
 }

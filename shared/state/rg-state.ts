@@ -51,10 +51,23 @@ export const rgStateSchema = z.strictObject({
   /** user → the newest kubeconfig issued for them: where the portal finds it and until when it works. */
   kubeconfigs: z.record(z.string(), issuedKubeconfigSchema).default({}),
   slots: z.record(z.string(), z.array(z.string().nullable())).default({}),
-  /** vm → the stored document: its content hash, generation, and until when its signature holds. */
   /** Fingerprint of the cluster key last published to `cluster-auth/<rg>.json` ('none' when removed). */
   clusterAuthPublished: z.string().optional(),
+  /** vm → the stored document: its content hash, generation, and until when its signature holds. */
   documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional() })).default({}),
+  /**
+   * The intent of an unfinished run: written with the new state *before* any document, cleared
+   * once every write landed. Found on load, it says the store may hold anything between the old
+   * and this state (documents written or not, deleted or not), so the next run repairs the
+   * whole group (shared/state/reconcile.ts) instead of writing only what its events changed.
+   */
+  pendingWrite: z
+    .strictObject({
+      since: z.string(),
+      /** Stored kubeconfigs the unfinished run meant to delete (they cannot be found by listing). */
+      kubeconfigDeletes: z.array(z.string()),
+    })
+    .optional(),
 });
 
 export type RgState = z.output<typeof rgStateSchema>;
