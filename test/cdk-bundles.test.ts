@@ -4,10 +4,12 @@
  * Manager: the bundles start and do their job.
  */
 import { type PathParameters, type RouteId, routeKey, routePath, routes } from '../shared/contract/routes.ts';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,4 +135,59 @@ test('refresh: the scheduled function queues a documents.refresh event for every
   const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: env.RINGMASTER_QUEUE_URL, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['MessageGroupId'] }));
   const refreshes = (received.Messages ?? []).map((m) => JSON.parse(m.Body!)).filter((e: { type: string }) => e.type === 'documents.refresh');
   expect(refreshes).toEqual([expect.objectContaining({ type: 'documents.refresh', resourceGroup: 'rg1' })]);
+});
+
+/**
+ * Stands in for Lambda's timeout (the runtime is stopped wherever the code is): a pass-through
+ * proxy to moto that SIGKILLs the bundle's process once it has written its first document.
+ */
+async function invokeKilledAfterFirstDocument(name: string, event: unknown): Promise<{ killed: boolean }> {
+  let child: ReturnType<typeof spawn> | undefined;
+  let killed = false;
+  const target = new URL(moto.endpoint);
+  const proxy = createServer((request, response) => {
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+      answer.on('end', () => {
+        if (request.method === 'PUT' && /\/desired\//.test(request.url ?? '') && !killed) {
+          killed = true;
+          child?.kill('SIGKILL');
+        }
+      });
+    });
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const runner = join(out, `run-${name}.mjs`);
+  const { port } = proxy.address() as AddressInfo;
+  child = spawn(process.execPath, [runner, JSON.stringify(event)], { env: { ...env, AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` }, stdio: 'ignore' });
+  await new Promise((resolve) => child!.once('exit', resolve));
+  proxy.closeAllConnections();
+  await new Promise((resolve) => proxy.close(resolve));
+  return { killed };
+}
+
+test('reconciler: stopped by a timeout between its document writes, then run on another batch, it leaves exactly the state’s documents', async () => {
+  const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS, forcePathStyle: true });
+  const read = async (key: string) => (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: key }))).Body!.transformToString();
+  const vm = (name: string, roles: string[], address: string) => ({ vm: { name, roles, cpu: 2, memoryMiB: 8192, disks: [{ sizeGiB: 30, kind: 'ssd' }], srvAddresses: [address] } });
+  const event = (id: string, type: string, second: number, payload: unknown) => ({ id, type, resourceGroup: 'rg2', occurredAt: `2026-11-24T10:00:${String(second).padStart(2, '0')}Z`, payload });
+  const records = (events: unknown[]) => ({
+    Records: events.map((body, i) => ({ messageId: `m${i}`, receiptHandle: 'r', body: JSON.stringify(body), attributes: { MessageGroupId: 'rg2', MessageDeduplicationId: `d${i}`, ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1' })),
+  });
+  expect(invoke('Reconciler', records([event('p1', 'cluster.provisioned', 0, { settings: {} }), event('p2', 'vm.upserted', 1, vm('kube01', ['k3s-server'], '172.22.0.2')), event('p3', 'vm.upserted', 2, vm('kube02', ['k3s-agent'], '172.22.0.3'))]))).toEqual({ batchItemFailures: [] });
+  const listDesired = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: 'ringmaster-store', Prefix: storeKeys.desiredOf('rg2') }))).Contents ?? []).map((o) => o.Key).sort();
+  const before = await listDesired();
+
+  const added = event('a1', 'vm.upserted', 3, vm('kube03', ['k3s-agent'], '172.22.0.4'));
+  expect(await invokeKilledAfterFirstDocument('Reconciler', records([added]))).toEqual({ killed: true });
+  expect(JSON.parse(await read(storeKeys.state('rg2'))).pendingWrite).toBeDefined();
+
+  // SQS delivers the message again, now with the deletion: net, the group is as before.
+  expect(invoke('Reconciler', records([added, event('a2', 'vm.deleted', 4, { name: 'kube03' })]))).toEqual({ batchItemFailures: [] });
+  expect(await listDesired()).toEqual(before);
+  const state = JSON.parse(await read(storeKeys.state('rg2')));
+  expect(state.pendingWrite).toBeUndefined();
+  for (const vmName of ['kube01', 'kube02']) expect(JSON.parse(await read(storeKeys.desired('rg2', vmName)))).toMatchObject(state.documents[vmName]);
 });

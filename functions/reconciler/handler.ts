@@ -122,7 +122,11 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     // repairs the whole store from it, whatever batch that run is (shared/state/reconcile.ts).
     // The conditional writes make a second run of the group (a redelivery racing a slow one) fail
     // at its first write, before it touches a document.
-    const intent = await deps.store.put(storeKeys.state(group), JSON.stringify(plan.intent), etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
+    // A run that changes no document, kubeconfig or cluster key (only the state and the status,
+    // which the next run rewrites anyway) has nothing a crash could leave behind: no intent.
+    const touchesStore = plan.repair || plan.writes.length > 0 || plan.deletes.length > 0 || plan.kubeconfigDeletes.length > 0 || plan.clusterAuth !== undefined;
+    const stateCondition = etag ? { ifMatch: etag } : { ifNoneMatch: '*' as const };
+    const intent = touchesStore ? await deps.store.put(storeKeys.state(group), JSON.stringify(plan.intent), stateCondition) : undefined;
     const rewritten = new Set(plan.writes.map((document) => storeKeys.desired(group, document.vm)));
     await inParallel(found?.strays.filter((key) => !rewritten.has(key)) ?? [], MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
@@ -133,7 +137,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     if (plan.clusterAuth) await deps.store.put(storeKeys.clusterAuth(group), JSON.stringify(plan.clusterAuth));
     else if (plan.clusterAuth === null) await deps.store.delete(storeKeys.clusterAuth(group));
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
-    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), { ifMatch: intent.etag });
+    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), intent ? { ifMatch: intent.etag } : stateCondition);
     deps.logger.info('reconciled', {
       resourceGroup: group,
       events: plan.outcomes.map((o) => ({ id: o.eventId, outcome: o.outcome.kind })),
