@@ -40,6 +40,8 @@ export const AGENT_TAGS = { resourceGroup: 'ringmaster-rg', vm: 'ringmaster-vm' 
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const RECONCILER_TIMEOUT = Duration.seconds(60);
+/** Receives of an event before it is given up (five: a store outage of a few minutes is waited out, a poison message is not retried for ever). */
+const MAX_RECEIVES = 5;
 
 /** `dead-letters` → `DeadLetters`: construct ids from function names. */
 const pascalCase = (name: string) => name.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
@@ -93,8 +95,7 @@ export class RingmasterStack extends Stack {
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: key,
       enforceSSL: true,
-      // Five receives: a store outage of a few minutes is waited out, a poison message is not retried for ever.
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVES },
     });
 
     const masterKey = new Secret(this, 'MasterKey', {
@@ -140,6 +141,8 @@ export class RingmasterStack extends Stack {
     this.bucket.grantRead(status, everyKeyUnder('kubeconfigs'));
     this.bucket.grantRead(status, everyKeyUnder('status'));
     this.bucket.grantRead(status, everyKeyUnder('reports'));
+    // What is really stored, next to what the state wants (the status shows envelopes only, never content).
+    this.bucket.grantRead(status, everyKeyUnder('desired'));
     this.bucket.grantReadWrite(reconciler);
     this.bucket.grantDelete(reconciler, everyKeyUnder('desired'));
     this.bucket.grantDelete(reconciler, everyKeyUnder('kubeconfigs'));
@@ -150,6 +153,8 @@ export class RingmasterStack extends Stack {
     this.queue.grantSendMessages(deadLetters);
     masterKey.grantRead(reconciler);
     reconciler.addEnvironment('RINGMASTER_MASTER_KEY_SECRET', masterKey.secretArn);
+    // On the last receive the reconciler dead-letters a failing message itself, with the real reason.
+    reconciler.addEnvironment('RINGMASTER_MAX_RECEIVES', String(MAX_RECEIVES));
     reconciler.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: props.reconcilerConcurrency ?? 20 }));
 
     this.api = new HttpApi(this, 'Api', { description: 'Ringmaster: portal events, cluster webhooks, status' });

@@ -30,6 +30,9 @@ import { startWorker } from './worker.ts';
 export const LOCAL_BUCKET = 'ringmaster';
 export const LOCAL_REGION = 'us-east-1';
 
+/** Receives of an event before it is given up: the reconciler then dead-letters it with the reason of its last failure. */
+const MAX_RECEIVES = 10;
+
 export interface LocalOptions {
   readonly dataDir: string;
   readonly apiPort?: number;
@@ -90,7 +93,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     region: LOCAL_REGION,
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
   });
-  const queue = new SqliteQueue({ path: join(options.dataDir, 'queue.db'), visibilityTimeoutSeconds: 120, maxReceives: 10, recoverInFlight: true });
+  const queue = new SqliteQueue({ path: join(options.dataDir, 'queue.db'), visibilityTimeoutSeconds: 120, maxReceives: MAX_RECEIVES, recoverInFlight: true });
   const logger = createLogger('ringmaster-local');
 
   let apiUrl = '';
@@ -121,6 +124,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     apiUrl: publicUrl,
     // The local event source hands out queue receipts as SQS message ids.
     deadLetter: (message, reason) => queue.deadLetter({ ...message, receipt: message.messageId, receiveCount: 0, sentAt: 0 }, reason),
+    maxReceives: MAX_RECEIVES,
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
     ...(options.layout ? { layout: options.layout } : {}),
   });

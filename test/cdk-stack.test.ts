@@ -42,6 +42,12 @@ test('functions run on Node.js 24, arm64; the reconciler reads the queue with pa
   template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
 });
 
+test("the reconciler gives up on the queue's last receive itself, so the dead letter keeps the real reason", () => {
+  const queue = Object.values(template.findResources('AWS::SQS::Queue')).find((q) => JSON.stringify(q).includes('RedrivePolicy')) as { Properties: { RedrivePolicy: { maxReceiveCount: number } } };
+  const reconciler = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => JSON.stringify(f).includes('RINGMASTER_MASTER_KEY_SECRET')) as { Properties: { Environment: { Variables: Record<string, string> } } };
+  expect(reconciler.Properties.Environment.Variables.RINGMASTER_MAX_RECEIVES).toBe(String(queue.Properties.RedrivePolicy.maxReceiveCount));
+});
+
 test('every route of the table is an API route: portal routes need IAM; cluster and public routes are checked in the function', () => {
   const made = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string; AuthorizationType: string } }).Properties);
   expect(made.map((r) => r.RouteKey).sort()).toEqual(ROUTE_IDS.map(routeKey).sort());

@@ -76,10 +76,18 @@ const provisionRecords = (rg: string) => [
   record(rg, { id: `${rg}-a`, type: 'vm.upserted', resourceGroup: rg, occurredAt: at(2), payload: { vm: { name: 'agent', roles: ['k3s-agent'], cpu: 4, memoryMiB: 8192, disks: [{ sizeGiB: 30, kind: 'hdd' }], srvAddresses: ['172.22.0.3'] } } }),
 ];
 
-function handlerWith(store: ObjectStore, deadLetters: Array<[OutgoingMessage, string]> = []) {
+function handlerWith(store: ObjectStore, deadLetters: Array<[OutgoingMessage, string]> = [], maxReceives?: number) {
   const masterKey = 'k'.repeat(40);
   // A fixed clock: a batch run again signs the very same bytes (Ed25519 is deterministic).
-  return createReconcilerHandler({ store, masterKey, signer: documentSigner(masterKey), now: () => new Date('2026-12-02T10:00:00Z'), logger: createLogger('test'), deadLetter: async (m, reason) => void deadLetters.push([m, reason]) });
+  return createReconcilerHandler({
+    store,
+    masterKey,
+    signer: documentSigner(masterKey),
+    now: () => new Date('2026-12-02T10:00:00Z'),
+    logger: createLogger('test'),
+    deadLetter: async (m, reason) => void deadLetters.push([m, reason]),
+    ...(maxReceives ? { maxReceives } : {}),
+  });
 }
 const invoke = (handler: ReturnType<typeof handlerWith>, records: SQSRecord[]) => handler({ Records: records } as SQSEvent, localContext('reconciler'));
 
@@ -175,4 +183,16 @@ test('killed after writing documents, then a different batch whose net change is
   expect((await invoke(handlerWith(crashAgain), [again(`${rg}-o`, 'vm.upserted', 6)])).batchItemFailures).toHaveLength(1);
   expect((await invoke(handlerWith(s3), [again(`${rg}-o`, 'vm.upserted', 6), again(`${rg}-od`, 'vm.deleted', 7)])).batchItemFailures).toEqual([]);
   expect(await storedContent(s3, rg)).toEqual(before);
+});
+
+test('on its last receive a message that keeps failing is dead-lettered with the real reason; earlier receives are retried', async () => {
+  const deadLetters: Array<[OutgoingMessage, string]> = [];
+  const down = new FaultyStore(s3, /^state\/rg-f\.json$/, 100);
+  const [first, second] = provisionRecords('rg-f');
+  const onReceive = (r: SQSRecord, count: number) => ({ ...r, attributes: { ...r.attributes, ApproximateReceiveCount: String(count) } });
+  const result = await invoke(handlerWith(down, deadLetters, 5), [onReceive(first!, 5), onReceive(second!, 4)]);
+  expect(result.batchItemFailures).toEqual([{ itemIdentifier: second!.messageId }]);
+  expect(deadLetters).toEqual([[expect.objectContaining({ body: first!.body, group: 'rg-f' }), 'failed 5 times; last: injected failure writing state/rg-f.json']]);
+  // Without the limit configured, only the queue's redrive gives up.
+  expect((await invoke(handlerWith(down, deadLetters), [onReceive(first!, 50)])).batchItemFailures).toHaveLength(1);
 });

@@ -37,6 +37,12 @@ export interface ReconcilerDependencies {
   readonly apiUrl?: string;
   readonly layout?: Layout;
   readonly now?: () => Date;
+  /**
+   * The queue's maximum receives (its redrive policy): on that last receive a failing group's
+   * messages are dead-lettered here, with the real reason of the failure, instead of being moved
+   * later by the queue with none. Without it, only the queue's redrive gives up.
+   */
+  readonly maxReceives?: number;
   /** Called after a group's writes, with the plan (the local runtime measures latency with it). */
   readonly onReconciled?: (plan: ReconcilePlan, events: readonly ControlPlaneEvent[]) => void;
 }
@@ -149,6 +155,27 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     deps.onReconciled?.(plan, events);
   }
 
+  /** Dead-letters the records on their last receive, with the reason; returns those to retry. */
+  async function giveUpOnLastReceive(group: string, records: readonly SQSRecord[], reason: string): Promise<SQSRecord[]> {
+    const retry: SQSRecord[] = [];
+    for (const record of records) {
+      const receives = Number(record.attributes.ApproximateReceiveCount);
+      if (deps.maxReceives === undefined || !(receives >= deps.maxReceives)) {
+        retry.push(record);
+        continue;
+      }
+      try {
+        await deps.deadLetter({ id: record.attributes.MessageDeduplicationId ?? record.messageId, group, body: record.body, messageId: record.messageId }, `failed ${receives} times; last: ${reason}`);
+        deps.logger.error('gave up on a message after its last receive: dead-lettered with the reason', { resourceGroup: group, messageId: record.messageId, receives, reason });
+      } catch (error) {
+        // The dead-letter queue is unreachable too: the queue's own redrive moves it (without our reason).
+        deps.logger.error('could not dead-letter a message; the queue will move it', { resourceGroup: group, messageId: record.messageId, error: (error as Error).message });
+        retry.push(record);
+      }
+    }
+    return retry;
+  }
+
   const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const groups = new Map<string, SQSRecord[]>();
     for (const record of event.Records) {
@@ -161,9 +188,10 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
         try {
           await reconcileGroup(group, records);
         } catch (error) {
+          const reason = (error as Error).message;
           const level = error instanceof PreconditionFailed ? 'warn' : 'error';
-          deps.logger[level]('reconcile failed; the group is retried in order', { resourceGroup: group, error: (error as Error).message });
-          failures.push(...records.map((r) => r.messageId));
+          deps.logger[level]('reconcile failed; the group is retried in order', { resourceGroup: group, error: reason });
+          failures.push(...(await giveUpOnLastReceive(group, records, reason)).map((r) => r.messageId));
         }
       }),
     );

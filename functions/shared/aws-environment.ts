@@ -15,6 +15,8 @@ const environmentSchema = z.object({
   RINGMASTER_DLQ_URL: z.url(),
   RINGMASTER_MASTER_KEY_SECRET: z.string().min(1).optional(),
   RINGMASTER_PUBLIC_URL: z.url().optional(),
+  /** The event queue's maxReceiveCount: the reconciler dead-letters on that receive, with the reason. */
+  RINGMASTER_MAX_RECEIVES: z.coerce.number().int().min(1).optional(),
   /** For S3-compatible stores that want path-style requests (endpoints come from AWS_ENDPOINT_URL_S3). */
   RINGMASTER_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
 });
