@@ -143,9 +143,27 @@ export class SqsQueue implements EventQueue {
     }));
   }
 
-  /** A look that hides nothing (visibility 0): up to 10 letters. */
+  /**
+   * Every letter, up to `max`: received round by round (each round hidden for a while, so the
+   * next one brings others), then all made visible again at once. FIFO hides a group's later
+   * letters while its first ten are in flight, so a group shows at most ten here (replay, which
+   * deletes as it goes, reaches them all).
+   */
   async listDeadLetters(max: number): Promise<DeadLetter[]> {
-    return this.#receiveDeadLetters(max, 0);
+    const letters = new Map<string, DeadLetter>();
+    const receipts: string[] = [];
+    try {
+      for (let round = 0; round < 1000 && letters.size < max; round++) {
+        const batch = await this.#receiveDeadLetters(10, 30);
+        receipts.push(...batch.map((letter) => letter.receipt));
+        const fresh = batch.filter((letter) => !letters.has(letter.id));
+        for (const letter of fresh) letters.set(letter.id, letter);
+        if (fresh.length === 0) break;
+      }
+    } finally {
+      await this.#setVisibility(this.#config.deadLetterQueueUrl, receipts, 0);
+    }
+    return [...letters.values()].slice(0, max);
   }
 
   /**

@@ -105,6 +105,18 @@ describe.each([
     expect(again.map((m) => [m.id, m.receiveCount])).toEqual([['A1', 2]]);
   });
 
+  test('the listing shows every dead letter, not only the first ten', async () => {
+    const specs = Array.from({ length: 25 }, (_, i) => `${String.fromCharCode(65 + (i % 26))}${i}`);
+    await send(harness.queue, ...specs);
+    let batch: ReceivedMessage[];
+    while ((batch = await harness.queue.receive(10, 0)).length > 0) for (const message of batch) await harness.queue.deadLetter(message, `reason of ${message.id}`);
+    const listed = await harness.queue.listDeadLetters(1000);
+    expect(listed.map((d) => [d.id, d.reason]).sort()).toEqual(specs.map((id) => [id, `reason of ${id}`]).sort());
+    // Listing hides nothing: listed again, and replayed, all are there.
+    expect(await harness.queue.listDeadLetters(1000)).toHaveLength(25);
+    expect(await harness.queue.replayDeadLetters()).toBe(25);
+  });
+
   test('a dead letter keeps its reason and can be replayed', async () => {
     await send(harness.queue, 'A1', 'B1');
     const batch = await harness.queue.receive(10, 0);

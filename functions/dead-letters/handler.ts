@@ -24,10 +24,13 @@ function describe(body: string): { type?: string; eventId?: string } {
   }
 }
 
+/** Enough for any real backlog; a listing is one request, so it stays bounded. */
+const MAX_LISTED = 1000;
+
 export function createDeadLetterHandlers(deps: DeadLetterDependencies): RouteHandlers<RoutesOf<'dead-letters'>> {
   return {
     listDeadLetters: async () => {
-      const letters = await deps.queue.listDeadLetters(100);
+      const letters = await deps.queue.listDeadLetters(MAX_LISTED);
       return json(200, { deadLetters: letters.map((letter) => ({ id: letter.id, resourceGroup: letter.group, reason: letter.reason, ...describe(letter.body) })) });
     },
     replayDeadLetters: async ({ body }) => {
