@@ -28,7 +28,7 @@ export const maintenanceViewSchema = drainStepSchema.extend({
   reportedAt: z.string(),
 });
 
-export const statusViewSchema = rgStatusSchema.extend({
+export const statusViewSchema = rgStatusSchema.omit({ history: true }).extend({
   documents: z.array(documentViewSchema),
   /** Each agent's drain, as the k3s server reports it: when a VM is safe to take down. */
   maintenance: z.array(maintenanceViewSchema),
@@ -55,8 +55,9 @@ export function statusView(status: RgStatus, reports: ReadonlyMap<string, ReadRe
     const kubernetes = isReport(report) ? report.kubernetes : undefined;
     return kubernetes ? kubernetes.drain.map((step) => ({ vm: step.node, ...step, reportedAt: kubernetes.at })) : [];
   });
+  const { history: _served, ...shown } = status;
   return {
-    ...status,
+    ...shown,
     maintenance,
     documents: status.documents.map((document) => {
       const report = reports.get(document.vm);

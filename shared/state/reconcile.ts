@@ -19,6 +19,7 @@ import { computeDesiredState, type DesiredState } from '../desired-state.ts';
 import type { Layout } from '../layout.ts';
 import { type Outcome, type ReducerContext, reduce } from './reducer.ts';
 import { effectiveDescription, type RgState } from './rg-state.ts';
+import { DEFAULT_HISTORY_DEPTH, recordHistory } from './history.ts';
 import type { RgStatus } from './status.ts';
 
 export interface ReconcileContext extends ReducerContext {
@@ -32,6 +33,8 @@ export interface ReconcileContext extends ReducerContext {
    * state has `pendingWrite`: a repair needs it, an ordinary run does not read the store.
    */
   readonly stored?: Readonly<Record<string, StoredDocumentRecord>>;
+  /** Generations kept per VM in the audit trail (default DEFAULT_HISTORY_DEPTH). */
+  readonly historyDepth?: number;
 }
 
 /** A stored document as the store holds it: its content hash, generation and expiry. */
@@ -124,7 +127,17 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const clusterAuthPublished = clusterKeyFingerprint(clusterKey);
   const clusterAuth = clusterAuthPublished === state.clusterAuthPublished && !repair ? undefined : clusterKey ? { resourceGroup: name, key: clusterKey } : null;
   const { pendingWrite: _unfinished, ...settled } = state;
-  const next: RgState = { ...settled, documents, assignedRoles, slots, clusterAuthPublished };
+  const byId = new Map(events.map((event) => [event.id, event]));
+  const history = recordHistory(state.history, {
+    written: writes.map(({ vm, generation, hash }) => ({ vm, generation, hash })),
+    deleted: deletes,
+    present,
+    events: outcomes.filter((o) => o.outcome.kind === 'applied').map(({ eventId }) => ({ id: eventId, type: byId.get(eventId)!.type, occurredAt: byId.get(eventId)!.occurredAt })),
+    at: context.now,
+    repair,
+    depth: context.historyDepth ?? DEFAULT_HISTORY_DEPTH,
+  });
+  const next: RgState = { ...settled, documents, assignedRoles, slots, clusterAuthPublished, history };
   const blockedBy = new Map(desired.blocked.map((b) => [b.vm, b.reasons]));
   const roles = new Map(effectiveDescription(next).vms.map((vm) => [vm.name, vm.roles]));
   const status: RgStatus = {
@@ -141,6 +154,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     rejections: next.rejections,
     pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
     kubeconfigs: Object.entries(next.kubeconfigs).map(([user, issued]) => ({ user, ...issued })),
+    history,
   };
   // Every kubeconfig this run knew of (recorded before, or delivered now) that the new state does
   // not point at is deleted: replaced, revoked, refused, or a late delivery older than the one kept.

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { resourceGroupSchema, type ResourceGroup } from '../schema/resource-group.ts';
+import { historySchema } from './history.ts';
 
 export const STATE_SCHEMA_VERSION = 1;
 /** How many recent event ids are remembered per RG (the queue deduplicates within 5 minutes too). */
@@ -55,6 +56,8 @@ export const rgStateSchema = z.strictObject({
   clusterAuthPublished: z.string().optional(),
   /** vm → the stored document: its content hash, generation, and until when its signature holds. */
   documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional() })).default({}),
+  /** The audit trail: which events produced which generation of each VM's document (bounded). */
+  history: historySchema.default({}),
   /**
    * The intent of an unfinished run: written with the new state *before* any document, cleared
    * once every write landed. Found on load, it says the store may hold anything between the old

@@ -1,6 +1,7 @@
 /** The status an operator or the portal reads: `status/<rg>.json`, merged with agents' reports on read. */
 import { z } from 'zod';
 import { rejectionSchema } from './rg-state.ts';
+import { historySchema } from './history.ts';
 
 export const findingSchema = z.strictObject({
   code: z.string(),
@@ -32,6 +33,8 @@ export const rgStatusSchema = z.strictObject({
   pendingKubeconfigRequests: z.array(z.strictObject({ user: z.string(), requestedAt: z.string() })),
   /** The newest kubeconfig issued per user: where the portal reads it and until when it works. */
   kubeconfigs: z.array(z.strictObject({ user: z.string(), location: z.string(), expiresAt: z.string(), issuedAt: z.string() })).default([]),
+  /** The audit trail (served by the history route, left out of the status view). */
+  history: historySchema.default({}),
 });
 
 export type RgStatus = z.output<typeof rgStatusSchema>;
