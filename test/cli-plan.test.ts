@@ -58,6 +58,14 @@ test('a bad field: exit code 2, naming the file, the field path and the reason',
   ]);
 });
 
+test('a misspelt role: exit code 2, naming the field and the known roles (no VM left silently outside the cluster)', () => {
+  const path = writeInput('typo.yaml', readFileSync(`${ROOT}examples/reference-architecture.yaml`, 'utf8').replace('roles: [k3s-agent]', 'roles: [k3s-agnet]'));
+  const result = ringmaster('plan', path);
+  expect(result.status).toBe(2);
+  expect(result.stdout).toBe('');
+  expect(result.stderr.trim()).toBe(`${path}: vms[2].roles[0]: unknown Kubernetes role "k3s-agnet" (did you mean "k3s-agent"?): the Kubernetes roles are webgateway, k3s-server, k3s-agent, k3s-nfs`);
+});
+
 test('duplicate names and an invalid bind are refused with their path', () => {
   const path = writeInput('dup.json', JSON.stringify({ name: 'demo', vms: [{ name: 'a', cpu: 1, memoryMiB: 1 }, { name: 'a', cpu: 1, memoryMiB: 1 }], frontends: { x: { binds: ['localhost:99999'], podPort: 1 } } }));
   const result = ringmaster('plan', path);

@@ -3,8 +3,8 @@
  * ids are remembered; every change is an upsert or a delete), and an event older than what
  * was already applied to the same VM, user or frontend is ignored, so a late duplicate can
  * never undo a newer change. EndpointSlices are ordered by their resourceVersion instead.
- * An event that cannot be applied (say, a network change on a running cluster) is recorded
- * with its reason and changes nothing else.
+ * An event that cannot be applied (say, a network change on a running cluster, or another VM
+ * as its k3s server) is recorded with its reason and changes nothing else.
  */
 import { compareText } from '../compare.ts';
 import { createHmac } from 'node:crypto';
@@ -17,6 +17,7 @@ import { canonicalJson } from '../hash.ts';
 import type { ResourceGroup } from '../schema/resource-group.ts';
 import type { EndpointSlice, ServiceEndpoints } from '../schema/endpoints.ts';
 import { SUDO_SRV } from '../schema/user.ts';
+import { serverReplacementRefusal } from './server-replacement.ts';
 import { PENDING_KUBECONFIG_REQUESTS, REMEMBERED_EVENT_IDS, REMEMBERED_REJECTIONS, type RgState } from './rg-state.ts';
 
 export interface ReducerContext {
@@ -98,6 +99,8 @@ export function reduce(state: RgState, event: ControlPlaneEvent, context: Reduce
   }
   const result = applyPortalEvent(state, event, context);
   if (typeof result === 'string') return reject(state, event, result);
+  const serverRefusal = serverReplacementRefusal(state, result, event);
+  if (serverRefusal) return reject(state, event, serverRefusal);
   const versioned = key ? { ...result, entityVersions: { ...result.entityVersions, [key]: event.occurredAt } } : result;
   return { state: remember(versioned, event), outcome: { kind: 'applied' } };
 }
