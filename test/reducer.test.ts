@@ -5,7 +5,8 @@ import { portalEventSchema } from '../shared/events/portal-events.ts';
 import { endpointsChangedEventSchema } from '../shared/events/endpoint-events.ts';
 import { kubeconfigIssuedEventSchema } from '../shared/events/kubeconfig-events.ts';
 import { reconcile } from '../shared/state/reconcile.ts';
-import { deriveSecret, reduce } from '../shared/state/reducer.ts';
+import { reduce } from '../shared/state/reducer.ts';
+import { deriveSecret } from '../shared/secrets.ts';
 import { emptyState, type RgState } from '../shared/state/rg-state.ts';
 
 const ctx = { masterKey: 'test-master-key-0123456789', now: '2026-11-24T12:00:00Z' };

@@ -7,13 +7,13 @@
  * as its k3s server) is recorded with its reason and changes nothing else.
  */
 import { compareText } from '../compare.ts';
-import { createHmac } from 'node:crypto';
 import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
 import type { KubeconfigIssuedEvent } from '../events/kubeconfig-events.ts';
 import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import type { PortalEvent } from '../events/portal-events.ts';
 import { canonicalJson } from '../hash.ts';
+import { deriveSecret } from '../secrets.ts';
 import type { ResourceGroup } from '../schema/resource-group.ts';
 import type { EndpointSlice, ServiceEndpoints } from '../schema/endpoints.ts';
 import { SUDO_SRV } from '../schema/user.ts';
@@ -31,11 +31,6 @@ export type Outcome = { readonly kind: 'applied' } | { readonly kind: 'duplicate
 export interface Reduction {
   readonly state: RgState;
   readonly outcome: Outcome;
-}
-
-/** A cluster secret: deterministic for (RG, provisioning event, purpose), unguessable without the master key. */
-export function deriveSecret(masterKey: string, resourceGroup: string, provisioningEventId: string, purpose: 'cluster-token' | 'webhook-key' | 'datastore-password'): string {
-  return createHmac('sha256', masterKey).update(`ringmaster/${purpose}/v1/${resourceGroup}/${provisioningEventId}`).digest('hex');
 }
 
 function remember(state: RgState, event: ControlPlaneEvent): RgState {
