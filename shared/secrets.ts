@@ -8,7 +8,7 @@
  */
 import { createHmac } from 'node:crypto';
 
-export type SecretPurpose = 'cluster-token' | 'webhook-key' | 'datastore-password';
+export type SecretPurpose = 'cluster-token' | 'agent-token' | 'webhook-key' | 'datastore-password';
 
 /**
  * `scope` separates the clusters one key makes secrets for: the provisioning event's id in the
@@ -16,4 +16,13 @@ export type SecretPurpose = 'cluster-token' | 'webhook-key' | 'datastore-passwor
  */
 export function deriveSecret(key: string, resourceGroup: string, scope: string, purpose: SecretPurpose): string {
   return createHmac('sha256', key).update(`ringmaster/${purpose}/v1/${resourceGroup}/${scope}`).digest('hex');
+}
+
+/**
+ * The k3s agent token (`agent-token`: "used to join agents to the cluster, but not servers"),
+ * derived from the server token, so a cluster (and a plan) has one without anything stored, and
+ * holding it (an internet-facing webgateway does) never reveals the server token.
+ */
+export function agentTokenOf(serverToken: string, resourceGroup: string): string {
+  return deriveSecret(serverToken, resourceGroup, 'k3s', 'agent-token');
 }
