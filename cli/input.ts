@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { fieldErrors, formatFieldErrors } from '../shared/schema/errors.ts';
-import { type ResourceGroup, resourceGroupSchema } from '../shared/schema/resource-group.ts';
+import { type ResourceGroup, resourceGroupInputSchema } from '../shared/schema/resource-group.ts';
 
 /** Bad input: the CLI prints the lines and exits with code 2. */
 export class InputError extends Error {
@@ -29,7 +29,7 @@ function parseText(source: string, text: string): unknown {
 }
 
 export function parseResourceGroup(source: string, text: string): ResourceGroup {
-  const result = resourceGroupSchema.safeParse(parseText(source, text));
+  const result = resourceGroupInputSchema.safeParse(parseText(source, text));
   if (!result.success) throw new InputError(source, formatFieldErrors(fieldErrors(result.error)));
   return result.data;
 }

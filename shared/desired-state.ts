@@ -20,6 +20,7 @@ import { type RoleAssignment, assignRoles } from './role-assignment.ts';
 import { DOCUMENT_API_VERSION, type KubernetesTasks, type VmDocument } from './schema/document.ts';
 import type { ResourceGroup } from './schema/resource-group.ts';
 import type { Vm } from './schema/vm.ts';
+import { agentTokenOf } from './secrets.ts';
 import type { SlotTable } from './slots.ts';
 import { kubernetesRolesOf } from './topology.ts';
 
@@ -96,9 +97,14 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
     ...(model.topology.webgateways.length > 0 ? haproxy.findings : []),
   ]);
   const blocked = blockedVms(findings);
-  const tokenContent = `${rg.secrets.clusterToken ?? ''}\n`;
-  const tokenFile = { content: tokenContent, sha256: `sha256:${sha256Hex(tokenContent)}` };
-  const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokenFile, kubeconfigRequests: options.kubeconfigRequests ?? [] };
+  // The server token goes to the server alone; agents and the webgateway join with the agent token.
+  const secretFile = (secret: string | undefined) => {
+    const content = `${secret ?? ''}\n`;
+    return { content, sha256: `sha256:${sha256Hex(content)}` };
+  };
+  const serverToken = rg.secrets.clusterToken;
+  const tokens = { server: secretFile(serverToken), agent: secretFile(serverToken === undefined ? undefined : agentTokenOf(serverToken, rg.name)) };
+  const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokens, kubeconfigRequests: options.kubeconfigRequests ?? [] };
 
   const documents: VmDocument[] = [];
   const blockedList: BlockedVm[] = [];

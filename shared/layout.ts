@@ -8,7 +8,10 @@ export type DaemonName = 'k3s' | 'haproxy' | 'nginx' | 'nfs';
 
 export interface Layout {
   readonly k3sConfig: string;
+  /** The token this node joins with: the server token on the server, the agent token on agents and the webgateway. */
   readonly k3sTokenFile: string;
+  /** The server only: the agent token it accepts from agents and the webgateway (k3s `agent-token-file`). */
+  readonly k3sAgentTokenFile: string;
   readonly k3sManifestsDir: string;
   readonly webhookKeyFile: string;
   readonly datastoreInitFile: string;
@@ -42,6 +45,7 @@ function systemdReload(daemon: DaemonName): string[] {
 export const DEFAULT_LAYOUT: Layout = {
   k3sConfig: '/etc/rancher/k3s/config.yaml',
   k3sTokenFile: '/var/lib/ringmaster/k3s-token',
+  k3sAgentTokenFile: '/var/lib/ringmaster/k3s-agent-token',
   k3sManifestsDir: '/var/lib/rancher/k3s/server/manifests',
   webhookKeyFile: '/var/lib/ringmaster/webhook-key',
   datastoreInitFile: '/var/lib/ringmaster/k3s-datastore.sql',

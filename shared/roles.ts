@@ -10,6 +10,40 @@ export function isKubernetesRole(role: string): role is KubernetesRole {
   return (KUBERNETES_ROLES as readonly string[]).includes(role);
 }
 
+/**
+ * Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`, stopping at `limit + 1`:
+ * enough to tell a typo of a role from a role of its own.
+ */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  // rows[i][j]: edits from a[0, i) to b[0, j) (optimal string alignment).
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = rows[i]!;
+      const above = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/**
+ * Why `role` is refused, or undefined. A VM carries roles of the whole platform (`postgresql`,
+ * …), so any other role is fine, but one that is almost a Kubernetes role (`k3s-agnet`,
+ * `webgatway`) or claims the `k3s-` prefix is a typo: accepted, it would leave the VM out of
+ * the cluster with an empty document and no word why.
+ */
+export function unknownRoleProblem(role: string): string | undefined {
+  if (isKubernetesRole(role)) return undefined;
+  const near = KUBERNETES_ROLES.filter((known) => editDistance(role, known, 2) <= 2);
+  if (near.length === 0 && !role.startsWith('k3s')) return undefined;
+  const suggestion = near.length > 0 ? ` (did you mean ${near.map((r) => `"${r}"`).join(' or ')}?)` : '';
+  return `unknown Kubernetes role "${role}"${suggestion}: the Kubernetes roles are ${KUBERNETES_ROLES.join(', ')}`;
+}
+
 /** Roles that run a k3s process (server, or agent; the webgateway is a tainted agent). */
 export const NODE_ROLES: readonly KubernetesRole[] = ['k3s-server', 'k3s-agent', 'webgateway'];
 

@@ -380,13 +380,15 @@ describe('under load, every change takes effect and no request fails', () => {
     expect(result.answeredBy.has('127.0.1.6')).toBe(true);
   }, 60000);
 
-  test('all pods gone: traffic goes to the backup load-balancer entries on the agents', async () => {
+  test('all pods gone: traffic goes to the backup load-balancer entries on the agents, every one of them', async () => {
     const result = await underLoad(async () => {
       await publish(rgWith([]));
       await agent.poll();
       await settle();
     });
     expect(result.failures).toBe(0);
+    // `option allbackups`: both agents' load balancers answer, not only the first backup.
+    expect(await answering()).toEqual({ pods: Object.values(AGENT_ADDRESSES).sort(), failures: 0 });
   }, 60000);
 
   test('the store away for 30 s: the last good state keeps serving, and a change made once it is back serves within 2 s', async () => {

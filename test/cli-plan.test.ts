@@ -37,6 +37,26 @@ test('plans the reference architecture: a findings table, documents written with
   expect(result.stdout).not.toContain(TOKEN);
 });
 
+test('the same description and token file plan the same documents, byte for byte; another token, another datastore password', () => {
+  const tokenFile = writeInput('token-same', `${TOKEN}\n`);
+  const runs = ['same-1', 'same-2'].map((name) => {
+    const out = join(dir, name);
+    const result = ringmaster('plan', 'examples/reference-architecture.yaml', '--out', out, '--token-file', tokenFile);
+    expect(result.status).toBe(0);
+    return { stdout: result.stdout.replace(out, 'OUT'), files: Object.fromEntries(readdirSync(out).sort().map((file) => [file, readFileSync(join(out, file), 'utf8')])) };
+  });
+  expect(runs[1]).toEqual(runs[0]);
+  expect(ringmaster('plan', 'examples/reference-architecture.yaml', '--json', '--token-file', tokenFile).stdout).toBe(ringmaster('plan', 'examples/reference-architecture.yaml', '--json', '--token-file', tokenFile).stdout);
+
+  const datastoreSql = (files: Record<string, string>) => JSON.parse(files['kube01.json']!).files.find((f: { path: string }) => f.path.endsWith('.sql'))?.content as string;
+  const password = /PASSWORD '([0-9a-f]{64})'/.exec(datastoreSql(runs[0]!.files))?.[1];
+  expect(password).toBeDefined();
+  expect(password).not.toContain(TOKEN);
+  const otherOut = join(dir, 'same-other');
+  expect(ringmaster('plan', 'examples/reference-architecture.yaml', '--out', otherOut, '--token-file', writeInput('token-other', `${TOKEN.replace(/^./, 'x')}\n`)).status).toBe(0);
+  expect(datastoreSql({ 'kube01.json': readFileSync(join(otherOut, 'kube01.json'), 'utf8') })).not.toContain(password);
+});
+
 test('printed documents never show secret contents', () => {
   const tokenFile = writeInput('token2', `${TOKEN}\n`);
   const result = ringmaster('plan', 'examples/scenario-1-http.yaml', '--token-file', tokenFile);
@@ -56,6 +76,14 @@ test('a bad field: exit code 2, naming the file, the field path and the reason',
     `${path}: frontends.myapp: unknown field "podport"`,
     `${path}: vms[0].cpu: must be at least 1`,
   ]);
+});
+
+test('a misspelt role: exit code 2, naming the field and the known roles (no VM left silently outside the cluster)', () => {
+  const path = writeInput('typo.yaml', readFileSync(`${ROOT}examples/reference-architecture.yaml`, 'utf8').replace('roles: [k3s-agent]', 'roles: [k3s-agnet]'));
+  const result = ringmaster('plan', path);
+  expect(result.status).toBe(2);
+  expect(result.stdout).toBe('');
+  expect(result.stderr.trim()).toBe(`${path}: vms[2].roles[0]: unknown Kubernetes role "k3s-agnet" (did you mean "k3s-agent"?): the Kubernetes roles are webgateway, k3s-server, k3s-agent, k3s-nfs`);
 });
 
 test('duplicate names and an invalid bind are refused with their path', () => {

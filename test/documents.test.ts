@@ -30,8 +30,10 @@ test('the k3s server: PostgreSQL datastore, flannel host-gw on the srv interface
     'cluster-dns': '10.43.0.10',
     'datastore-endpoint': expect.stringMatching(/^postgres:\/\//),
     'token-file': '/var/lib/ringmaster/k3s-token',
-    'node-taint': ['node-role.kubernetes.io/server=true:NoSchedule'],
+    'agent-token-file': '/var/lib/ringmaster/k3s-agent-token',
+    'node-taint': ['node-role.kubernetes.io/control-plane=true:NoSchedule'],
     'kube-controller-manager-arg': ['node-cidr-mask-size=24'],
+    'kube-proxy-arg': ['nodeport-addresses=172.22.48.11/32,127.0.0.0/8'],
   });
   expect(config['tls-san']).toEqual(expect.arrayContaining(['kube01.demo.example.com', '192.0.2.11']));
   expect(doc('kube01').files.find((f) => f.path === '/var/lib/ringmaster/k3s-token')).toMatchObject({ mode: '0600', secret: true, content: `${TOKEN}\n` });
@@ -86,12 +88,62 @@ test("the server's tasks: sudo-srv users, an API URL that works from outside, th
   expect(fileOf(doc('kube01'), 'webhook-key')).toBe(`${WEBHOOK_KEY}\n`);
 });
 
-test('agents join the server over the srv network with the token; the webgateway joins tainted', () => {
+test('agents join the server over the srv network with the agent token; the webgateway joins tainted', () => {
   const agent = parse(fileOf(doc('kube02'), 'config.yaml'));
   expect(agent).toMatchObject({ server: 'https://172.22.48.11:6443', 'token-file': '/var/lib/ringmaster/k3s-token', 'node-ip': '172.22.48.12', 'flannel-iface': 'ethsrv' });
   expect(agent['node-taint']).toBeUndefined();
   const gateway = parse(fileOf(doc('web01'), '/etc/rancher/k3s/config.yaml'));
-  expect(gateway).toMatchObject({ server: 'https://172.22.48.11:6443', 'node-taint': ['node-role.kubernetes.io/server=true:NoSchedule'] });
+  expect(gateway).toMatchObject({ server: 'https://172.22.48.11:6443', 'node-taint': ['node-role.kubernetes.io/control-plane=true:NoSchedule'] });
+});
+
+test('only the server holds the server token: agents and the internet-facing webgateway join with the agent token, which the server accepts', () => {
+  const agentToken = fileOf(doc('kube01'), '/var/lib/ringmaster/k3s-agent-token');
+  expect(agentToken).toMatch(/^[0-9a-f]{64}\n$/);
+  expect(agentToken).not.toContain(TOKEN);
+  for (const vm of ['kube02', 'kube03', 'web01']) {
+    expect([vm, fileOf(doc(vm), '/var/lib/ringmaster/k3s-token')]).toEqual([vm, agentToken]);
+    expect([vm, JSON.stringify(doc(vm)).includes(TOKEN)]).toEqual([vm, false]);
+    expect(doc(vm).files.find((f) => f.path.endsWith('k3s-token'))).toMatchObject({ mode: '0600', secret: true });
+  }
+  // Stable for the cluster: the same server token always gives the same agent token, another one another.
+  expect(fileOf(documentOf(computeDesiredState(example('scenario-1-http')).documents, 'web01'), 'k3s-token')).toBe(agentToken);
+  const other = example('scenario-1-http');
+  const rotated = computeDesiredState({ ...other, secrets: { ...other.secrets, clusterToken: `${TOKEN}-other` } });
+  expect(fileOf(documentOf(rotated.documents, 'web01'), 'k3s-token')).not.toBe(agentToken);
+});
+
+test('NodePorts open on each node\'s srv address (and loopback) only, never on the public addresses of the server or the webgateway', () => {
+  const expected: Record<string, string> = { kube01: '172.22.48.11/32', kube02: '172.22.48.12/32', kube03: '172.22.48.13/32', web01: '172.22.48.10/32' };
+  for (const [vm, srv] of Object.entries(expected)) {
+    const config = parse(fileOf(doc(vm), '/etc/rancher/k3s/config.yaml'));
+    expect([vm, config['kube-proxy-arg']]).toEqual([vm, [`nodeport-addresses=${srv},127.0.0.0/8`]]);
+    for (const address of example('scenario-1-http').vms.find((v) => v.name === vm)!.publicAddresses) {
+      expect(config['kube-proxy-arg'].join(',')).not.toContain(address);
+    }
+  }
+});
+
+/**
+ * The tolerations k3s gives every ServiceLB (svclb) DaemonSet, as in its source
+ * (k3s-io/k3s pkg/cloudprovider/servicelb.go, newDaemonSet): our taint must be one of them, or no
+ * load-balancer port answers on the server and the webgateway.
+ */
+const SERVICELB_TOLERATIONS = [
+  { key: 'node-role.kubernetes.io/master', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'CriticalAddonsOnly', operator: 'Exists' },
+] as const;
+
+test("k3s' service load balancer runs on the tainted server and webgateway: every taint we set is one its DaemonSets tolerate", () => {
+  for (const vm of ['kube01', 'web01']) {
+    const taints: string[] = parse(fileOf(doc(vm), '/etc/rancher/k3s/config.yaml'))['node-taint'];
+    expect(taints.length).toBeGreaterThan(0);
+    for (const taint of taints) {
+      const [, key, effect] = /^([^=:]+)(?:=[^:]*)?:(\w+)$/.exec(taint) ?? [];
+      const tolerated = SERVICELB_TOLERATIONS.some((t) => t.key === key && (!('effect' in t) || t.effect === effect));
+      expect([vm, taint, tolerated]).toEqual([vm, taint, true]);
+    }
+  }
 });
 
 test('the NFS VM exports its folder to every agent', () => {

@@ -92,6 +92,32 @@ describe('bad requests are refused precisely and change nothing', () => {
     expect((await status()).documents.map((d: { vm: string }) => d.vm)).not.toContain('extra');
   });
 
+  test('a misspelt role: 400 naming the field and the known roles, not a VM that silently gets an empty document', async () => {
+    const typo = { ...vmEvent('typo-1', 4), payload: { vm: { ...vmEvent('x', 4).payload.vm, name: 'typo', roles: ['k3s-agnet'] } } };
+    const response = await cp.api('POST', '/v1/events', [typo]);
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([
+      { index: 0, id: 'typo-1', field: '[0].payload.vm.roles[0]', reason: 'unknown Kubernetes role "k3s-agnet" (did you mean "k3s-agent"?): the Kubernetes roles are webgateway, k3s-server, k3s-agent, k3s-nfs' },
+    ]);
+  });
+
+  test("replacing the k3s server is refused: the status names the event and the spec's reason, and no document changes", async () => {
+    const before = await documents();
+    const secondServer = { ...vmEvent('second-server-1', 4), payload: { vm: { ...vmEvent('x', 4).payload.vm, name: 'kube09', roles: ['k3s-server'] } } };
+    const deleteServer = { id: 'delete-server-1', type: 'vm.deleted', resourceGroup: 'demo', occurredAt: '2026-11-24T12:00:00Z', payload: { name: 'kube01' } };
+    expect((await cp.api('POST', '/v1/events', [secondServer, deleteServer])).status).toBe(202);
+    const rejections = await waitFor('both rejections', async () => {
+      const found = (await status())?.rejections.filter((r: { eventId: string }) => ['second-server-1', 'delete-server-1'].includes(r.eventId));
+      return found?.length === 2 ? found : undefined;
+    });
+    expect(rejections).toEqual([
+      expect.objectContaining({ eventId: 'second-server-1', type: 'vm.upserted', reason: expect.stringContaining('kube09 cannot become a k3s-server: kube01 runs the k3s server of this cluster, and changing the VM which runs the k3s server is not supported') }),
+      expect.objectContaining({ eventId: 'delete-server-1', type: 'vm.deleted', reason: expect.stringContaining('kube01 cannot be deleted') }),
+    ]);
+    expect((await status()).documents.map((d: { vm: string }) => d.vm)).not.toContain('kube09');
+    expect(await documents()).toEqual(before);
+  });
+
   test('malformed JSON, a wrong content type, an oversized body', async () => {
     const malformed = await cp.api('POST', '/v1/events', '{"id": ', { 'content-type': 'application/json' });
     expect(malformed.status).toBe(400);

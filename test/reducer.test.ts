@@ -5,7 +5,8 @@ import { portalEventSchema } from '../shared/events/portal-events.ts';
 import { endpointsChangedEventSchema } from '../shared/events/endpoint-events.ts';
 import { kubeconfigIssuedEventSchema } from '../shared/events/kubeconfig-events.ts';
 import { reconcile } from '../shared/state/reconcile.ts';
-import { deriveSecret, reduce } from '../shared/state/reducer.ts';
+import { reduce } from '../shared/state/reducer.ts';
+import { deriveSecret } from '../shared/secrets.ts';
 import { emptyState, type RgState } from '../shared/state/rg-state.ts';
 
 const ctx = { masterKey: 'test-master-key-0123456789', now: '2026-11-24T12:00:00Z' };
@@ -260,4 +261,72 @@ test("the cluster's key is published to cluster-auth/<rg>.json once, again only 
   expect(gone.clusterAuth).toBeNull();
   expect(gone.state.clusterAuthPublished).toBe('none');
   expect(reconcile(gone.state, [], ctx).clusterAuth).toBeUndefined();
+});
+
+describe("the k3s server is not replaced (the spec: changing the VM which runs the k3s server is not supported)", () => {
+  const documentsOf = (state: RgState) => state.documents;
+
+  test('a second server is refused with the reason in the status, and no document changes', () => {
+    const state = provisioned();
+    const result = reconcile(state, [event('vm.upserted', { vm: vm('srv2', ['k3s-server'], '172.22.0.9') }, { id: 'second-server' })], ctx);
+    expect(result.outcomes[0]?.outcome).toEqual({ kind: 'rejected', reason: expect.stringContaining('srv2 cannot become a k3s-server: srv runs the k3s server of this cluster') });
+    expect(result.status.rejections).toEqual([expect.objectContaining({ eventId: 'second-server', type: 'vm.upserted', reason: expect.stringContaining('changing the VM which runs the k3s server is not supported') })]);
+    expect(result.state.description.vms.map((v) => v.name)).toEqual(['a1', 'gw', 'srv']);
+    expect(result.writes).toEqual([]);
+    expect(documentsOf(result.state)).toEqual(documentsOf(state));
+  });
+
+  test('deleting the server, or taking its role away, is refused; agents keep their server', () => {
+    const state = provisioned();
+    const deleted = reconcile(state, [event('vm.deleted', { name: 'srv' }, { id: 'delete-server' })], ctx);
+    expect(deleted.outcomes[0]?.outcome).toEqual({ kind: 'rejected', reason: expect.stringMatching(/^srv cannot be deleted: .*not supported; decommission the cluster/) });
+    expect(deleted.deletes).toEqual([]);
+    expect(deleted.writes).toEqual([]);
+    const demoted = reduce(state, event('vm.upserted', { vm: vm('srv', ['k3s-agent'], '172.22.0.2') }), ctx);
+    expect(demoted.outcome).toEqual({ kind: 'rejected', reason: expect.stringContaining('srv cannot lose the k3s-server role') });
+    // The server's own changes (more memory, say) still apply.
+    expect(reduce(state, event('vm.upserted', { vm: vm('srv', ['k3s-server'], '172.22.0.2', { fqdn: 'srv.example.com', memoryMiB: 16384 }) }), ctx).outcome.kind).toBe('applied');
+  });
+
+  test('after decommissioning, the server may go and another VM may become the server of a new cluster', () => {
+    let state = reconcile(provisioned(), [event('cluster.decommissioned', {}), event('vm.deleted', { name: 'srv' })], ctx).state;
+    expect(state.rejections).toEqual([]);
+    const result = reconcile(state, [event('vm.upserted', { vm: vm('srv2', ['k3s-server'], '172.22.0.9') }), event('cluster.provisioned', { settings: {} })], ctx);
+    state = result.state;
+    expect(result.outcomes.map((o) => o.outcome.kind)).toEqual(['applied', 'applied']);
+    expect(reconcile(state, [event('vm.deleted', { name: 'srv2' })], ctx).outcomes[0]?.outcome.kind).toBe('rejected');
+  });
+
+  test('two servers (a blocked cluster) may be resolved by deleting either one', () => {
+    const twoServers = reconcile(
+      emptyState('rg1'),
+      [event('vm.upserted', { vm: vm('s1', ['k3s-server'], '172.22.0.2') }), event('vm.upserted', { vm: vm('s2', ['k3s-server'], '172.22.0.3') }), event('cluster.provisioned', { settings: {} })],
+      ctx,
+    );
+    expect(twoServers.desired.findings.map((f) => f.code)).toContain('server.duplicate');
+    const resolved = reconcile(twoServers.state, [event('vm.deleted', { name: 's1' })], ctx);
+    expect(resolved.outcomes[0]?.outcome.kind).toBe('applied');
+    expect(resolved.desired.findings.map((f) => f.code)).not.toContain('server.duplicate');
+  });
+
+  test('an automatically chosen server is kept the same way', () => {
+    const big = (name: string, srv: string) => vm(name, [], srv, { cpu: 8, memoryMiB: 16384, disks: [{ sizeGiB: 100, kind: 'ssd' }] });
+    const first = reconcile(emptyState('rg1'), [event('cluster.provisioned', { settings: { roleAssignment: 'automatic' } }), event('vm.upserted', { vm: big('v1', '172.22.0.2') }), event('vm.upserted', { vm: big('v2', '172.22.0.3') })], ctx);
+    const server = Object.entries(first.state.assignedRoles).find(([, role]) => role === 'k3s-server')?.[0];
+    expect(server).toBeDefined();
+    // Upserted again without roles, it stays the server (its role was assigned, not given).
+    expect(reconcile(first.state, [event('vm.upserted', { vm: big(server!, server === 'v1' ? '172.22.0.2' : '172.22.0.3') })], ctx).outcomes[0]?.outcome.kind).toBe('applied');
+    expect(reconcile(first.state, [event('vm.deleted', { name: server! })], ctx).outcomes[0]?.outcome).toMatchObject({ kind: 'rejected', reason: expect.stringContaining(`${server} cannot be deleted`) });
+  });
+});
+
+test('a misspelt Kubernetes role is refused at the event, naming the field and the known roles; other platform roles are fine', () => {
+  const upsert = (roles: string[]) => portalEventSchema.safeParse({ id: 'r1', type: 'vm.upserted', resourceGroup: 'rg1', occurredAt: at(), payload: { vm: vm('x', roles, '172.22.0.5') } });
+  const result = upsert(['k3s-agnet']);
+  expect(result.error?.issues).toEqual([
+    expect.objectContaining({ path: ['payload', 'vm', 'roles', 0], message: 'unknown Kubernetes role "k3s-agnet" (did you mean "k3s-agent"?): the Kubernetes roles are webgateway, k3s-server, k3s-agent, k3s-nfs' }),
+  ]);
+  expect(upsert(['postgresql', 'webgatway']).error?.issues.map((i) => i.path)).toEqual([['payload', 'vm', 'roles', 1]]);
+  expect(upsert(['k3s-master']).error?.issues[0]?.message).toMatch(/^unknown Kubernetes role "k3s-master": the Kubernetes roles are/);
+  for (const roles of [['postgresql'], ['webproxy', 'loghost'], ['k3s-agent'], []]) expect([roles, upsert(roles).success]).toEqual([roles, true]);
 });

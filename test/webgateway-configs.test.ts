@@ -79,6 +79,13 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
     expect(backups.map((l) => l.trim().split(/\s+/).slice(1, 3).join(' '))).toEqual(['lb-kube02 172.22.48.12:7654', 'lb-kube03 172.22.48.13:7654']);
   });
 
+  test('when no pod is up, traffic is spread over every agent\'s load balancer, not only the first backup', () => {
+    const section = backendSection(haproxy, 'be_myapp');
+    expect(section).toMatch(/\n {4}option allbackups\n/);
+    // The option sits before the servers it governs, and haproxy -c (above) accepts it there.
+    expect(section.indexOf('option allbackups')).toBeLessThan(section.indexOf('\n    server '));
+  });
+
   test('a failed connection is retried on another server; so is an idempotent request whose response never started, and no other', () => {
     expect(haproxy).toMatch(/\ndefaults\n(?: {4}.*\n)* {4}retries 3\n {4}option redispatch 1\n {4}retry-on conn-failure\n/);
     expect(backendSection(haproxy, 'be_myapp')).toContain(
@@ -121,6 +128,10 @@ describe('scenario 2: TCP passed to an internal ingress controller', () => {
 
   test('tcp backends retry failed connections only', () => expectConnectionRetriesOnly(haproxy, 'be_myapp'));
 
+  test('all ingress pods down: every ingress load balancer shares the traffic (option allbackups)', () => {
+    expect(backendSection(haproxy, 'be_myapp')).toMatch(/\n {4}option allbackups\n/);
+  });
+
   test('no nginx is configured when no frontend asks for a virtual host', () => {
     expect(document.services.map((s) => s.name).sort()).toEqual(['haproxy', 'k3s']);
   });
@@ -152,5 +163,20 @@ describe('configuration reference: every option', () => {
 
   test('lbServicePort 80 on every agent as backup', () => {
     expect(lines.filter((l) => l.includes('backup')).map((l) => l.trim().split(/\s+/)[2])).toEqual(['172.22.48.12:80', '172.22.48.13:80']);
+  });
+});
+
+describe('a frontend without podPort: the load balancers are the servers', () => {
+  const base = example('scenario-1-http');
+  const { podPort: _podPort, ...frontend } = base.frontends.myapp!;
+  const { document, root } = renderGateway(onLoopback({ ...base, frontends: { myapp: frontend } }, { '192.0.2.10': '127.0.10.2' }));
+  const haproxy = fileOf(document, 'haproxy.cfg');
+
+  test('haproxy -c accepts the generated config', () => validate(document, 'haproxy', root));
+
+  test('every agent is a server (no backups, so no allbackups)', () => {
+    const lines = serverLines(haproxy, 'be_myapp');
+    expect(lines.map((l) => l.trim().split(/\s+/).slice(1, 3).join(' '))).toEqual(['lb-kube02 172.22.48.12:7654', 'lb-kube03 172.22.48.13:7654']);
+    expect(backendSection(haproxy, 'be_myapp')).not.toMatch(/backup/);
   });
 });

@@ -11,6 +11,7 @@ import { layoutUnder } from '../../shared/layout.ts';
 import type { ResourceGroup } from '../../shared/schema/resource-group.ts';
 import type { VmDocument } from '../../shared/schema/document.ts';
 import { secretValue } from '../../shared/schema/primitives.ts';
+import { deriveSecret } from '../../shared/secrets.ts';
 import { InputError, readResourceGroup } from '../input.ts';
 import { table } from '../table.ts';
 
@@ -28,24 +29,28 @@ export function redactSecrets(document: VmDocument): VmDocument {
   };
 }
 
+async function readToken(tokenFile: string): Promise<string> {
+  const token = (await readFile(tokenFile, 'utf8').catch(() => {
+    throw new InputError(tokenFile, ['cannot read the token file']);
+  })).trim();
+  const valid = secretValue.safeParse(token);
+  if (!valid.success) throw new InputError(tokenFile, [`token ${valid.error.issues[0]?.message ?? 'is invalid'}`]);
+  return token;
+}
+
 /**
- * The cluster secrets a plan needs: the token from --token-file or generated, and a datastore
- * password generated when the description carries none (a plan is a dry run).
+ * The cluster secrets a plan needs. The token is the description's, else --token-file's; every
+ * other secret the description lacks (the datastore password) is derived from it, so the same
+ * description and token file always plan the same documents, byte for byte. Only without any
+ * token is one drawn at random (and the plan says so): a secret computed from the description
+ * alone would be known to anyone who can read the description.
  */
 async function withSecrets(rg: ResourceGroup, tokenFile: string | undefined): Promise<{ rg: ResourceGroup; generated: boolean }> {
   if (!rg.cluster) return { rg, generated: false };
-  const secrets = { ...rg.secrets };
-  secrets.datastorePassword ??= randomBytes(32).toString('hex');
-  if (secrets.clusterToken) return { rg: { ...rg, secrets }, generated: false };
-  if (tokenFile) {
-    const token = (await readFile(tokenFile, 'utf8').catch(() => {
-      throw new InputError(tokenFile, ['cannot read the token file']);
-    })).trim();
-    const valid = secretValue.safeParse(token);
-    if (!valid.success) throw new InputError(tokenFile, [`token ${valid.error.issues[0]?.message ?? 'is invalid'}`]);
-    return { rg: { ...rg, secrets: { ...secrets, clusterToken: token } }, generated: false };
-  }
-  return { rg: { ...rg, secrets: { ...secrets, clusterToken: randomBytes(32).toString('hex') } }, generated: true };
+  const given = rg.secrets.clusterToken ?? (tokenFile ? await readToken(tokenFile) : undefined);
+  const clusterToken = given ?? randomBytes(32).toString('hex');
+  const datastorePassword = rg.secrets.datastorePassword ?? deriveSecret(clusterToken, rg.name, 'plan', 'datastore-password');
+  return { rg: { ...rg, secrets: { ...rg.secrets, clusterToken, datastorePassword } }, generated: given === undefined };
 }
 
 export function findingsTable(state: DesiredState): string {
@@ -74,7 +79,7 @@ export async function plan(file: string, options: PlanOptions): Promise<number> 
     return hasErrors ? 1 : 0;
   }
   process.stdout.write(`Resource group ${state.resourceGroup}\n\n${findingsTable(state)}\n\n${documentsTable(state)}\n`);
-  if (generated) process.stdout.write('\nNo cluster token was given (--token-file): a new random one was generated for this plan.\n');
+  if (generated) process.stdout.write('\nNo cluster token was given (--token-file): a new random one was generated for this plan (give one to plan the same documents every time).\n');
   if (options.out) {
     await mkdir(options.out, { recursive: true });
     for (const document of state.documents) {

@@ -24,20 +24,34 @@ export interface RenderContext {
   readonly haproxy: HaproxyPlan;
   /** Where the server's endpoint watcher posts; absent until the control plane has a URL. */
   readonly apiUrl: string | undefined;
-  /** The token file every node gets, hashed once for all of them. */
-  readonly tokenFile: { readonly content: string; readonly sha256: string };
+  /**
+   * The join tokens, each hashed once for every node: the server token (only the server's
+   * document holds it: with it a node could join as a server) and the agent token.
+   */
+  readonly tokens: { readonly server: SecretFileContent; readonly agent: SecretFileContent };
   /** Kubeconfig requests the server's agent answers. */
   readonly kubeconfigRequests: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
 }
 
-function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, configIsSecret = false): void {
-  const { layout } = ctx;
+export interface SecretFileContent {
+  readonly content: string;
+  readonly sha256: string;
+}
+
+/**
+ * k3s' config and the token the node joins with. The server also gets the agent token it
+ * accepts (k3s `agent-token-file`); agents and the webgateway get that one as their own token,
+ * at the same path the server token had, so an update overwrites it there.
+ */
+function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, node: 'server' | 'agent', configIsSecret = false): void {
+  const { layout, tokens } = ctx;
   parts
     .directory(dirname(layout.k3sConfig))
     .directory(dirname(layout.k3sTokenFile), '0700')
     .file({ path: layout.k3sConfig, mode: '0600', content: config, secret: configIsSecret })
-    .file({ path: layout.k3sTokenFile, mode: '0600', ...ctx.tokenFile, secret: true })
-    .service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile] });
+    .file({ path: layout.k3sTokenFile, mode: '0600', ...tokens[node], secret: true });
+  if (node === 'server') parts.file({ path: layout.k3sAgentTokenFile, mode: '0600', ...tokens.agent, secret: true });
+  parts.service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile, ...(node === 'server' ? [layout.k3sAgentTokenFile] : [])] });
 }
 
 function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly VirtualHost[]): void {
@@ -62,7 +76,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
   }
   // The endpoint carries the datastore's password, or may: the config is a secret file.
   // (Without either, a topology finding withholds this document: see secrets.datastore-password-missing.)
-  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint ?? ''), true);
+  k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint ?? ''), 'server', true);
   parts.directory(layout.k3sManifestsDir);
   for (const nfsVm of model.topology.nfs) {
     parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-nfs-${nfsVm.name}.yaml`, mode: '0600', content: renderNfsProvisioner(nfsVm, layout) });
@@ -102,12 +116,12 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
 }
 
 export function renderAgent(parts: DocumentParts, vm: Vm, server: Vm, ctx: RenderContext): void {
-  k3sFiles(parts, ctx, renderAgentConfig(ctx.model, vm, server, ctx.layout, 'k3s-agent'));
+  k3sFiles(parts, ctx, renderAgentConfig(ctx.model, vm, server, ctx.layout, 'k3s-agent'), 'agent');
 }
 
 export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: RenderContext): void {
   const { layout, model } = ctx;
-  k3sFiles(parts, ctx, renderAgentConfig(model, vm, server, layout, 'webgateway'));
+  k3sFiles(parts, ctx, renderAgentConfig(model, vm, server, layout, 'webgateway'), 'agent');
   parts
     .directory(dirname(layout.haproxyConfig))
     .directory(dirname(layout.haproxySocket))

@@ -9,7 +9,7 @@ import { frontendName, frontendSchema } from '../schema/frontend.ts';
 import { dnsLabel } from '../schema/primitives.ts';
 import { defaultServiceNameProblem } from '../schema/resource-group.ts';
 import { userSchema } from '../schema/user.ts';
-import { vmSchema } from '../schema/vm.ts';
+import { vmInputSchema } from '../schema/vm.ts';
 
 export const eventId = z
   .string()
@@ -29,7 +29,7 @@ const named = z.strictObject({ name: dnsLabel });
 const portalEventVariants = [
     z.strictObject({ ...envelope, type: z.literal('cluster.provisioned'), payload: z.strictObject({ settings: clusterSchema.default(() => clusterSchema.parse({})) }) }),
     z.strictObject({ ...envelope, type: z.literal('cluster.decommissioned'), payload: z.strictObject({}).default({}) }),
-    z.strictObject({ ...envelope, type: z.literal('vm.upserted'), payload: z.strictObject({ vm: vmSchema }) }),
+    z.strictObject({ ...envelope, type: z.literal('vm.upserted'), payload: z.strictObject({ vm: vmInputSchema }) }),
     z.strictObject({ ...envelope, type: z.literal('vm.deleted'), payload: named }),
     z.strictObject({ ...envelope, type: z.literal('vm.maintenance.requested'), payload: named }),
     z.strictObject({ ...envelope, type: z.literal('vm.maintenance.finished'), payload: named }),

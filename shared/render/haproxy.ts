@@ -2,7 +2,8 @@
  * haproxy.cfg for the webgateway: one frontend and one backend per
  * `flyingcircus.kubernetes.frontend` entry, exactly as the spec describes. Pod servers sit in
  * stable slots at `podPort`; every agent's load balancer at `lbServicePort` is a `backup`
- * (the only servers when there is no `podPort`). Connections that fail are retried on
+ * (the only servers when there is no `podPort`), and when no pod is up all backups share the
+ * traffic (`option allbackups`). Connections that fail are retried on
  * another server; in http mode so are idempotent requests whose response never started.
  * A non-idempotent request (POST, PATCH, ...) is never sent twice.
  *
@@ -167,6 +168,9 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
       `backend ${backendName(frontend)}`,
       `    mode ${mode}`,
       '    balance leastconn',
+      // Without it haproxy sends everything to the first backup alone when no pod is up: one
+      // agent's load balancer would take all the traffic the pods had.
+      ...(frontend.podPort !== undefined && frontend.lbServicePort !== undefined ? ['    # All pods down: traffic is spread over every load-balancer backup, not only the first.', '    option allbackups'] : []),
       // One server connection per request: a pod that goes away never holds a pooled
       // connection a request could be sent on, and a moved slot is followed at the very next
       // request. A new connection to a vanished pod fails before anything is sent, and is

@@ -1,14 +1,22 @@
 /**
  * k3s configuration files (`/etc/rancher/k3s/config.yaml`): keys are k3s's own flag names.
  * The server uses PostgreSQL as its datastore and flannel host-gw over the srv interface;
- * the server and the webgateway carry the server taint so no workload lands on them.
+ * the server and the webgateway carry the control-plane taint so no workload lands on them.
+ * What k3s' sources and docs say about each choice is in docs/k3s-notes.md.
  */
 import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
 import type { Vm } from '../schema/vm.ts';
 import { hostPort, srvAddress } from '../topology.ts';
 
-export const SERVER_TAINT = 'node-role.kubernetes.io/server=true:NoSchedule';
+/**
+ * Keeps workloads off the server and the webgateway. It is a taint k3s' service load balancer
+ * tolerates (its svclb DaemonSets tolerate `node-role.kubernetes.io/control-plane` and
+ * `…/master` with NoSchedule, and `CriticalAddonsOnly`): the platform's own
+ * `node-role.kubernetes.io/server` is tolerated by none of them, so no load balancer port would
+ * answer on those two VMs, where the spec says any Kubernetes VM serves them.
+ */
+export const SERVER_TAINT = 'node-role.kubernetes.io/control-plane=true:NoSchedule';
 export const ROLE_LABEL = 'ringmaster.io/role';
 const HEADER = '# Managed by Ringmaster: changes here are overwritten.\n';
 
@@ -41,6 +49,16 @@ export function apiServerUrl(server: Vm): string {
   return `https://${host.includes(':') ? `[${host}]` : host}:6443`;
 }
 
+/**
+ * kube-proxy opens NodePorts only on the node's srv addresses (and loopback, where the server's
+ * nginx reaches the dashboard), never on the public addresses of the server or the webgateway:
+ * "all traffic from outside the resource group must pass through the webgateway".
+ */
+function nodePortAddresses(vm: Vm): string {
+  const own = vm.srvAddresses.map((address) => (address.includes(':') ? `${address}/128` : `${address}/32`));
+  return `nodeport-addresses=${[...own, '127.0.0.0/8'].join(',')}`;
+}
+
 /** Agents join through the srv network, never over the internet. */
 function joinUrl(server: Vm): string {
   return `https://${hostPort(srvAddress(server) ?? server.name, 6443)}`;
@@ -62,12 +80,15 @@ export function renderServerConfig(model: Model, vm: Vm, layout: Layout, datasto
     'cluster-dns': network.clusterDns,
     'datastore-endpoint': datastoreEndpoint,
     'token-file': layout.k3sTokenFile,
+    // Agents and the webgateway join with this one: it cannot join a server.
+    'agent-token-file': layout.k3sAgentTokenFile,
     'tls-san': sans,
     'node-taint': [SERVER_TAINT],
     'node-label': [`${ROLE_LABEL}=k3s-server`],
     'kube-controller-manager-arg': dual
       ? [`node-cidr-mask-size-ipv4=${network.nodeCidrMaskSize}`, `node-cidr-mask-size-ipv6=${dual.nodeCidrMaskSize}`]
       : [`node-cidr-mask-size=${network.nodeCidrMaskSize}`],
+    'kube-proxy-arg': [nodePortAddresses(vm)],
     'write-kubeconfig-mode': '0600',
   };
   return k3sConfigYaml(config);
@@ -76,11 +97,13 @@ export function renderServerConfig(model: Model, vm: Vm, layout: Layout, datasto
 export function renderAgentConfig(model: Model, vm: Vm, server: Vm, layout: Layout, role: 'k3s-agent' | 'webgateway'): string {
   const config: Record<string, ConfigValue> = {
     server: joinUrl(server),
+    // The agent token (see renderServerConfig), never the server token.
     'token-file': layout.k3sTokenFile,
     'node-name': vm.name,
     'node-ip': nodeIp(model, vm),
     'flannel-iface': model.cluster!.network.srvInterface,
     'node-label': [`${ROLE_LABEL}=${role}`],
+    'kube-proxy-arg': [nodePortAddresses(vm)],
     // The webgateway joins only for routes to the pod network, never to run pods.
     ...(role === 'webgateway' ? { 'node-taint': [SERVER_TAINT] } : {}),
   };

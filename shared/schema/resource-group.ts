@@ -9,7 +9,7 @@ import { serviceEndpointsSchema } from './endpoints.ts';
 import { frontendName, frontendSchema } from './frontend.ts';
 import { dnsLabel, secretValue, serviceName } from './primitives.ts';
 import { userSchema } from './user.ts';
-import { vmSchema } from './vm.ts';
+import { vmInputSchema, vmSchema } from './vm.ts';
 
 export const secretsSchema = z.strictObject({
   /** Shared by server, agents and webgateway to join the cluster. */
@@ -31,26 +31,33 @@ function refineUnique<T>(list: readonly T[], key: (item: T) => string, what: str
   });
 }
 
-export const resourceGroupSchema = z
-  .strictObject({
-    name: dnsLabel,
-    /** Absent until the portal provisions a cluster; then every Kubernetes role is served. */
-    cluster: clusterSchema.optional(),
-    vms: z.array(vmSchema).default([]),
-    users: z.array(userSchema).default([]),
-    frontends: z.record(frontendName, frontendSchema).default({}),
-    endpoints: z.array(serviceEndpointsSchema).default([]),
-    secrets: secretsSchema.default({}),
-  })
-  .superRefine((rg, ctx) => {
-    refineUnique(rg.vms, (vm) => vm.name, 'VM name', ['vms'], ctx);
-    refineUnique(rg.users, (user) => user.name, 'user name', ['users'], ctx);
-    refineUnique(rg.endpoints, (e) => `${e.namespace}/${e.service}`, 'service', ['endpoints'], ctx);
-    for (const [name, frontend] of Object.entries(rg.frontends)) {
-      const problem = defaultServiceNameProblem(name, frontend.serviceName);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['frontends', name, 'serviceName'], message: problem });
-    }
-  });
+/** A description whose VMs are read with `vm`: as stored (`vmSchema`) or as written by a user (`vmInputSchema`). */
+const describedWith = (vm: typeof vmSchema) =>
+  z
+    .strictObject({
+      name: dnsLabel,
+      /** Absent until the portal provisions a cluster; then every Kubernetes role is served. */
+      cluster: clusterSchema.optional(),
+      vms: z.array(vm).default([]),
+      users: z.array(userSchema).default([]),
+      frontends: z.record(frontendName, frontendSchema).default({}),
+      endpoints: z.array(serviceEndpointsSchema).default([]),
+      secrets: secretsSchema.default({}),
+    })
+    .superRefine((rg, ctx) => {
+      refineUnique(rg.vms, (vm) => vm.name, 'VM name', ['vms'], ctx);
+      refineUnique(rg.users, (user) => user.name, 'user name', ['users'], ctx);
+      refineUnique(rg.endpoints, (e) => `${e.namespace}/${e.service}`, 'service', ['endpoints'], ctx);
+      for (const [name, frontend] of Object.entries(rg.frontends)) {
+        const problem = defaultServiceNameProblem(name, frontend.serviceName);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['frontends', name, 'serviceName'], message: problem });
+      }
+    });
+
+/** A resource group as stored in the state and read back. */
+export const resourceGroupSchema = describedWith(vmSchema);
+/** A resource group as a user writes it (`ringmaster plan`): no misspelt Kubernetes role either. */
+export const resourceGroupInputSchema = describedWith(vmInputSchema);
 
 /** `serviceName` defaults to the frontend's name, which must then be a valid Service name. */
 export function defaultServiceNameProblem(frontendName: string, explicit: string | undefined): string | undefined {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unknownRoleProblem } from '../roles.ts';
 import { dnsLabel, hostName, ipAddress } from './primitives.ts';
 
 export const diskSchema = z.strictObject({
@@ -20,12 +21,15 @@ const roleName = z
   .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a role name: lower-case letters, digits and "-"')
   .max(63);
 
+const roleList = (role: z.ZodType<string>) =>
+  z
+    .array(role)
+    .default([])
+    .refine((roles) => new Set(roles).size === roles.length, 'must not name a role twice');
+
 export const vmSchema = z.strictObject({
   name: dnsLabel,
-  roles: z
-    .array(roleName)
-    .default([])
-    .refine((roles) => new Set(roles).size === roles.length, 'must not name a role twice'),
+  roles: roleList(roleName),
   cpu: z.number().int('must be a whole number').min(1, 'must be at least 1').max(1024),
   memoryMiB: z.number().int('must be a whole number of MiB').min(1, 'must be at least 1 MiB'),
   disks: z.array(diskSchema).default([]),
@@ -34,6 +38,19 @@ export const vmSchema = z.strictObject({
   /** The VM's public DNS name; the k3s server's goes into TLS SANs, kubeconfigs and the dashboard vhost. */
   fqdn: hostName.optional(),
   maintenance: maintenanceSchema.default({ state: 'none', draining: false }),
+});
+
+/**
+ * A VM as the portal or a user describes it: no misspelt Kubernetes role (`k3s-agnet`). Checked
+ * at the input only, so a state stored before the check keeps loading.
+ */
+export const vmInputSchema = vmSchema.extend({
+  roles: roleList(
+    roleName.superRefine((role, ctx) => {
+      const problem = unknownRoleProblem(role);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  ),
 });
 
 export type Vm = z.output<typeof vmSchema>;

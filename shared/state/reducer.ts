@@ -3,20 +3,21 @@
  * ids are remembered; every change is an upsert or a delete), and an event older than what
  * was already applied to the same VM, user or frontend is ignored, so a late duplicate can
  * never undo a newer change. EndpointSlices are ordered by their resourceVersion instead.
- * An event that cannot be applied (say, a network change on a running cluster) is recorded
- * with its reason and changes nothing else.
+ * An event that cannot be applied (say, a network change on a running cluster, or another VM
+ * as its k3s server) is recorded with its reason and changes nothing else.
  */
 import { compareText } from '../compare.ts';
-import { createHmac } from 'node:crypto';
 import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
 import type { KubeconfigIssuedEvent } from '../events/kubeconfig-events.ts';
 import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import type { PortalEvent } from '../events/portal-events.ts';
 import { canonicalJson } from '../hash.ts';
+import { deriveSecret } from '../secrets.ts';
 import type { ResourceGroup } from '../schema/resource-group.ts';
 import type { EndpointSlice, ServiceEndpoints } from '../schema/endpoints.ts';
 import { SUDO_SRV } from '../schema/user.ts';
+import { serverReplacementRefusal } from './server-replacement.ts';
 import { PENDING_KUBECONFIG_REQUESTS, REMEMBERED_EVENT_IDS, REMEMBERED_REJECTIONS, type RgState } from './rg-state.ts';
 
 export interface ReducerContext {
@@ -30,11 +31,6 @@ export type Outcome = { readonly kind: 'applied' } | { readonly kind: 'duplicate
 export interface Reduction {
   readonly state: RgState;
   readonly outcome: Outcome;
-}
-
-/** A cluster secret: deterministic for (RG, provisioning event, purpose), unguessable without the master key. */
-export function deriveSecret(masterKey: string, resourceGroup: string, provisioningEventId: string, purpose: 'cluster-token' | 'webhook-key' | 'datastore-password'): string {
-  return createHmac('sha256', masterKey).update(`ringmaster/${purpose}/v1/${resourceGroup}/${provisioningEventId}`).digest('hex');
 }
 
 function remember(state: RgState, event: ControlPlaneEvent): RgState {
@@ -98,6 +94,8 @@ export function reduce(state: RgState, event: ControlPlaneEvent, context: Reduce
   }
   const result = applyPortalEvent(state, event, context);
   if (typeof result === 'string') return reject(state, event, result);
+  const serverRefusal = serverReplacementRefusal(state, result, event);
+  if (serverRefusal) return reject(state, event, serverRefusal);
   const versioned = key ? { ...result, entityVersions: { ...result.entityVersions, [key]: event.occurredAt } } : result;
   return { state: remember(versioned, event), outcome: { kind: 'applied' } };
 }
