@@ -5,7 +5,7 @@
  * itself. It logs generations, outcomes and errors, never file contents.
  */
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
@@ -65,13 +65,19 @@ export interface PollOutcome {
   readonly result?: ApplyResult;
 }
 
-export const runCommand: CommandRunner = (argv) =>
-  new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
+export const runCommand: CommandRunner = async (argv, stdinFile) => {
+  // Read here, by the agent (root), before the command runs as whoever it runs as.
+  const input = stdinFile === undefined ? undefined : await readFile(stdinFile);
+  return new Promise((resolve) => {
+    const child = execFile(argv[0]!, argv.slice(1), { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
       resolve({ code, output: `${stdout}${stderr}${error && code === 1 && !stderr ? error.message : ''}` });
     });
+    // A command that exits without reading all of it (or never starts) closes the pipe: that is its exit status's to say.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
+};
 
 /** How long a poll waits for the Kubernetes round of a new document before reporting without it. */
 const KUBERNETES_WAIT_MS = 20_000;

@@ -17,7 +17,8 @@ export interface CommandResult {
   readonly output: string;
 }
 
-export type CommandRunner = (argv: readonly string[]) => Promise<CommandResult>;
+/** Runs `argv`; with `stdinFile`, the runner (root) reads that file and gives it the command on its standard input. */
+export type CommandRunner = (argv: readonly string[], stdinFile?: string) => Promise<CommandResult>;
 
 export interface ApplyOptions {
   /** Prefix of every path on disk ("/" on a VM). */
@@ -134,8 +135,8 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
         extraServers = synced.extra;
         continue;
       }
-      const { reload } = commands[service.name];
-      const result = await options.run(reload);
+      const { reload, reloadInput } = commands[service.name];
+      const result = await options.run(reload, reloadInput);
       if (result.code !== 0) throw new Error(`${service.name}: reload failed (${reload.join(' ')}): ${excerpt(result.output)}`);
       reloaded.push(service.name);
     }
