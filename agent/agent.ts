@@ -15,8 +15,10 @@ import type { KubernetesReport } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
+import { missingPrerequisites } from './prerequisites.ts';
 import { Redactor } from './redaction.ts';
 import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
+import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
 
 export interface AgentOptions {
@@ -33,6 +35,12 @@ export interface AgentOptions {
   readonly run?: CommandRunner;
   readonly log?: (message: string, fields?: Record<string, unknown>, level?: LogLevel) => void;
   readonly now?: () => Date;
+  /**
+   * Where to look for the programs and systemd units the document's services need, checked
+   * before anything is written (the CLI passes a VM's folders). Unset: not checked, as when
+   * the daemons' commands are stood in for (tests, benchmarks).
+   */
+  readonly prerequisites?: PrerequisitePaths;
   /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
   readonly kubernetes?: KubernetesTaskRunner;
 }
@@ -261,6 +269,11 @@ export class Agent {
     const layout = this.#options.layout ?? DEFAULT_LAYOUT;
     const beyond = beyondRoles(document, layout);
     if (beyond) return { kind: 'failed', refused: true, generation: document.generation, error: `document refused: ${beyond}` };
+    if (this.#options.prerequisites) {
+      const missing = missingPrerequisitesReason(await missingPrerequisites(document.services.map((service) => service.name), this.#options.prerequisites));
+      // Not refused: it applies once someone installs what is missing.
+      if (missing) return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed before it started: ${missing}` };
+    }
     let result: ApplyResult;
     try {
       result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout });
