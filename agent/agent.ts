@@ -5,18 +5,20 @@
  * itself. It logs generations, outcomes and errors, never file contents.
  */
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import type { KubernetesReport } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
-import { fetchDocument, type Identity, putReport } from './document-source.ts';
+import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
+import { missingPrerequisites } from './prerequisites.ts';
 import { Redactor } from './redaction.ts';
 import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
+import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
 
 export interface AgentOptions {
@@ -33,6 +35,12 @@ export interface AgentOptions {
   readonly run?: CommandRunner;
   readonly log?: (message: string, fields?: Record<string, unknown>, level?: LogLevel) => void;
   readonly now?: () => Date;
+  /**
+   * Where to look for the programs and systemd units the document's services need, checked
+   * before anything is written (the CLI passes a VM's folders). Unset: not checked, as when
+   * the daemons' commands are stood in for (tests, benchmarks).
+   */
+  readonly prerequisites?: PrerequisitePaths;
   /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
   readonly kubernetes?: KubernetesTaskRunner;
 }
@@ -65,13 +73,19 @@ export interface PollOutcome {
   readonly result?: ApplyResult;
 }
 
-export const runCommand: CommandRunner = (argv) =>
-  new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
+export const runCommand: CommandRunner = async (argv, stdinFile) => {
+  // Read here, by the agent (root), before the command runs as whoever it runs as.
+  const input = stdinFile === undefined ? undefined : await readFile(stdinFile);
+  return new Promise((resolve) => {
+    const child = execFile(argv[0]!, argv.slice(1), { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
       resolve({ code, output: `${stdout}${stderr}${error && code === 1 && !stderr ? error.message : ''}` });
     });
+    // A command that exits without reading all of it (or never starts) closes the pipe: that is its exit status's to say.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
+};
 
 /** How long a poll waits for the Kubernetes round of a new document before reporting without it. */
 const KUBERNETES_WAIT_MS = 20_000;
@@ -84,11 +98,14 @@ export function jittered(seconds: number, random = Math.random): number {
 export class Agent {
   readonly #options: AgentOptions;
   #applied: StoredDocument | undefined;
-  #etag: string | undefined;
   #loaded = false;
-  /** After a failed apply, the same document is tried again from this time on (backing off). */
-  #retryAt = 0;
-  #failedApplies = 0;
+  /** The ETag of the document that runs: a poll asks the store only whether it changed. */
+  #etag: string | undefined;
+  /**
+   * The document that failed (refused, or its apply failed): tried again from `retryAt` on,
+   * backing off with each attempt, until it applies or the store has another one.
+   */
+  #failing: { etag: string; attempts: number; retryAt: number } | undefined;
   #kubernetesStarted = false;
   #reporting: Promise<void> = Promise.resolve();
   #kubernetesReport: KubernetesReport | undefined;
@@ -196,60 +213,84 @@ export class Agent {
     await this.#load();
     // After a restart, the running document's tasks resume before anything new is fetched.
     if (!this.#kubernetesStarted && this.#applied?.kubernetes) await this.#runKubernetes(this.#applied);
-    const now = (this.#options.now?.() ?? new Date()).getTime();
-    if (this.#retryAt && now >= this.#retryAt) {
-      this.#etag = undefined;
-      this.#retryAt = 0;
+    const now = this.#now().getTime();
+    // While a failed document waits for its next try, the store is asked only whether it changed.
+    const failing = this.#failing && now < this.#failing.retryAt ? this.#failing : undefined;
+    let fetched: Fetched;
+    try {
+      fetched = await fetchDocument(this.#options.client, this.#options.identity, failing?.etag ?? this.#etag);
+    } catch (error) {
+      // A store that answered with an error can take a report (one that cannot be reached
+      // cannot: its outage is reported once it is back). The caller backs off either way.
+      if (storeAnswered(error)) await this.#report('failed', undefined, `fetching the document failed: ${(error as Error).message}`).catch(() => undefined);
+      throw error;
     }
-    const fetched = await fetchDocument(this.#options.client, this.#options.identity, this.#etag);
     const outageEnded = this.#contacted();
     if (fetched.kind === 'not-modified' || fetched.kind === 'missing') {
+      // Asked with the running document's ETag: the store holds what runs again, nothing is failing.
+      if (fetched.kind === 'not-modified' && !failing) this.#failing = undefined;
       // The status shows the outage: reported once, now (a new document reports anyway).
       if (outageEnded) await this.#reportAgain();
       return { kind: fetched.kind };
     }
-    // Whatever happens now, this version is dealt with: a refused one is not retried until it changes.
+    const attempt = await this.#attempt(fetched.body);
+    if (attempt.kind === 'failed') {
+      // Tried again, less and less often: it may pass later (a service that was down, a full disk).
+      const attempts = this.#failing?.etag === fetched.etag ? this.#failing.attempts + 1 : 1;
+      const retryAt = now + Math.min(300, 5 * 2 ** (attempts - 1)) * 1000;
+      this.#failing = { etag: fetched.etag, attempts, retryAt };
+      const error = `${attempt.error}; the last good state keeps running (next try at ${new Date(retryAt).toISOString()})`;
+      this.#log(attempt.refused ? 'document refused' : 'apply failed; the last good state keeps running', { generation: attempt.generation, error: attempt.error, attempt: attempts, nextRetryAt: new Date(retryAt).toISOString() }, 'warn');
+      await this.#report('failed', attempt.generation, error);
+      return { kind: 'failed', ...(attempt.generation !== undefined ? { generation: attempt.generation } : {}), error, ...(attempt.result ? { result: attempt.result } : {}) };
+    }
+    // Only now does this version count as dealt with: it runs.
     this.#etag = fetched.etag;
-    const checked = verifyStoredDocument(fetched.body, {
+    this.#failing = undefined;
+    const { document, result } = attempt;
+    if (this.#options.kubernetes && (document.kubernetes || this.#kubernetesStarted)) await this.#runKubernetes(document);
+    this.#log(result.outcome === 'applied' ? 'applied' : 'unchanged', { generation: document.generation, reloaded: result.reloaded, runtimeCommands: result.runtimeCommands });
+    await this.#report(result.outcome, document.generation, undefined, result.extraServers);
+    return { kind: result.outcome, generation: document.generation, result };
+  }
+
+  /** Verifies and applies a fetched body; every failure comes back as a reason, none escapes. */
+  async #attempt(body: string): Promise<{ kind: 'done'; document: StoredDocument; result: ApplyResult } | { kind: 'failed'; refused: boolean; generation?: number; error: string; result?: ApplyResult }> {
+    const checked = verifyStoredDocument(body, {
       owner: this.#options.identity,
       trustedKeys: this.#options.trustedKeys,
-      now: this.#options.now?.() ?? new Date(),
+      now: this.#now(),
       ...(this.#applied ? { appliedGeneration: this.#applied.generation } : {}),
     });
-    if ('reason' in checked) {
-      const reason = `document refused: ${checked.reason}; the last good state keeps running`;
-      this.#log('document refused', { reason: checked.reason });
-      await this.#report('failed', undefined, reason);
-      return { kind: 'failed', error: reason };
-    }
+    if ('reason' in checked) return { kind: 'failed', refused: true, error: `document refused: ${checked.reason}` };
     const { document } = checked;
     this.#redact.learn(document);
     // Even a validly signed document may not make the agent do what its roles never need.
     const layout = this.#options.layout ?? DEFAULT_LAYOUT;
     const beyond = beyondRoles(document, layout);
-    if (beyond) {
-      const reason = `document refused: ${beyond}; the last good state keeps running`;
-      this.#log('document refused', { reason: beyond });
-      await this.#report('failed', document.generation, reason);
-      return { kind: 'failed', generation: document.generation, error: reason };
+    if (beyond) return { kind: 'failed', refused: true, generation: document.generation, error: `document refused: ${beyond}` };
+    if (this.#options.prerequisites) {
+      const missing = missingPrerequisitesReason(await missingPrerequisites(document.services.map((service) => service.name), this.#options.prerequisites));
+      // Not refused: it applies once someone installs what is missing.
+      if (missing) return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed before it started: ${missing}` };
     }
-    const result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout });
-    if (result.outcome === 'failed') {
-      // It may pass later (a service that was down): tried again, less and less often.
-      this.#failedApplies++;
-      this.#retryAt = now + Math.min(300, 5 * 2 ** (this.#failedApplies - 1)) * 1000;
-      this.#log('apply failed; the last good state keeps running', { generation: document.generation, error: result.error });
-      await this.#report('failed', document.generation, result.error);
-      return { kind: 'failed', generation: document.generation, error: result.error!, result };
+    let result: ApplyResult;
+    try {
+      result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout });
+    } catch (error) {
+      // applyDocument puts everything back and says why; this is for what it did not foresee.
+      return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed: ${(error as Error).message}` };
     }
+    if (result.outcome === 'failed') return { kind: 'failed', refused: false, generation: document.generation, error: `apply ${result.error}`, result };
     this.#applied = document;
-    this.#failedApplies = 0;
-    await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
-    await writeAtomically(this.#statePath(), JSON.stringify(document), 0o600);
-    if (this.#options.kubernetes && (document.kubernetes || this.#kubernetesStarted)) await this.#runKubernetes(document);
-    this.#log(result.outcome === 'applied' ? 'applied' : 'unchanged', { generation: document.generation, reloaded: result.reloaded, runtimeCommands: result.runtimeCommands });
-    await this.#report(result.outcome, document.generation, undefined, result.extraServers);
-    return { kind: result.outcome, generation: document.generation, result };
+    try {
+      await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
+      await writeAtomically(this.#statePath(), JSON.stringify(document), 0o600);
+    } catch (error) {
+      // What runs is this document all the same; after a restart it is applied once more (no change on disk).
+      this.#log('the applied document could not be saved', { generation: document.generation, error: (error as Error).message }, 'warn');
+    }
+    return { kind: 'done', document, result };
   }
 
   /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
@@ -304,6 +345,11 @@ export class Agent {
     const last = this.#lastReport ?? { outcome: 'unchanged' as const, attempted: this.#applied?.generation };
     await this.#report(last.outcome, last.attempted, last.error, last.extraServers);
   }
+}
+
+/** The store received the request and answered with an error (as opposed to not being reached). */
+function storeAnswered(error: unknown): boolean {
+  return error instanceof S3ServiceException && typeof error.$metadata.httpStatusCode === 'number';
 }
 
 /** Waits `seconds`, or less if `signal` aborts. The listener goes with the wait: an agent sleeps millions of times. */

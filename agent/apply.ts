@@ -1,15 +1,16 @@
 /**
  * Applying a document: write what changed, check it with the service's own validation before
  * anything goes live, then make it live (a reload, or for endpoint-only changes of haproxy the
- * runtime API, no reload). A failed validation or reload puts the previous files back, so the
- * last good state keeps running.
+ * runtime API, no reload). All or nothing: a failure at any step (a folder, a write, a
+ * validation, a reload) puts every file and folder back and makes every service that already
+ * took the new files take the restored ones, so the last good state keeps running.
  */
 import { rm } from 'node:fs/promises';
 import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
 import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { serviceCommands } from '../shared/services.ts';
-import { onDisk, onDiskWithoutLinks, readIfExists, restore, type Snapshot, writeAtomically, writeDirectory } from './files.ts';
+import { FileJournal, onDisk, onDiskWithoutLinks, writeAtomically } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
 
 export interface CommandResult {
@@ -17,7 +18,8 @@ export interface CommandResult {
   readonly output: string;
 }
 
-export type CommandRunner = (argv: readonly string[]) => Promise<CommandResult>;
+/** Runs `argv`; with `stdinFile`, the runner (root) reads that file and gives it the command on its standard input. */
+export type CommandRunner = (argv: readonly string[], stdinFile?: string) => Promise<CommandResult>;
 
 export interface ApplyOptions {
   /** Prefix of every path on disk ("/" on a VM). */
@@ -27,9 +29,14 @@ export interface ApplyOptions {
   readonly layout: Layout;
 }
 
+/** The steps of an apply, in order: a failure names the one it happened at. */
+export type ApplyStep = 'folders' | 'write' | 'validate' | 'reload';
+
 export interface ApplyResult {
   readonly outcome: 'applied' | 'unchanged' | 'failed';
   readonly error?: string;
+  /** Where a failed apply failed (everything was put back). */
+  readonly failedStep?: ApplyStep;
   /** Services reloaded (or restarted) to take the change. */
   readonly reloaded: readonly string[];
   /** Runtime-API commands sent to haproxy instead of a reload. */
@@ -38,7 +45,24 @@ export interface ApplyResult {
   readonly extraServers: Record<string, number>;
 }
 
-const failure = (error: unknown, done: Partial<ApplyResult> = {}): ApplyResult => ({ reloaded: [], runtimeCommands: 0, extraServers: {}, ...done, outcome: 'failed', error: (error as Error).message });
+/** A failure at one step of an apply, with what it was doing. */
+class StepFailure extends Error {
+  readonly step: ApplyStep;
+  constructor(step: ApplyStep, message: string) {
+    super(message);
+    this.step = step;
+  }
+}
+
+/** Runs `work` as part of `step`: whatever it throws becomes a failure of that step, naming `what`. */
+async function atStep<T>(step: ApplyStep, what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof StepFailure) throw error;
+    throw new StepFailure(step, `${what}: ${(error as Error).message}`);
+  }
+}
 
 /** Output of a failed command, short, for the report (never file contents). */
 const excerpt = (text: string) => text.trim().split('\n').slice(-10).join('\n').slice(0, 2000);
@@ -78,71 +102,105 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   const removed = (previous?.files ?? []).filter((file) => !next.files.some((f) => f.path === file.path)).map((file) => file.path);
   if (changed.size === 0 && removed.length === 0) return { outcome: 'unchanged', reloaded: [], runtimeCommands: 0, extraServers: {} };
 
-  const snapshots: Snapshot[] = [];
+  const journal = new FileJournal();
   // Owners other than root are set with chown (names resolve through the VM's own user database).
   const own = async (path: string, owner: string, group: string) => {
     if ((owner === 'root' && group === 'root') || process.getuid?.() !== 0) return;
     const result = await options.run(['chown', `${owner}:${group}`, path]);
-    if (result.code !== 0) throw new Error(`cannot give ${path} to ${owner}:${group}: ${excerpt(result.output)}`);
+    if (result.code !== 0) throw new Error(`cannot give it to ${owner}:${group}: ${excerpt(result.output)}`);
   };
-  try {
-    for (const directory of next.directories) {
-      const path = await onDiskWithoutLinks(options.root, directory.path);
-      await writeDirectory(path, Number.parseInt(directory.mode, 8));
-      await own(path, directory.owner, directory.group);
-    }
-  } catch (error) {
-    return failure(error);
-  }
-  for (const file of next.files) {
-    if (!changed.has(file.path)) continue;
-    let path: string;
-    try {
-      path = await onDiskWithoutLinks(options.root, file.path);
-    } catch (error) {
-      await restore(snapshots);
-      return failure(error);
-    }
-    const before = previous?.files.find((f) => f.path === file.path);
-    snapshots.push({ path, content: await readIfExists(path), mode: before ? Number.parseInt(before.mode, 8) : 0o600 });
-    await writeAtomically(path, file.content, Number.parseInt(file.mode, 8));
-    try {
-      await own(path, file.owner, file.group);
-    } catch (error) {
-      await restore(snapshots);
-      return failure(error);
-    }
-  }
-
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
   // The agent's own commands, naming the files where they are on this disk: a document sends none.
   const commands = serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
+  /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
+  const live: ServiceSpec[] = [];
   const reloaded: string[] = [];
   let runtimeCommands = 0;
   let extraServers: Record<string, number> = {};
   try {
+    for (const directory of next.directories) {
+      await atStep('folders', `creating ${directory.path}`, async () => {
+        const path = await onDiskWithoutLinks(options.root, directory.path);
+        await journal.writeFolder(path, Number.parseInt(directory.mode, 8));
+        await own(path, directory.owner, directory.group);
+      });
+    }
+    for (const file of next.files) {
+      if (!changed.has(file.path)) continue;
+      await atStep('write', `writing ${file.path}`, async () => {
+        const path = await onDiskWithoutLinks(options.root, file.path);
+        await journal.writeFile(path, file.content, Number.parseInt(file.mode, 8));
+        await own(path, file.owner, file.group);
+      });
+    }
     for (const service of touched) {
       const { validate } = commands[service.name];
       if (!validate) continue;
-      const check = await options.run(validate);
-      if (check.code !== 0) throw new Error(`${service.name}: validation failed (${validate.join(' ')}): ${excerpt(check.output)}`);
+      const check = await atStep('validate', `${service.name}: validation (${validate.join(' ')})`, () => options.run(validate));
+      if (check.code !== 0) throw new StepFailure('validate', `${service.name}: validation failed (${validate.join(' ')}): ${excerpt(check.output)}`);
     }
     for (const service of touched) {
+      // Counted as live before it is tried: a reload that fails half-way (a restart that stopped
+      // k3s and could not start it) is undone by another one on the restored files.
+      live.push(service);
       if (haproxyRuntimeOnly(next, previous, service)) {
-        const synced = await syncHaproxy(next, options.root);
+        const synced = await atStep('reload', 'haproxy: runtime API', () => syncHaproxy(next, options.root));
         runtimeCommands += synced.commands;
         extraServers = synced.extra;
         continue;
       }
-      const { reload } = commands[service.name];
-      const result = await options.run(reload);
-      if (result.code !== 0) throw new Error(`${service.name}: reload failed (${reload.join(' ')}): ${excerpt(result.output)}`);
+      const { reload, reloadInput } = commands[service.name];
+      const result = await atStep('reload', `${service.name}: reload (${reload.join(' ')})`, () => options.run(reload, reloadInput));
+      if (result.code !== 0) throw new StepFailure('reload', `${service.name}: reload failed (${reload.join(' ')}): ${excerpt(result.output)}`);
       reloaded.push(service.name);
     }
   } catch (error) {
-    await restore(snapshots);
-    return failure(error, { reloaded, runtimeCommands, extraServers });
+    const failed = error instanceof StepFailure ? error : new StepFailure('write', (error as Error).message);
+    const notRestored = await journal.restore();
+    const notReloaded = await takeRestoredFiles(live, journal, { next, previous, options, commands });
+    const undone = [
+      ...(notRestored.length > 0 ? [`could not put back ${notRestored.join('; ')}`] : []),
+      ...notReloaded,
+    ];
+    return {
+      outcome: 'failed',
+      failedStep: failed.step,
+      error: `failed at ${failed.step}: ${failed.message}${undone.length > 0 ? `; putting the last good state back failed too: ${undone.join('; ')}` : ''}`,
+      reloaded,
+      runtimeCommands,
+      extraServers,
+    };
   }
   for (const path of removed) await rm(onDisk(options.root, path), { force: true });
   return { outcome: 'applied', reloaded, runtimeCommands, extraServers };
+}
+
+/**
+ * Makes the services that took (or tried to take) the new files take the restored ones: a
+ * reload again, or haproxy's servers set back through the runtime API. A service that had no
+ * files before this apply has nothing to go back to and is left alone. Returns what failed.
+ */
+async function takeRestoredFiles(
+  live: readonly ServiceSpec[],
+  journal: FileJournal,
+  context: { next: VersionedDocument; previous: VersionedDocument | undefined; options: ApplyOptions; commands: ReturnType<typeof serviceCommands> },
+): Promise<string[]> {
+  const { next, previous, options, commands } = context;
+  const failures: string[] = [];
+  for (const service of live) {
+    try {
+      if (haproxyRuntimeOnly(next, previous, service)) {
+        await syncHaproxy(previous!, options.root);
+        continue;
+      }
+      const changed = changedPaths(next, previous);
+      if (!service.files.some((path) => !changed.has(path) || journal.existedBefore(onDisk(options.root, path)))) continue;
+      const { reload, reloadInput } = commands[service.name];
+      const result = await options.run(reload, reloadInput);
+      if (result.code !== 0) failures.push(`${service.name}: reload on the restored files failed: ${excerpt(result.output)}`);
+    } catch (error) {
+      failures.push(`${service.name}: taking the restored files failed: ${(error as Error).message}`);
+    }
+  }
+  return failures;
 }

@@ -16,13 +16,19 @@ export interface ServiceCommands {
   /** Checks the new files before anything goes live. */
   readonly validate?: readonly string[];
   readonly reload: readonly string[];
+  /**
+   * A file the agent reads (as root) and gives `reload` on its standard input: the command
+   * may run as another user, who cannot open the root-only file itself.
+   */
+  readonly reloadInput?: string;
 }
 
 /** How each service is checked and (re)loaded on a VM of this layout. */
 export function serviceCommands(layout: Layout): Readonly<Record<ServiceName, ServiceCommands>> {
   return {
-    // The datastore's role and database, prepared before k3s (re)starts; idempotent SQL.
-    postgresql: { reload: datastoreInitCommand(layout) },
+    // The datastore's role and database, prepared before k3s (re)starts; idempotent SQL. psql
+    // runs as postgres and reads the SQL (it holds the password: root only) from its stdin.
+    postgresql: { reload: datastoreInitCommand(), reloadInput: layout.datastoreInitFile },
     k3s: { reload: layout.reload('k3s') },
     haproxy: { validate: ['haproxy', '-c', '-f', layout.haproxyConfig], reload: layout.reload('haproxy') },
     nginx: { validate: ['nginx', '-t', '-c', layout.nginxConfig], reload: layout.reload('nginx') },

@@ -1,5 +1,5 @@
 /** Applying documents to the file system: owners and modes, a root prefix, rollback on a failed reload. */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDocument, type CommandRunner } from '../agent/apply.ts';
@@ -66,4 +66,21 @@ test('a folder reached through a symbolic link is never written through: the fil
   const result = await applyDocument(stored('web01'), undefined, { root, run: ok, layout: DEFAULT_LAYOUT });
   expect(result).toMatchObject({ outcome: 'failed', error: expect.stringContaining('through a symbolic link') });
   expect(readdirSync(outside)).toEqual([]);
+});
+
+test('a first document that cannot be written leaves nothing behind: every file and folder it made goes, a folder it changed gets its mode back', async () => {
+  const root = tempRoot();
+  const ran: string[][] = [];
+  const run: CommandRunner = async (argv) => {
+    ran.push([...argv]);
+    return { code: 0, output: '' };
+  };
+  // Something else sits where the join token goes (a folder): the write fails with EISDIR.
+  mkdirSync(`${root}/var/lib/ringmaster/k3s-token`, { recursive: true, mode: 0o755 });
+  const result = await applyDocument(stored('kube02'), undefined, { root, run, layout: DEFAULT_LAYOUT });
+  expect(result).toMatchObject({ outcome: 'failed', failedStep: 'write', error: expect.stringContaining('failed at write: writing /var/lib/ringmaster/k3s-token: EISDIR') });
+  // config.yaml was written before the token failed: it and the folders made for it are gone.
+  expect(existsSync(`${root}/etc`)).toBe(false);
+  expect(statSync(`${root}/var/lib/ringmaster`).mode & 0o777).toBe(0o755);
+  expect(ran).toEqual([]);
 });

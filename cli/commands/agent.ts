@@ -10,6 +10,7 @@ import { onDisk } from '../../agent/files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
 import { trustedKey } from '../../shared/contract/document-signing.ts';
+import { DEFAULT_PREREQUISITE_PATHS } from '../../shared/prerequisites.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { InputError } from '../input.ts';
@@ -96,6 +97,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     trustedKeys: config.trustedKeys,
     root: config.root,
     stateDir: config.stateDir,
+    prerequisites: DEFAULT_PREREQUISITE_PATHS,
     log,
     kubernetes,
   });

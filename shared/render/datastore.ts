@@ -3,8 +3,6 @@
  * control plane with a PostgreSQL database"). Its password is a cluster secret of its own
  * (every node has the token, only the server may know this), in the server's document only.
  */
-import type { Layout } from '../layout.ts';
-
 export const DATASTORE_ROLE = 'kubernetes';
 export const DATASTORE_DATABASE = 'kubernetes';
 
@@ -23,6 +21,10 @@ export function renderDatastoreInit(password: string): string {
   ].join('\n');
 }
 
-export function datastoreInitCommand(layout: Layout): string[] {
-  return ['runuser', '-u', 'postgres', '--', 'psql', '-v', 'ON_ERROR_STOP=1', '-q', '-f', layout.datastoreInitFile];
+/**
+ * Runs the init SQL as the database superuser, reading it from standard input: the file is
+ * root's (0600 in a 0700 folder), so the agent opens it and postgres never needs to.
+ */
+export function datastoreInitCommand(): string[] {
+  return ['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-q', '-f', '-'];
 }
