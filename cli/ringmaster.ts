@@ -13,6 +13,7 @@ import { InputError } from './input.ts';
 const commands = {
   agent: () => import('./commands/agent.ts'),
   kubeconfig: () => import('./commands/kubeconfig.ts'),
+  open: () => import('./commands/open.ts'),
   operator: () => import('./commands/operator.ts'),
   plan: () => import('./commands/plan.ts'),
   serve: () => import('./commands/serve.ts'),
@@ -134,6 +135,11 @@ connection(event.command('send').description(`send events (one or a list; JSON o
 connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group')).action(async (rg: string, options) => {
   process.exitCode = await (await commands.operator()).showStatus(rg, options);
 });
+connection(program.command('open').description('the status page of the local control plane (prints its URL with the API token in the fragment, and opens a browser when there is a display)').argument('[rg]', 'a resource group (default: all of them)'))
+  .option('--print', 'only print the URL')
+  .action(async (rg: string | undefined, options) => {
+    process.exitCode = await (await commands.open()).openPage(rg, options);
+  });
 const dlq = program.command('dlq').description('events that could not be processed');
 connection(dlq.command('list').description('list dead letters with their reasons')).action(async (options) => {
   process.exitCode = await (await commands.operator()).listDeadLetters(options);

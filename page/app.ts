@@ -304,13 +304,22 @@ function tickTimes(): void {
   for (const element of document.querySelectorAll<HTMLElement>('[data-ago]')) element.textContent = ago(element.dataset.ago!, now);
 }
 
-async function poll(): Promise<void> {
+async function refresh(): Promise<void> {
   const rg = groupOfPath();
   await (rg === undefined ? refreshOverview() : refreshGroup(rg));
   tickTimes();
   refreshElement.textContent = `Refreshed ${new Date().toLocaleTimeString()} · every ${POLL_MS / 1000} s`;
+}
+
+async function poll(): Promise<void> {
+  await refresh();
   setTimeout(() => void poll(), POLL_MS);
 }
 
+// A URL with a token pasted into a tab already showing the page changes only the fragment: no reload.
+window.addEventListener('hashchange', () => {
+  takeTokenFromFragment();
+  void refresh();
+});
 takeTokenFromFragment();
 void poll();
