@@ -132,7 +132,9 @@ connection(event.command('send').description(`send events (one or a list; JSON o
     process.exitCode = await (await commands.operator()).sendEvents(file, options);
   },
 );
-connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group')).action(async (rg: string, options) => {
+connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group'))
+  .option('--wide', 'whole errors, however wide the table gets (default: cut to the terminal with …)')
+  .action(async (rg: string, options) => {
   process.exitCode = await (await commands.operator()).showStatus(rg, options);
 });
 connection(program.command('open').description('the status page of the local control plane (prints its URL with the API token in the fragment, and opens a browser when there is a display)').argument('[rg]', 'a resource group (default: all of them)'))
