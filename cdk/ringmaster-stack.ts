@@ -18,7 +18,7 @@ import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -109,7 +109,7 @@ export class RingmasterStack extends Stack {
     });
 
     const environment = { RINGMASTER_BUCKET: this.bucket.bucketName, RINGMASTER_QUEUE_URL: this.queue.queueUrl, RINGMASTER_DLQ_URL: this.deadLetterQueue.queueUrl, POWERTOOLS_LOG_LEVEL: 'INFO' };
-    const fn = (name: string, entry: string, timeout = Duration.seconds(10)) =>
+    const fn = (name: string, entry: string, timeout = Duration.seconds(10), commandHooks?: ICommandHooks) =>
       new NodejsFunction(this, name, {
         entry: `${root}functions/${entry}/lambda.ts`,
         runtime: Runtime.NODEJS_24_X,
@@ -119,11 +119,17 @@ export class RingmasterStack extends Stack {
         environment,
         loggingFormat: LoggingFormat.JSON,
         // The SDK is bundled too: the version we test is the version that runs (not the runtime's own).
-        bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: 'node24', externalModules: [], mainFields: ['module', 'main'], banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+        bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: 'node24', externalModules: [], mainFields: ['module', 'main'], banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);", ...(commandHooks ? { commandHooks } : {}) },
       });
+    // The status function serves the status page: its built files go beside the bundle (functions/status/lambda.ts reads them).
+    const pageFiles: ICommandHooks = {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (_input, output) => [`"${process.execPath}" "${root}scripts/build-page.ts" "${output}/page"`],
+    };
 
     // One function per API function of the route table (shared/contract/routes.ts), named after it.
-    const api = Object.fromEntries(API_FUNCTIONS.map((name) => [name, fn(`${pascalCase(name)}Api`, name)])) as Record<ApiFunction, NodejsFunction>;
+    const api = Object.fromEntries(API_FUNCTIONS.map((name) => [name, fn(`${pascalCase(name)}Api`, name, undefined, name === 'status' ? pageFiles : undefined)])) as Record<ApiFunction, NodejsFunction>;
     const { ingest, cluster, status } = api;
     const deadLetters = api['dead-letters'];
     const reconciler = fn('Reconciler', 'reconciler', RECONCILER_TIMEOUT);
@@ -169,7 +175,7 @@ export class RingmasterStack extends Stack {
     const integrations = Object.fromEntries(API_FUNCTIONS.map((name) => [name, new HttpLambdaIntegration(`${pascalCase(name)}Integration`, api[name])])) as Record<ApiFunction, HttpLambdaIntegration>;
     for (const id of ROUTE_IDS) {
       const route = routes[id];
-      const added = this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: integrations[route.function], ...(route.auth === 'portal' ? { authorizer: iam } : {}) });
+      const added = this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: integrations[route.function], ...(route.auth === 'portal' || route.auth === 'page' ? { authorizer: iam } : {}) });
       for (const made of added) {
         if (route.auth === 'cluster') {
           // Clusters sign with their own key; the function checks it (no IAM identity on a VM cluster).

@@ -30,7 +30,7 @@ export class ApiError extends Error {
 export const DEFAULT_DATA_DIR = '.data';
 export const DEFAULT_API_URL = 'http://127.0.0.1:7480';
 
-function resolveToken(options: ConnectionOptions): string | undefined {
+export function resolveToken(options: ConnectionOptions): string | undefined {
   if (options.token) return options.token;
   if (process.env.RINGMASTER_TOKEN) return process.env.RINGMASTER_TOKEN;
   const file = join(options.dataDir ?? process.env.RINGMASTER_DATA_DIR ?? DEFAULT_DATA_DIR, 'credentials.json');

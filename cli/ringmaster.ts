@@ -13,6 +13,7 @@ import { InputError } from './input.ts';
 const commands = {
   agent: () => import('./commands/agent.ts'),
   kubeconfig: () => import('./commands/kubeconfig.ts'),
+  open: () => import('./commands/open.ts'),
   operator: () => import('./commands/operator.ts'),
   plan: () => import('./commands/plan.ts'),
   serve: () => import('./commands/serve.ts'),
@@ -131,9 +132,16 @@ connection(event.command('send').description(`send events (one or a list; JSON o
     process.exitCode = await (await commands.operator()).sendEvents(file, options);
   },
 );
-connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group')).action(async (rg: string, options) => {
+connection(program.command('status').description("a resource group's findings, documents and agents' reports").argument('<rg>', 'resource group'))
+  .option('--wide', 'whole errors, however wide the table gets (default: cut to the terminal with …)')
+  .action(async (rg: string, options) => {
   process.exitCode = await (await commands.operator()).showStatus(rg, options);
 });
+connection(program.command('open').description('the status page of the local control plane (prints its URL with the API token in the fragment, and opens a browser when there is a display)').argument('[rg]', 'a resource group (default: all of them)'))
+  .option('--print', 'only print the URL')
+  .action(async (rg: string | undefined, options) => {
+    process.exitCode = await (await commands.open()).openPage(rg, options);
+  });
 const dlq = program.command('dlq').description('events that could not be processed');
 connection(dlq.command('list').description('list dead letters with their reasons')).action(async (options) => {
   process.exitCode = await (await commands.operator()).listDeadLetters(options);

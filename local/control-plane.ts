@@ -24,7 +24,8 @@ import { createLogger } from '../functions/shared/logger.ts';
 import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
-import { createApiServer } from './http-server.ts';
+import { createApiServer, servedToThisMachine } from './http-server.ts';
+import { buildPageAssets } from '../page/assets.ts';
 import { startWorker } from './worker.ts';
 
 export const LOCAL_BUCKET = 'ringmaster';
@@ -102,10 +103,10 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     {
       ...createIngestHandlers({ queue, logger }),
       ...createClusterHandlers({ queue, store, clusterKey, logger }),
-      ...createStatusHandlers({ store, logger, serverUrl: () => apiUrl, queued: () => queue.depth() }),
+      ...createStatusHandlers({ store, logger, serverUrl: () => apiUrl, queued: () => queue.depth(), page: await buildPageAssets() }),
       ...createDeadLetterHandlers({ queue, logger }),
     },
-    { authorize: bearerAuthorizer(credentials.apiToken), logger },
+    { authorize: bearerAuthorizer(credentials.apiToken), authorizePage: (event) => servedToThisMachine(event, apiUrl), logger },
   );
   const server = createApiServer(api, (error) => logger.error('request failed', error as Error));
   await new Promise<void>((resolve, reject) => {

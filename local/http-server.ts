@@ -75,3 +75,16 @@ export function createApiServer(api: ApiHandler, onError: (error: unknown) => vo
     }
   });
 }
+
+/**
+ * The status page's files are served without a login to a browser on this machine only: the
+ * server listens on loopback, and the Host header must name it too, so a web page elsewhere that
+ * rebinds its own name to 127.0.0.1 (DNS rebinding) is refused. The page holds no data anyway:
+ * its reads need the API token, which `ringmaster open` hands over in the URL fragment.
+ */
+export function servedToThisMachine(event: HttpEvent, apiUrl: string): boolean {
+  const port = new URL(apiUrl).port;
+  const host = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'host')?.[1] ?? '';
+  const loopbackSource = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/.test(event.requestContext.http.sourceIp);
+  return loopbackSource && [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host.toLowerCase());
+}

@@ -52,7 +52,7 @@ test('every route of the table is an API route: portal routes need IAM; cluster 
   const made = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string; AuthorizationType: string } }).Properties);
   expect(made.map((r) => r.RouteKey).sort()).toEqual(ROUTE_IDS.map(routeKey).sort());
   for (const id of ROUTE_IDS) {
-    expect(made.find((r) => r.RouteKey === routeKey(id))!.AuthorizationType).toBe(routes[id].auth === 'portal' ? 'AWS_IAM' : 'NONE');
+    expect(made.find((r) => r.RouteKey === routeKey(id))!.AuthorizationType).toBe(routes[id].auth === 'portal' || routes[id].auth === 'page' ? 'AWS_IAM' : 'NONE');
   }
   // Spot checks against the table's own words.
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/events', AuthorizationType: 'AWS_IAM' });

@@ -8,6 +8,7 @@
  * call here fails the last test.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -317,6 +318,38 @@ describe('the served OpenAPI document describes every answer of every route', ()
     expect(view.documents.find((d) => d.vm === 'db01')).toMatchObject({ inSync: false, agent: null });
     expect(view.maintenance).toEqual([expect.objectContaining({ vm: 'kube02', phase: 'drained', safeToTakeDown: true, reportedAt: at })]);
     statusView = view;
+  });
+
+  test('GET /v1/resource-groups and the status page: groups listed; page, script and style served to this machine with a strict CSP, and refused to another Host', async () => {
+    expect((await call('listResourceGroups', {})).body).toEqual({ resourceGroups: expect.arrayContaining([{ name: 'demo' }]) });
+    expect((await call('listResourceGroups', {}, { auth: 'none' })).status).toBe(401);
+    /** A request naming another host, as a page elsewhere rebinding its name to 127.0.0.1 would send (fetch cannot set Host). */
+    const fromElsewhere = <K extends RouteId>(id: K, parameters: PathParameters<K>) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(`${cp.info.apiUrl}${routePath(id, parameters)}`);
+        httpGet(url, { headers: { host: `rebound.example:${url.port}` } }, (response) => {
+          let text = '';
+          response.on('data', (chunk) => (text += chunk));
+          response.on('end', () => {
+            const status = response.statusCode ?? 0;
+            expect(contractViolations(contract, id, status, response.headers['content-type'] ?? null, text)).toEqual([]);
+            exercised.set(id, new Set([...(exercised.get(id) ?? []), status]));
+            resolve(status);
+          });
+        }).on('error', reject);
+      });
+    for (const [id, type] of [['getStatusPage', 'text/html'], ['getPageScript', 'text/javascript'], ['getPageStyle', 'text/css']] as const) {
+      const answer = await call(id, {}, { auth: 'none' });
+      expect([id, answer.status, mediaTypeOf(answer.headers.get('content-type'))]).toEqual([id, 200, type]);
+      expect(answer.headers.get('content-security-policy')).toMatch(/default-src 'none'.*script-src 'self'/);
+      expect(answer.text).not.toContain(cp.info.apiToken);
+      expect(await fromElsewhere(id, {})).toBe(401);
+    }
+    const page = await call('getResourceGroupPage', { rg: 'demo' }, { auth: 'none' });
+    expect(page.text).toContain('<script type="module" src="/page/app.js">');
+    expect(page.text).not.toContain(cp.info.apiToken);
+    expect((await call('getResourceGroupPage', { rg: 'Not_A_Name' }, { auth: 'none' })).status).toBe(400);
+    expect(await fromElsewhere('getResourceGroupPage', { rg: 'demo' })).toBe(401);
   });
 
   test('POST /v1/clusters/{rg}/endpoints: accepted once, refused for a replay, signature, path, body, content type and size', async () => {

@@ -6,6 +6,7 @@ import { InputError } from '../input.ts';
 import { table } from '../table.ts';
 import { problemSchema } from '../../shared/contract/problem.ts';
 import type { DocumentView } from '../../shared/contract/status-view.ts';
+import { shortText, statusGlance } from '../../shared/status-badges.ts';
 
 export interface OutputOptions extends ConnectionOptions {
   readonly json?: boolean;
@@ -43,12 +44,12 @@ export async function sendEvents(file: string, options: OutputOptions): Promise<
   }
 }
 
-/** What the agent runs, in one short cell: the whole error is in `--json` and in the report. */
-function agentColumn(agent: DocumentView['agent']): string {
+/** What the agent runs, in one cell: the error cut to `errorWidth` characters with `…` (all of it with --wide or --json). */
+function agentColumn(agent: DocumentView['agent'], errorWidth: number): string {
   if (!agent) return 'no report';
   if ('invalid' in agent) return printable(agent.invalid);
-  const error = agent.error ? `: ${printable(agent.error).split('\n')[0]!}` : '';
-  return `${agent.appliedGeneration} ${agent.outcome}${error.length > 60 ? `${error.slice(0, 59)}…` : error}`;
+  const error = agent.error ? printable(agent.error.replace(/\s*\n\s*/g, ' ⏎ ')) : '';
+  return `${agent.appliedGeneration} ${agent.outcome}${error ? `: ${Number.isFinite(errorWidth) ? shortText(error, errorWidth) : error}` : ''}`;
 }
 
 /** What the store really holds for the VM, flagged when it is not what the state wants. */
@@ -58,27 +59,40 @@ function storedColumn(d: DocumentView): string {
   return d.storedAsWanted ? copy : `${copy} DIFFERS`;
 }
 
-export async function showStatus(rg: string, options: OutputOptions): Promise<number> {
+export interface StatusOptions extends OutputOptions {
+  /** Whole errors, however wide the table gets. */
+  readonly wide?: boolean;
+}
+
+/** A terminal's width, or 120 when printing to a pipe or file. */
+const terminalColumns = () => process.stdout.columns || 120;
+
+export async function showStatus(rg: string, options: StatusOptions): Promise<number> {
   const status = await new ApiClient(options).call('getResourceGroup', { rg });
   if (options.json) {
     print(JSON.stringify(status, null, 2));
     return 0;
   }
-  print(`Resource group ${status.resourceGroup} (updated ${status.updatedAt})\n`);
-  print(
-    table(
-      ['VM', 'ROLES', 'GENERATION', 'STORED', 'AGENT', 'IN SYNC', 'BLOCKED BY'],
-      status.documents.map((d) => [
-        d.vm,
-        d.roles.join(',') || '-',
-        d.generation === undefined ? '-' : String(d.generation),
-        storedColumn(d),
-        agentColumn(d.agent),
-        d.inSync ? 'yes' : 'no',
-        d.blockedBy.join(', '),
-      ]),
-    ),
-  );
+  const glance = statusGlance(status, new Date());
+  print(`Resource group ${status.resourceGroup} (updated ${status.updatedAt})`);
+  const line = (text: string) => (options.wide ? text : shortText(text, terminalColumns()));
+  print(line(`  sync:   ${glance.sync.label} (${printable(glance.sync.detail)})`));
+  print(`${line(`  health: ${glance.health.label} (${printable(glance.health.detail)})`)}\n`);
+  const rows = (errorWidth: number) =>
+    status.documents.map((d) => [
+      d.vm,
+      d.roles.join(',') || '-',
+      d.generation === undefined ? '-' : String(d.generation),
+      storedColumn(d),
+      agentColumn(d.agent, errorWidth),
+      d.inSync ? 'yes' : 'no',
+      d.blockedBy.join(', '),
+    ]);
+  const header = ['VM', 'ROLES', 'GENERATION', 'STORED', 'AGENT', 'IN SYNC', 'BLOCKED BY'];
+  // Errors get what the terminal has left once every other cell fits (at least 20 characters).
+  const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
+  const withoutErrors = widest(table(header, rows(0)));
+  print(table(header, rows(options.wide ? Number.POSITIVE_INFINITY : Math.max(20, terminalColumns() - withoutErrors - 2))));
   if (status.strayDocuments.length > 0) print(`\nStored but wanted by no VM: ${status.strayDocuments.join(', ')}`);
   if (status.findings.length > 0) {
     print('');

@@ -43,6 +43,8 @@ export type RouteHandlers<K extends RouteId> = { readonly [P in K]: RouteHandler
 export interface ApiOptions {
   /** Who may call the portal's routes. */
   readonly authorize: Authorizer;
+  /** Who may load the status page's files (default: as the portal's routes). */
+  readonly authorizePage?: Authorizer;
   readonly logger: Logger;
 }
 
@@ -74,6 +76,7 @@ function routeEntry<K extends RouteId>(id: K, handler: RouteHandler<K>, options:
   return async (event: HttpEvent, context: Context): Promise<HttpResult> => {
     // Credentials first: an unauthenticated caller learns nothing about names or bodies.
     if (route.auth === 'portal' && !options.authorize(event)) throw new HttpProblem(401, 'Unauthorized', 'missing or wrong credentials', undefined, { 'www-authenticate': 'Bearer' });
+    if (route.auth === 'page' && !(options.authorizePage ?? options.authorize)(event)) throw new HttpProblem(401, 'Unauthorized', 'the status page is served to this machine only');
     const parameters = checkedParameters(route, event) as PathParameters<K>;
     const body = (route.body ? readJsonBody(event, route.body.maxBytes) : undefined) as BodyOf<K>;
     return handler({ event, parameters, body }, context);

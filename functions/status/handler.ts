@@ -4,7 +4,8 @@
  *   stored status joined with what each VM's agent reported.
  * - `getKubeconfig`: the newest kubeconfig the server issued
  *   for the user, for the portal to hand out. A secret: never cached, never logged.
- * - `getOpenApi` and `getHealth`.
+ * - `listResourceGroups`: the groups that have a status, by name.
+ * - `getOpenApi` and `getHealth`; the status page's files (./page.ts).
  */
 import type { RoutesOf } from '../../shared/contract/routes.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -12,12 +13,14 @@ import type { ReadReport } from '../../shared/contract/agent-report.ts';
 import { readAgentReport } from '../../shared/contract/agent-report.ts';
 import { openApiDocument } from '../../shared/contract/openapi.ts';
 import { statusView } from '../../shared/contract/status-view.ts';
-import { reportedVm, storeKeys } from '../../shared/contract/store-layout.ts';
+import { reportedVm, storeKeys, storePrefixes } from '../../shared/contract/store-layout.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
+import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { rgStatusSchema } from '../../shared/state/status.ts';
 import type { RouteHandlers } from '../shared/api.ts';
 import { json, notFound } from '../shared/http.ts';
 import { readStoredDocuments } from '../shared/state-store.ts';
+import { createPageHandlers, type PageAssets } from './page.ts';
 
 export interface StatusDependencies {
   readonly store: ObjectStore;
@@ -26,6 +29,8 @@ export interface StatusDependencies {
   readonly serverUrl?: () => string;
   /** Events waiting in the queue, where that is cheap to know (local mode). */
   readonly queued?: () => number;
+  /** The status page's built files. */
+  readonly page: PageAssets;
 }
 
 async function readReports(store: ObjectStore, rg: string): Promise<Map<string, ReadReport>> {
@@ -51,6 +56,16 @@ export function createStatusHandlers(deps: StatusDependencies): RouteHandlers<Ro
   let openApiCache: { url: string; body: string } | undefined;
   const openApi = (url: string) => (openApiCache?.url === url ? openApiCache : (openApiCache = { url, body: JSON.stringify(openApiDocument(url)) })).body;
   return {
+    ...createPageHandlers(deps.page),
+
+    listResourceGroups: async () => {
+      const names = (await deps.store.list(storePrefixes.status)).flatMap((key) => {
+        const name = key.slice(storePrefixes.status.length, -'.json'.length);
+        return key === storeKeys.status(name) && dnsLabel.safeParse(name).success ? [name] : [];
+      });
+      return json(200, { resourceGroups: names.sort().map((name) => ({ name })) });
+    },
+
     getResourceGroup: async ({ parameters: { rg } }) => {
       const status = await readStatus(deps.store, rg);
       if (!status) throw notFound(`no status for resource group ${rg} yet: no event of it was processed`);

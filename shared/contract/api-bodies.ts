@@ -5,6 +5,9 @@ import { MAX_EVENTS_PER_REQUEST, eventId, portalEventSchema } from '../events/po
 /** `postEvents`: one event, or a batch (all-or-nothing). */
 export const portalEventsBodySchema = z.union([portalEventSchema, z.array(portalEventSchema).min(1).max(MAX_EVENTS_PER_REQUEST)]);
 
+/** `listResourceGroups`: every group with a status, by name. */
+export const resourceGroupListSchema = z.strictObject({ resourceGroups: z.array(z.strictObject({ name: z.string() })) });
+
 /** The events (or cluster calls) now durably queued, by id. */
 export const acceptedSchema = z.strictObject({ accepted: z.array(z.string()) });
 

@@ -34,7 +34,8 @@ function operation(id: RouteId): Record<string, unknown> {
   return {
     operationId: id,
     summary: route.summary,
-    ...(route.auth === 'portal' ? { security: [{ portal: [] }] } : { security: [] }),
+    // The page's files hold no data: locally a browser on the machine loads them without a token (`{}`).
+    security: route.auth === 'portal' ? [{ portal: [] }] : route.auth === 'page' ? [{ portal: [] }, {}] : [],
     parameters: [
       ...Object.entries(route.pathParameters).map(([name, schema]) => ({ name, in: 'path', required: true, schema: jsonSchema(schema, 'input') })),
       ...(route.auth === 'cluster' ? clusterSignatureHeaders : []),

@@ -18,6 +18,7 @@ import {
   openApiDocumentSchema,
   portalEventsBodySchema,
   replayedSchema,
+  resourceGroupListSchema,
 } from './api-bodies.ts';
 import { statusViewSchema } from './status-view.ts';
 
@@ -26,9 +27,11 @@ export type HttpMethod = 'GET' | 'POST';
 /**
  * Who may call: `portal` is the platform (a bearer token locally, IAM in AWS); `cluster` is a
  * resource group's cluster, signing with its own key (checked in the function: a VM has no
- * AWS identity); `public` is anyone.
+ * AWS identity); `public` is anyone. `page` is the status page's own files, which hold no data and
+ * no secret (the page reads everything through portal routes): behind IAM in AWS like the
+ * portal's routes, and locally served without a login to a browser on this machine only.
  */
-export type RouteAuth = 'portal' | 'cluster' | 'public';
+export type RouteAuth = 'portal' | 'cluster' | 'public' | 'page';
 
 /** The cloud functions serving the API (one Lambda each in AWS; one process locally). */
 export const API_FUNCTIONS = ['ingest', 'cluster', 'status', 'dead-letters'] as const;
@@ -117,6 +120,15 @@ export const routes = {
       404: problem('No event of this resource group was processed yet'),
     },
   },
+  listResourceGroups: {
+    method: 'GET',
+    path: '/v1/resource-groups',
+    function: 'status',
+    auth: 'portal',
+    summary: 'The resource groups that have a status (some event of theirs was processed)',
+    pathParameters: {},
+    responses: { 200: { description: 'Their names, sorted', body: resourceGroupListSchema } },
+  },
   getKubeconfig: {
     method: 'GET',
     path: '/v1/resource-groups/{rg}/kubeconfigs/{user}',
@@ -163,6 +175,42 @@ export const routes = {
     summary: 'This document',
     pathParameters: {},
     responses: { 200: { description: 'OpenAPI 3.1', body: openApiDocumentSchema } },
+  },
+  getStatusPage: {
+    method: 'GET',
+    path: '/',
+    function: 'status',
+    auth: 'page',
+    summary: 'The status page: every resource group at a glance (HTML; its data comes from the status API)',
+    pathParameters: {},
+    responses: { 200: { description: 'The page', contentType: 'text/html' } },
+  },
+  getResourceGroupPage: {
+    method: 'GET',
+    path: '/resource-groups/{rg}',
+    function: 'status',
+    auth: 'page',
+    summary: "The status page of one resource group (the same page; it reads the group's status)",
+    pathParameters: rg,
+    responses: { 200: { description: 'The page', contentType: 'text/html' } },
+  },
+  getPageScript: {
+    method: 'GET',
+    path: '/page/app.js',
+    function: 'status',
+    auth: 'page',
+    summary: "The status page's script",
+    pathParameters: {},
+    responses: { 200: { description: 'An ES module', contentType: 'text/javascript' } },
+  },
+  getPageStyle: {
+    method: 'GET',
+    path: '/page/style.css',
+    function: 'status',
+    auth: 'page',
+    summary: "The status page's style sheet",
+    pathParameters: {},
+    responses: { 200: { description: 'CSS', contentType: 'text/css' } },
   },
   getHealth: {
     method: 'GET',
@@ -221,6 +269,7 @@ export function responsesOf(id: RouteId): Readonly<Record<number, ResponseSpec>>
   const common: Record<number, ResponseSpec> = {};
   if (takesInput) common[400] = problem('A path parameter or the body is invalid: each named with field and reason');
   if (route.auth === 'portal') common[401] = { ...problem('Missing or wrong credentials'), headers: { 'www-authenticate': 'Bearer (local mode; in AWS, API Gateway answers for IAM)' } };
+  if (route.auth === 'page') common[401] = problem('Not a browser on this machine (local mode; in AWS, API Gateway answers for IAM)');
   if (route.auth === 'cluster') {
     common[401] = problem('Bad, stale or missing signature (or no such resource group)');
     common[409] = problem('Replay of an accepted request');

@@ -1,0 +1,133 @@
+/**
+ * What a resource group's status view means at a glance: two badges, **sync** (does every VM
+ * run the document the control plane stored for it?) and **health** (the worst finding, failed
+ * or unreadable reports, signatures about to run out), the group taking the worst of its VMs.
+ *
+ * Pure and free of runtime imports (types only): the status page runs this very module in the
+ * browser (bundled by esbuild), the CLI and the tests run it in Node, so the rules are written
+ * once and the page holds no second copy of them.
+ */
+import type { DocumentView, StatusView } from './contract/status-view.ts';
+
+/** How a badge looks: `good` green, `pending` blue, `unknown` grey, `warning` amber, `bad` red. */
+export type BadgeTone = 'good' | 'pending' | 'unknown' | 'warning' | 'bad';
+
+export interface Badge {
+  readonly tone: BadgeTone;
+  /** The word on the badge: "in sync", "syncing", "healthy", "failing", … */
+  readonly label: string;
+  /** One sentence saying why. */
+  readonly detail: string;
+}
+
+/** One VM's sync, from best to worst. */
+export type VmSync = 'in sync' | 'syncing' | 'no report' | 'unreadable report' | 'no document';
+
+/** One VM's health, from best to worst. */
+export type VmHealth = 'healthy' | 'no report' | 'expiring' | 'failed';
+
+export interface VmGlance {
+  readonly vm: string;
+  readonly sync: VmSync;
+  readonly health: VmHealth;
+  /** Generations the agent runs behind the stored one (0 when in sync; undefined without a report or document). */
+  readonly lag: number | undefined;
+  /** When the agent last reached the store (or last reported): ISO time, or undefined without a report. */
+  readonly lastContact: string | undefined;
+  /** The report's error, when its last apply failed or the report cannot be read. */
+  readonly error: string | undefined;
+}
+
+export interface StatusGlance {
+  readonly sync: Badge;
+  readonly health: Badge;
+  readonly vms: readonly VmGlance[];
+}
+
+/** A stored document whose signature holds less than this long is shown as expiring (it is re-signed after a day, and holds a week). */
+export const EXPIRING_WITHIN_MS = 2 * 24 * 3600 * 1000;
+
+const SYNC_ORDER: readonly VmSync[] = ['in sync', 'syncing', 'no report', 'unreadable report', 'no document'];
+const HEALTH_ORDER: readonly VmHealth[] = ['healthy', 'no report', 'expiring', 'failed'];
+
+const worst = <T>(order: readonly T[], values: readonly T[], best: T): T => values.reduce((a, b) => (order.indexOf(b) > order.indexOf(a) ? b : a), best);
+
+type Report = Exclude<DocumentView['agent'], null | { invalid: string }>;
+const reportOf = (document: DocumentView): Report | undefined => (document.agent !== null && !('invalid' in document.agent) ? document.agent : undefined);
+
+/** One VM at a glance. `now` decides what is about to expire. */
+export function vmGlance(document: DocumentView, now: Date): VmGlance {
+  const report = reportOf(document);
+  const unreadable = document.agent !== null && 'invalid' in document.agent ? document.agent.invalid : undefined;
+  const sync: VmSync =
+    document.generation === undefined ? 'no document'
+    : document.inSync ? 'in sync'
+    : unreadable !== undefined ? 'unreadable report'
+    : report === undefined ? 'no report'
+    : 'syncing';
+  const expiring = document.expiresAt !== undefined && Date.parse(document.expiresAt) - now.getTime() < EXPIRING_WITHIN_MS;
+  const health: VmHealth =
+    unreadable !== undefined || report?.outcome === 'failed' ? 'failed'
+    : expiring ? 'expiring'
+    : report === undefined ? 'no report'
+    : 'healthy';
+  return {
+    vm: document.vm,
+    sync,
+    health,
+    lag: report && document.generation !== undefined ? Math.max(0, document.generation - report.appliedGeneration) : undefined,
+    lastContact: report ? (report.lastContact ?? report.at) : undefined,
+    error: unreadable ?? (report?.outcome === 'failed' ? (report.error ?? 'the apply failed (no error given)') : undefined),
+  };
+}
+
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+function syncBadge(vms: readonly VmGlance[]): Badge {
+  if (vms.length === 0) return { tone: 'unknown', label: 'no VMs', detail: 'the resource group has no VM yet' };
+  const inSync = vms.filter((v) => v.sync === 'in sync').length;
+  const state = worst(SYNC_ORDER, vms.map((v) => v.sync), 'in sync');
+  if (state === 'in sync') return { tone: 'good', label: 'in sync', detail: `every VM runs its latest document (${count(vms.length, 'VM')})` };
+  const waiting = vms.filter((v) => v.sync !== 'in sync').map((v) => `${v.vm} (${v.sync})`);
+  return { tone: state === 'no document' || state === 'unreadable report' ? 'warning' : 'pending', label: 'syncing', detail: `${inSync} of ${count(vms.length, 'VM')} in sync; waiting for ${waiting.join(', ')}` };
+}
+
+function healthBadge(status: StatusView, vms: readonly VmGlance[]): Badge {
+  const errors = status.findings.filter((f) => f.severity === 'error');
+  const warnings = status.findings.filter((f) => f.severity === 'warning');
+  const failed = vms.filter((v) => v.health === 'failed');
+  if (errors.length > 0 || failed.length > 0) {
+    const reasons = [...(failed.length > 0 ? [`${count(failed.length, 'VM')} failed to apply: ${failed.map((v) => v.vm).join(', ')}`] : []), ...(errors.length > 0 ? [`${count(errors.length, 'error finding')}`] : [])];
+    return { tone: 'bad', label: 'failing', detail: reasons.join('; ') };
+  }
+  const expiring = vms.filter((v) => v.health === 'expiring');
+  if (warnings.length > 0 || expiring.length > 0) {
+    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : [])];
+    return { tone: 'warning', label: 'warning', detail: reasons.join('; ') };
+  }
+  const silent = vms.filter((v) => v.health === 'no report');
+  if (silent.length > 0) return { tone: 'unknown', label: 'no report', detail: `no report yet from ${silent.map((v) => v.vm).join(', ')}` };
+  return { tone: 'good', label: 'healthy', detail: vms.length === 0 ? 'no finding' : 'no finding, every VM applied its document' };
+}
+
+/** The group at a glance: its two badges and each VM's line. */
+export function statusGlance(status: StatusView, now: Date): StatusGlance {
+  const vms = status.documents.map((document) => vmGlance(document, now));
+  return { sync: syncBadge(vms), health: healthBadge(status, vms), vms };
+}
+
+/** A short, one-line form of an error (first line, at most `max` characters, cut with `…`). */
+export function shortText(text: string, max: number): string {
+  const line = text.split('\n', 1)[0]!.trim();
+  return line.length > max || text.trim() !== line ? `${line.slice(0, Math.max(0, max - 1)).trimEnd()}…` : line;
+}
+
+/** How long ago, in words a person reads at a glance: "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
+export function ago(iso: string, now: Date): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  if (Number.isNaN(seconds)) return 'unknown';
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 36 * 3600) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} d ago`;
+}

@@ -1,0 +1,102 @@
+/** The status page's badges (shared/status-badges.ts): what an operator reads at a glance. */
+import type { AgentReport } from '../shared/contract/agent-report.ts';
+import type { DocumentView, StatusView } from '../shared/contract/status-view.ts';
+import { ago, shortText, statusGlance, vmGlance } from '../shared/status-badges.ts';
+
+const now = new Date('2026-12-04T12:00:00Z');
+const inAWeek = '2026-12-11T12:00:00Z';
+
+function report(vm: string, overrides: Partial<AgentReport> = {}): AgentReport {
+  return { resourceGroup: 'demo', vm, appliedGeneration: 3, appliedHash: `sha256:${vm}`, outcome: 'applied', at: '2026-12-04T11:59:00Z', ...overrides };
+}
+
+function vm(name: string, agent: DocumentView['agent'], overrides: Partial<DocumentView> = {}): DocumentView {
+  const hash = `sha256:${name}`;
+  const inSync = agent !== null && !('invalid' in agent) && agent.appliedHash === hash;
+  return { vm: name, roles: ['k3s-agent'], generation: 3, hash, expiresAt: inAWeek, blockedBy: [], agent, inSync, stored: { generation: 3, hash }, storedAsWanted: true, ...overrides };
+}
+
+function view(documents: DocumentView[], findings: StatusView['findings'] = []): StatusView {
+  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], maintenance: [], strayDocuments: [] };
+}
+
+const finding = (severity: 'error' | 'warning' | 'info'): StatusView['findings'][number] => ({ code: `x-${severity}`, severity, subject: { kind: 'vm', name: 'kube02' }, message: severity, blocks: [] });
+
+describe('sync badge', () => {
+  test('a group just provisioned: syncing, and its health says no report yet', () => {
+    const glance = statusGlance(view([vm('web01', null), vm('kube01', null)]), now);
+    expect(glance.sync).toMatchObject({ tone: 'pending', label: 'syncing', detail: expect.stringContaining('0 of 2 VMs in sync') });
+    expect(glance.health).toMatchObject({ tone: 'unknown', label: 'no report', detail: 'no report yet from web01, kube01' });
+    expect(glance.vms.map((v) => v.sync)).toEqual(['no report', 'no report']);
+  });
+
+  test('every VM runs its stored document: in sync and healthy', () => {
+    const glance = statusGlance(view([vm('web01', report('web01')), vm('kube01', report('kube01'))]), now);
+    expect(glance.sync).toMatchObject({ tone: 'good', label: 'in sync' });
+    expect(glance.health).toMatchObject({ tone: 'good', label: 'healthy' });
+    expect(glance.vms.map((v) => v.lag)).toEqual([0, 0]);
+  });
+
+  test('one VM behind keeps the whole group syncing, and says which and by how many generations', () => {
+    const behind = report('kube01', { appliedGeneration: 1, appliedHash: 'sha256:old' });
+    const glance = statusGlance(view([vm('web01', report('web01')), vm('kube01', behind)]), now);
+    expect(glance.sync).toMatchObject({ label: 'syncing', detail: '1 of 2 VMs in sync; waiting for kube01 (syncing)' });
+    expect(glance.vms[1]).toMatchObject({ sync: 'syncing', lag: 2, health: 'healthy' });
+  });
+
+  test('a VM without any document (blocked from the start) and an unreadable report are warnings, not progress', () => {
+    const glance = statusGlance(view([vm('web01', report('web01')), vm('db01', null, { generation: undefined, hash: undefined, stored: null })]), now);
+    expect(glance.sync).toMatchObject({ tone: 'warning', label: 'syncing' });
+    expect(glance.vms[1]).toMatchObject({ sync: 'no document', lag: undefined });
+    const unreadable = statusGlance(view([vm('web01', { invalid: 'the report is not valid JSON' })]), now);
+    expect(unreadable.vms[0]).toMatchObject({ sync: 'unreadable report', health: 'failed', error: 'the report is not valid JSON' });
+    expect(unreadable.health.tone).toBe('bad');
+  });
+
+  test('a group without VMs says so', () => {
+    expect(statusGlance(view([]), now).sync).toMatchObject({ tone: 'unknown', label: 'no VMs' });
+  });
+});
+
+describe('health badge', () => {
+  test('a failed apply turns the group red and names the VM; the error is the report\'s', () => {
+    const failed = report('web01', { outcome: 'failed', error: 'haproxy -c: [ALERT] parsing line 12' });
+    const glance = statusGlance(view([vm('web01', failed), vm('kube01', report('kube01'))]), now);
+    expect(glance.health).toMatchObject({ tone: 'bad', label: 'failing', detail: '1 VM failed to apply: web01' });
+    expect(glance.vms[0]).toMatchObject({ health: 'failed', error: 'haproxy -c: [ALERT] parsing line 12' });
+    // It still runs its last good document: in sync with nothing newer is not claimed.
+    expect(glance.vms[0]!.sync).toBe('in sync');
+  });
+
+  test('the worst finding wins over the VMs: error red, warning amber, info nothing', () => {
+    const healthy = [vm('web01', report('web01'))];
+    expect(statusGlance(view(healthy, [finding('info')]), now).health.label).toBe('healthy');
+    expect(statusGlance(view(healthy, [finding('info'), finding('warning')]), now).health).toMatchObject({ tone: 'warning', detail: '1 warning' });
+    expect(statusGlance(view(healthy, [finding('warning'), finding('error')]), now).health).toMatchObject({ tone: 'bad', detail: '1 error finding' });
+  });
+
+  test('a stored signature that runs out within two days is a warning on its VM', () => {
+    const soon = vm('web01', report('web01'), { expiresAt: '2026-12-05T06:00:00Z' });
+    const glance = statusGlance(view([soon]), now);
+    expect(glance.vms[0]!.health).toBe('expiring');
+    expect(glance.health).toMatchObject({ tone: 'warning', detail: 'signature about to expire: web01' });
+  });
+});
+
+describe('a VM line', () => {
+  test('last contact is when the agent last reached the store, else when it reported', () => {
+    expect(vmGlance(vm('web01', report('web01', { lastContact: '2026-12-04T11:59:55Z' })), now).lastContact).toBe('2026-12-04T11:59:55Z');
+    expect(vmGlance(vm('web01', report('web01')), now).lastContact).toBe('2026-12-04T11:59:00Z');
+    expect(vmGlance(vm('web01', null), now).lastContact).toBeUndefined();
+  });
+
+  test('errors are cut to one short line with …; times read as "ago"', () => {
+    expect(shortText('short', 20)).toBe('short');
+    expect(shortText('a'.repeat(30), 10)).toBe(`${'a'.repeat(9)}…`);
+    expect(shortText('first line\nsecond line', 40)).toBe('first line…');
+    expect(ago('2026-12-04T11:59:48Z', now)).toBe('12 s ago');
+    expect(ago('2026-12-04T11:57:00Z', now)).toBe('3 min ago');
+    expect(ago('2026-12-04T09:00:00Z', now)).toBe('3 h ago');
+    expect(ago('2026-11-30T12:00:00Z', now)).toBe('4 d ago');
+  });
+});
