@@ -137,6 +137,11 @@ connection(program.command('status').description("a resource group's findings, d
   .action(async (rg: string, options) => {
   process.exitCode = await (await commands.operator()).showStatus(rg, options);
 });
+connection(program.command('history').description(`which events produced which generation of each VM's document, and what its agent reported (${routeKey('getResourceGroupHistory')})`).argument('<rg>', 'resource group').argument('[vm]', 'only this VM')).action(
+  async (rg: string, vm: string | undefined, options) => {
+    process.exitCode = await (await commands.operator()).showHistory(rg, vm, options);
+  },
+);
 connection(program.command('open').description('the status page of the local control plane (prints its URL with the API token in the fragment, and opens a browser when there is a display)').argument('[rg]', 'a resource group (default: all of them)'))
   .option('--print', 'only print the URL')
   .action(async (rg: string | undefined, options) => {

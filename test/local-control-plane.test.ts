@@ -312,6 +312,22 @@ describe('the operator commands against the running control plane', () => {
     expect(ringmaster('status', 'nosuch')).toMatchObject({ status: 2, stderr: expect.stringContaining('404') });
   });
 
+  test('history names the events that produced each generation of a VM, newest first; the API serves it', async () => {
+    await waitFor('dave', async () => ((await documents()).kube01.kubernetes.accessUsers.includes('dave') ? true : undefined));
+    const history = (await cp.api('GET', '/v1/resource-groups/demo/history')).body;
+    const kube01 = history.vms.find((v: { vm: string }) => v.vm === 'kube01').entries;
+    // dave's user event (cli-1) made the newest generation of the server's document; the first came from provisioning.
+    expect(kube01[0]).toMatchObject({ generation: (await documents()).kube01.generation, events: expect.arrayContaining([expect.objectContaining({ id: 'cli-1', type: 'user.upserted' })]) });
+    expect(kube01.at(-1).generation).toBeLessThan(kube01[0].generation);
+    expect(kube01.map((e: { generation: number }) => e.generation)).toEqual([...kube01.map((e: { generation: number }) => e.generation)].sort((a, b) => b - a));
+    const printed = ringmaster('history', 'demo', 'kube01');
+    expect(printed.status).toBe(0);
+    expect(printed.stdout).toMatch(/VM\s+GENERATION\s+HASH\s+STORED AT\s+EVENTS\s+AGENT/);
+    expect(printed.stdout).toMatch(/kube01\s+\d+\s+[0-9a-f]{12}\s+\S+\s+.*cli-1 \(user\.upserted\)/);
+    expect(printed.stdout).not.toMatch(/^web01/m);
+    expect(ringmaster('history', 'demo', 'nosuchvm')).toMatchObject({ status: 2, stderr: expect.stringContaining('vm: nosuchvm has no history in demo') });
+  });
+
   test('dlq list shows the reason and dlq replay sends letters back', async () => {
     const queue = new SqliteQueue({ path: join(dataDir, 'queue.db') });
     await queue.send([{ id: 'cli-poison', group: 'demo', body: '{"nope":1}' }]);

@@ -294,6 +294,15 @@ describe('the served OpenAPI document describes every answer of every route', ()
     expect(accepted).toMatchObject({ status: 202, body: { accepted: events.map((e) => e.id) } });
   });
 
+  test('GET /v1/resource-groups/{rg}/history: the audit trail, checked against the document; its refusals', async () => {
+    expect((await call('getResourceGroupHistory', { rg: 'demo' }, { auth: 'none' })).status).toBe(401);
+    expect((await call('getResourceGroupHistory', { rg: 'Not_A_Name' })).status).toBe(400);
+    expect((await call('getResourceGroupHistory', { rg: 'nosuchrg' })).status).toBe(404);
+    const answer = await call('getResourceGroupHistory', { rg: 'demo' });
+    expect(answer.status).toBe(200);
+    expect((answer.body as { vms: Array<{ entries: unknown[] }> }).vms.every((vm) => vm.entries.length > 0)).toBe(true);
+  });
+
   test('GET /v1/resource-groups/{rg}: the status view with each agent report, and its refusals', async () => {
     expect((await call('getResourceGroup', { rg: 'demo' }, { auth: 'none' })).status).toBe(401);
     expect((await call('getResourceGroup', { rg: 'demo' }, { auth: 'wrong' })).status).toBe(401);

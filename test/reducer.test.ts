@@ -1,4 +1,5 @@
 /** Folding events into a resource group: idempotent, order-safe, explicit about what it refuses. */
+import { HISTORY_EVENTS_PER_ENTRY, recordHistory } from '../shared/state/history.ts';
 import type { ControlPlaneEvent } from '../shared/events/control-plane-event.ts';
 import type { PortalEventInput } from '../shared/events/portal-events.ts';
 import { portalEventSchema } from '../shared/events/portal-events.ts';
@@ -329,4 +330,23 @@ test('a misspelt Kubernetes role is refused at the event, naming the field and t
   expect(upsert(['postgresql', 'webgatway']).error?.issues.map((i) => i.path)).toEqual([['payload', 'vm', 'roles', 1]]);
   expect(upsert(['k3s-master']).error?.issues[0]?.message).toMatch(/^unknown Kubernetes role "k3s-master": the Kubernetes roles are/);
   for (const roles of [['postgresql'], ['webproxy', 'loghost'], ['k3s-agent'], []]) expect([roles, upsert(roles).success]).toEqual([roles, true]);
+});
+
+describe('audit trail (recordHistory)', () => {
+  const base = { present: new Set(['a', 'b']), events: [{ id: 'e1', type: 'vm.upserted', occurredAt: '2026-12-04T10:00:00Z' }], at: '2026-12-04T10:00:01Z', repair: false, depth: 3 };
+  test('one entry per new generation, newest first, bounded per VM; a copy signed again adds none; a deletion is recorded, then dropped', () => {
+    let history = {};
+    for (let generation = 1; generation <= 5; generation++) history = recordHistory(history, { ...base, written: [{ vm: 'a', generation, hash: `h${generation}` }], deleted: [] });
+    expect(recordHistory(history, { ...base, written: [{ vm: 'a', generation: 5, hash: 'h5' }], deleted: [] })).toEqual(history);
+    expect((history as Record<string, Array<{ generation: number }>>).a!.map((e) => e.generation)).toEqual([5, 4, 3]);
+    const deleted = recordHistory(history, { ...base, present: new Set(['b']), written: [], deleted: ['a'] });
+    expect(deleted.a!.map((e) => e.generation)).toEqual([null, 5, 4]);
+    expect(recordHistory(deleted, { ...base, present: new Set(['b']), written: [], deleted: [] }).a).toBeUndefined();
+  });
+  test('a big batch names its first events and counts the rest', () => {
+    const events = Array.from({ length: HISTORY_EVENTS_PER_ENTRY + 7 }, (_, i) => ({ id: `e${i}`, type: 'user.upserted', occurredAt: '2026-12-04T10:00:00Z' }));
+    const entry = recordHistory({}, { ...base, events, written: [{ vm: 'a', generation: 1, hash: 'h' }], deleted: [] }).a![0]!;
+    expect(entry.events).toHaveLength(HISTORY_EVENTS_PER_ENTRY);
+    expect(entry.moreEvents).toBe(7);
+  });
 });

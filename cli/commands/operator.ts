@@ -105,6 +105,35 @@ export async function showStatus(rg: string, options: StatusOptions): Promise<nu
   return 0;
 }
 
+/** The audit trail of a group (or of one VM of it), newest first. */
+export async function showHistory(rg: string, vm: string | undefined, options: OutputOptions): Promise<number> {
+  const history = await new ApiClient(options).call('getResourceGroupHistory', { rg });
+  const vms = vm === undefined ? history.vms : history.vms.filter((entry) => entry.vm === vm);
+  if (vm !== undefined && vms.length === 0) throw new InputError('vm', [`${vm} has no history in ${rg} (known: ${history.vms.map((v) => v.vm).join(', ') || 'none'})`]);
+  if (options.json) {
+    print(JSON.stringify({ ...history, vms }, null, 2));
+    return 0;
+  }
+  const events = (entry: (typeof vms)[number]['entries'][number]) =>
+    `${entry.events.map((e) => `${printable(e.id)} (${printable(e.type)})`).join(', ') || (entry.repair ? 'repair after an unfinished run' : '-')}${entry.moreEvents > 0 ? ` +${entry.moreEvents} more` : ''}`;
+  print(
+    table(
+      ['VM', 'GENERATION', 'HASH', 'STORED AT', 'EVENTS', 'AGENT'],
+      vms.flatMap(({ vm: name, entries }) =>
+        entries.map((entry) => [
+          name,
+          entry.generation === null ? 'deleted' : String(entry.generation),
+          entry.hash === null ? '-' : entry.hash.replace(/^sha256:/, '').slice(0, 12),
+          entry.at,
+          events(entry),
+          entry.agent ? `${entry.agent.outcome} at ${entry.agent.at}${entry.agent.error ? `: ${shortText(printable(entry.agent.error), 60)}` : ''}` : '-',
+        ]),
+      ),
+    ),
+  );
+  return 0;
+}
+
 export async function listDeadLetters(options: OutputOptions): Promise<number> {
   const result = await new ApiClient(options).call('listDeadLetters', {});
   if (options.json) print(JSON.stringify(result, null, 2));

@@ -13,6 +13,7 @@ import type { ReadReport } from '../../shared/contract/agent-report.ts';
 import { readAgentReport } from '../../shared/contract/agent-report.ts';
 import { openApiDocument } from '../../shared/contract/openapi.ts';
 import { statusView } from '../../shared/contract/status-view.ts';
+import { historyView } from '../../shared/contract/history-view.ts';
 import { reportedVm, storeKeys, storePrefixes } from '../../shared/contract/store-layout.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
@@ -71,6 +72,12 @@ export function createStatusHandlers(deps: StatusDependencies): RouteHandlers<Ro
       if (!status) throw notFound(`no status for resource group ${rg} yet: no event of it was processed`);
       const [reports, stored] = await Promise.all([readReports(deps.store, rg), readStoredDocuments(deps.store, rg)]);
       return json(200, statusView(status, reports, stored));
+    },
+
+    getResourceGroupHistory: async ({ parameters: { rg } }) => {
+      const status = await readStatus(deps.store, rg);
+      if (!status) throw notFound(`no status for resource group ${rg} yet: no event of it was processed`);
+      return json(200, historyView(status, await readReports(deps.store, rg)));
     },
 
     getKubeconfig: async ({ parameters: { rg, user } }) => {

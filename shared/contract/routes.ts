@@ -21,6 +21,7 @@ import {
   resourceGroupListSchema,
 } from './api-bodies.ts';
 import { statusViewSchema } from './status-view.ts';
+import { historyViewSchema } from './history-view.ts';
 
 export type HttpMethod = 'GET' | 'POST';
 
@@ -117,6 +118,18 @@ export const routes = {
     pathParameters: rg,
     responses: {
       200: { description: 'Status', body: statusViewSchema },
+      404: problem('No event of this resource group was processed yet'),
+    },
+  },
+  getResourceGroupHistory: {
+    method: 'GET',
+    path: '/v1/resource-groups/{rg}/history',
+    function: 'status',
+    auth: 'portal',
+    summary: "Which events produced which generation of each VM's document, and what its agent reported (the last generations per VM)",
+    pathParameters: rg,
+    responses: {
+      200: { description: 'History', body: historyViewSchema },
       404: problem('No event of this resource group was processed yet'),
     },
   },
