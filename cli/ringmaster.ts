@@ -37,6 +37,11 @@ function portNumber(value: string): number {
   return Number(value);
 }
 
+function historyDepth(value: string): number {
+  if (!/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1000) throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  return Number(value);
+}
+
 function httpUrl(value: string): string {
   try {
     const url = new URL(value);
@@ -74,7 +79,8 @@ program
   .option('--public-url <url>', 'the URL clusters reach the API at (webhook URLs), if not loopback', httpUrl)
   .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
-  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean }) => {
+  .option('--history-depth <n>', "generations of each VM's document kept in the audit trail (ringmaster history)", historyDepth, 10)
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number }) => {
     await (await commands.serve()).serve(options);
   });
 

@@ -45,6 +45,8 @@ export interface LocalOptions {
   readonly layout?: Layout;
   /** How often every group's documents are checked for re-signing (default 6 hours; also once at start). */
   readonly refreshIntervalMs?: number;
+  /** Generations of each VM's document kept in the audit trail (default 10). */
+  readonly historyDepth?: number;
   /** The control plane's clock (tests move it to see documents signed again or expire). */
   readonly clock?: () => Date;
 }
@@ -126,6 +128,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     // The local event source hands out queue receipts as SQS message ids.
     deadLetter: (message, reason) => queue.deadLetter({ ...message, receipt: message.messageId, receiveCount: 0, sentAt: 0 }, reason),
     maxReceives: MAX_RECEIVES,
+    ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
     ...(options.layout ? { layout: options.layout } : {}),
   });

@@ -326,6 +326,9 @@ describe('the operator commands against the running control plane', () => {
     expect(printed.stdout).toMatch(/kube01\s+\d+\s+[0-9a-f]{12}\s+\S+\s+.*cli-1 \(user\.upserted\)/);
     expect(printed.stdout).not.toMatch(/^web01/m);
     expect(ringmaster('history', 'demo', 'nosuchvm')).toMatchObject({ status: 2, stderr: expect.stringContaining('vm: nosuchvm has no history in demo') });
+    const badDepth = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'serve', '--history-depth', '0', '--data-dir', dataDir], { encoding: 'utf8' });
+    expect(badDepth.status).not.toBe(0);
+    expect(badDepth.stderr).toContain("option '--history-depth <n>' argument '0' is invalid. must be a whole number from 1 to 1000");
   });
 
   test('dlq list shows the reason and dlq replay sends letters back', async () => {

@@ -13,6 +13,7 @@ import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { InputError } from '../input.ts';
 
 export interface ServeOptions {
+  readonly historyDepth?: number;
   readonly dataDir: string;
   readonly apiPort: number;
   readonly s3Port: number;
@@ -47,6 +48,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     apiPort: options.apiPort,
     s3Port: options.s3Port,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
   });
   if (options.readyFile) writeFileSync(options.readyFile, `${JSON.stringify(controlPlane.info)}\n`, { mode: 0o600 });
   process.stdout.write(`${describeConnection(controlPlane.info, options.showCredentials ?? false)}\n`);

@@ -43,6 +43,8 @@ export interface ReconcilerDependencies {
    * later by the queue with none. Without it, only the queue's redrive gives up.
    */
   readonly maxReceives?: number;
+  /** Generations of each VM's document kept in the audit trail (default DEFAULT_HISTORY_DEPTH). */
+  readonly historyDepth?: number;
   /** Called after a group's writes, with the plan (the local runtime measures latency with it). */
   readonly onReconciled?: (plan: ReconcilePlan, events: readonly ControlPlaneEvent[]) => void;
 }
@@ -114,6 +116,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}),
       ...(deps.layout ? { layout: deps.layout } : {}),
       ...(found ? { stored: found.copies } : {}),
+      ...(deps.historyDepth ? { historyDepth: deps.historyDepth } : {}),
     });
     if (plan.unchanged) {
       deps.logger.info('only duplicates: nothing written', { resourceGroup: group, events: events.map((e) => e.id) });

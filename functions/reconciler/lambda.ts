@@ -23,6 +23,7 @@ async function build(): Promise<ReturnType<typeof createReconcilerHandler>> {
     // A copy to the DLQ with the reason; Lambda then deletes the original as processed.
     deadLetter: (message, reason) => queue.sendDeadLetter(message, reason),
     ...(env.RINGMASTER_MAX_RECEIVES ? { maxReceives: env.RINGMASTER_MAX_RECEIVES } : {}),
+    ...(env.RINGMASTER_HISTORY_DEPTH ? { historyDepth: env.RINGMASTER_HISTORY_DEPTH } : {}),
     ...(env.RINGMASTER_PUBLIC_URL ? { apiUrl: env.RINGMASTER_PUBLIC_URL } : {}),
     onReconciled: (plan) => {
       const count = (kind: string) => plan.outcomes.filter((o) => o.outcome.kind === kind).length;
