@@ -11,7 +11,7 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
-import type { KubernetesReport } from '../shared/contract/agent-report.ts';
+import { type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
@@ -108,6 +108,8 @@ export class Agent {
   #failing: { etag: string; attempts: number; retryAt: number } | undefined;
   #kubernetesStarted = false;
   #reporting: Promise<void> = Promise.resolve();
+  /** The last outcome per generation tried since the agent started (the audit trail shows them). */
+  #recent: RecentOutcome[] = [];
   #kubernetesReport: KubernetesReport | undefined;
   /** When the store last answered, and the last time it did not for a while. */
   #lastContact: string | undefined;
@@ -161,6 +163,11 @@ export class Agent {
   async #report(outcome: 'applied' | 'unchanged' | 'failed', attempted: number | undefined, error?: string, extraServers?: Record<string, number>): Promise<void> {
     const { identity } = this.#options;
     this.#lastReport = { outcome, attempted, ...(error ? { error } : {}), ...(extraServers ? { extraServers } : {}) };
+    const at = (this.#options.now?.() ?? new Date()).toISOString();
+    // A routine "unchanged" of the generation already remembered says nothing new about it.
+    if (attempted !== undefined && attempted > 0 && !(outcome === 'unchanged' && this.#recent[0]?.generation === attempted)) {
+      this.#recent = withOutcome(this.#recent, { generation: attempted, outcome, at, ...(error ? { error: error.slice(0, 500) } : {}) });
+    }
     // Reports are written one at a time, in the order they were made: the newest is the one that stays.
     const report = {
       resourceGroup: identity.resourceGroup,
@@ -170,11 +177,12 @@ export class Agent {
       ...(attempted !== undefined ? { attemptedGeneration: attempted } : {}),
       outcome,
       ...(error ? { error } : {}),
-      at: (this.#options.now?.() ?? new Date()).toISOString(),
+      at,
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
       ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
       ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
       ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
+      ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
     };
     const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, this.#redact.value(report)));
     this.#reporting = write;

@@ -1,5 +1,6 @@
 /** The contracts between processes (shared/contract/), on their own: the rules both sides rely on. */
-import { agentReportSchema, type ReadReport } from '../shared/contract/agent-report.ts';
+import { agentReportSchema, type ReadReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
+import { historyView } from '../shared/contract/history-view.ts';
 import { signDocument, storedDocumentSchema, type StoredDocuments, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import { ed25519Signer, newSigningKeyPem, publicKeyText, trustedKey } from '../shared/contract/document-signing.ts';
 import { ROUTE_IDS, responsesOf, routePath, routes, type RouteSpec, routeUrl } from '../shared/contract/routes.ts';
@@ -152,5 +153,40 @@ describe('status view', () => {
   test("maintenance comes from the k3s server's report only: another VM cannot declare a node safe to take down", () => {
     const view = statusView(status, new Map<string, ReadReport>([['kube01', agentReportSchema.parse(report('kube01', 'sha256:server', 'kube02'))], ['web01', agentReportSchema.parse(report('web01', 'sha256:web', 'kube03'))]]), asWanted);
     expect(view.maintenance).toEqual([expect.objectContaining({ vm: 'kube02', safeToTakeDown: true, reportedAt: '2026-12-02T10:00:01Z' })]);
+  });
+});
+
+describe('history view', () => {
+  const entry = (generation: number | null) => ({ generation, hash: generation === null ? null : `sha256:h${generation}`, at: '2026-12-04T10:00:00Z', events: [{ id: `e${generation}`, type: 'vm.upserted', occurredAt: '2026-12-04T09:59:00Z' }], moreEvents: 0, repair: false });
+  const status = rgStatusSchema.parse({
+    resourceGroup: 'demo',
+    updatedAt: '2026-12-04T10:00:00Z',
+    clusterProvisioned: true,
+    findings: [],
+    documents: [],
+    rejections: [],
+    pendingKubeconfigRequests: [],
+    history: { web01: [entry(3), entry(2), entry(1)], old: [entry(null), entry(1)] },
+  });
+
+  test("each generation shows what the agent said of it: remembered outcomes, else the latest report's own generation", () => {
+    let recent: RecentOutcome[] = [];
+    recent = withOutcome(recent, { generation: 1, outcome: 'applied', at: '2026-12-04T10:00:01Z' });
+    recent = withOutcome(recent, { generation: 2, outcome: 'failed', at: '2026-12-04T10:00:02Z', error: 'haproxy -c: unknown keyword' });
+    recent = withOutcome(recent, { generation: 3, outcome: 'failed', at: '2026-12-04T10:00:03Z', error: 'first try' });
+    recent = withOutcome(recent, { generation: 3, outcome: 'applied', at: '2026-12-04T10:00:04Z' });
+    expect(recent.map((r) => [r.generation, r.outcome])).toEqual([[3, 'applied'], [2, 'failed'], [1, 'applied']]);
+    const report = agentReportSchema.parse({ resourceGroup: 'demo', vm: 'web01', appliedGeneration: 3, appliedHash: 'sha256:h3', outcome: 'applied', at: '2026-12-04T10:00:04Z', recent });
+    const view = historyView(status, new Map<string, ReadReport>([['web01', report]]));
+    expect(view.vms.map((v) => v.vm)).toEqual(['old', 'web01']);
+    expect(view.vms[1]!.entries.map((e) => [e.generation, e.agent?.outcome ?? null, e.agent?.error ?? null])).toEqual([
+      [3, 'applied', null],
+      [2, 'failed', 'haproxy -c: unknown keyword'],
+      [1, 'applied', null],
+    ]);
+    // Without remembered outcomes (an agent restarted), only the latest report's generation is known.
+    const plain = agentReportSchema.parse({ ...report, recent: undefined });
+    expect(historyView(status, new Map<string, ReadReport>([['web01', plain]])).vms[1]!.entries.map((e) => e.agent?.outcome ?? null)).toEqual(['applied', null, null]);
+    expect(Array.from({ length: 15 }, (_, i) => i + 1).reduce<RecentOutcome[]>((all, generation) => withOutcome(all, { generation, outcome: 'applied', at: '2026-12-04T10:00:00Z' }), [])).toHaveLength(10);
   });
 });

@@ -30,6 +30,23 @@ export const kubernetesReportSchema = z.strictObject({
   errors: boundedList(boundedText(1000), 20),
 });
 
+/** Generations an agent remembers the outcome of, in its report. */
+export const RECENT_OUTCOMES = 10;
+
+export const recentOutcomeSchema = z.strictObject({
+  generation: z.number().int().min(1),
+  outcome: z.enum(['applied', 'unchanged', 'failed']),
+  at: z.iso.datetime({ offset: true }),
+  error: boundedText(500).optional(),
+});
+
+export type RecentOutcome = z.output<typeof recentOutcomeSchema>;
+
+/** The outcomes after one more report: one per generation (the newest kept), newest first, bounded. */
+export function withOutcome(recent: readonly RecentOutcome[], next: RecentOutcome): RecentOutcome[] {
+  return [next, ...recent.filter((entry) => entry.generation !== next.generation)].slice(0, RECENT_OUTCOMES);
+}
+
 export const agentReportSchema = z.strictObject({
   resourceGroup: z.string(),
   vm: z.string(),
@@ -49,6 +66,8 @@ export const agentReportSchema = z.strictObject({
   lastContact: z.iso.datetime({ offset: true }).optional(),
   /** The last time it could not, for how long. */
   lastOutage: z.strictObject({ startedAt: z.iso.datetime({ offset: true }), endedAt: z.iso.datetime({ offset: true }), seconds: z.number().min(0) }).optional(),
+  /** The last outcome per generation the agent tried since it started, newest first (the audit trail joins them). */
+  recent: boundedList(recentOutcomeSchema, RECENT_OUTCOMES).optional(),
 });
 
 export type AgentReport = z.output<typeof agentReportSchema>;

@@ -1,7 +1,8 @@
 /**
  * The history view: what `getResourceGroupHistory` answers and `ringmaster history` prints. The
  * audit trail the reconciler keeps (shared/state/history.ts), joined with what each VM's agent
- * reported: its latest report is shown against the generation it speaks of.
+ * reported: the outcome it remembers for each generation (`recent` in its report), or its latest
+ * report against the generation that one speaks of.
  */
 import { z } from 'zod';
 import { historyEntrySchema } from '../state/history.ts';
@@ -34,13 +35,13 @@ export function historyView(status: RgStatus, reports: ReadonlyMap<string, ReadR
         const report = reports.get(vm);
         const latest = report && !('invalid' in report) ? report : undefined;
         const about = latest?.attemptedGeneration ?? latest?.appliedGeneration;
-        return {
-          vm,
-          entries: status.history[vm]!.map((entry) => ({
-            ...entry,
-            agent: latest && entry.generation !== null && about === entry.generation ? { outcome: latest.outcome, at: latest.at, ...(latest.error ? { error: latest.error } : {}) } : null,
-          })),
+        const said = (generation: number | null) => {
+          if (!latest || generation === null) return null;
+          const remembered = latest.recent?.find((outcome) => outcome.generation === generation);
+          if (remembered) return { outcome: remembered.outcome, at: remembered.at, ...(remembered.error ? { error: remembered.error } : {}) };
+          return about === generation ? { outcome: latest.outcome, at: latest.at, ...(latest.error ? { error: latest.error } : {}) } : null;
         };
+        return { vm, entries: status.history[vm]!.map((entry) => ({ ...entry, agent: said(entry.generation) })) };
       }),
   };
 }
