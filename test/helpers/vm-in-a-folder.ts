@@ -23,7 +23,13 @@ export function vmInFolder(root: string, options: { nginx?: boolean } = {}): Fol
   const haproxyStartOrReload = [
     'sh',
     '-c',
-    `if [ -S ${master} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo reload | socat - UNIX-CONNECT:${master}; else haproxy -W -D -S ${master} -p ${pidFile} -f ${root}/etc/haproxy/haproxy.cfg; fi`,
+    // The master re-executes itself on a reload, and its socket is gone for that moment: a reload
+    // sent then (two reloads in quick succession, as a rollback makes) is tried again, and the
+    // command returns once the master answers again (what systemd's reload job would wait for).
+    `if [ -S ${master} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then ` +
+      `for i in $(seq 100); do echo reload | socat - UNIX-CONNECT:${master} >/dev/null 2>&1 && break; sleep 0.05; done; ` +
+      `sleep 0.1; for i in $(seq 100); do echo 'show proc' | socat - UNIX-CONNECT:${master} 2>/dev/null | grep -q worker && exit 0; sleep 0.05; done; exit 1; ` +
+      `else haproxy -W -D -S ${master} -p ${pidFile} -f ${root}/etc/haproxy/haproxy.cfg; fi`,
   ];
   // The pid file is where the rendered nginx.conf puts it; -e keeps nginx's early log in the folder too.
   const nginxPid = `${root}/run/nginx/nginx.pid`;
