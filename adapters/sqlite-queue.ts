@@ -63,7 +63,9 @@ export class SqliteQueue implements EventQueue {
         reason TEXT NOT NULL, failed_at INTEGER NOT NULL);
     `);
     this.#signal.setMaxListeners(0);
-    if (options.recoverInFlight) this.#db.prepare('UPDATE messages SET visible_at = 0 WHERE receive_count > 0').run();
+    // A delivery cut short by this process dying (SIGKILL, a crash) is not an attempt that failed:
+    // it is given back without counting, so restarts alone never push an event to the dead letters.
+    if (options.recoverInFlight) this.#db.prepare('UPDATE messages SET visible_at = 0, receive_count = MAX(receive_count - 1, 0) WHERE receive_count > 0 AND visible_at > ?').run(Date.now());
   }
 
   #transaction<T>(work: () => T, durable = false): T {

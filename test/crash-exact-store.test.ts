@@ -129,7 +129,7 @@ test('SIGKILL at 12 random moments of a 2,000-event burst: desired/ equals a cle
     for (;;) {
       const state = await cp.store.get(storeKeys.state(sample.rg)).catch(() => undefined);
       if (state && (JSON.parse(state.body).appliedEventIds as string[]).includes(sample.id)) break;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
     }
     appliedAfter.push(Date.now() - sample.at);
   };
@@ -137,7 +137,8 @@ test('SIGKILL at 12 random moments of a 2,000-event burst: desired/ equals a cle
     let sampled: string | undefined;
     while (!burstDone) {
       const sample = lastAccepted;
-      if (sample && sample.id !== sampled) samples.push(watch((sampled = sample.id, sample)));
+      // A few at a time: the sampling must not load the control plane it measures.
+      if (sample && sample.id !== sampled && samples.length - appliedAfter.length < 4) samples.push(watch((sampled = sample.id, sample)));
       await new Promise((r) => setTimeout(r, 100));
     }
     await Promise.all(samples);
@@ -178,6 +179,9 @@ test('SIGKILL at 12 random moments of a 2,000-event burst: desired/ equals a cle
   expect(kills).toBeGreaterThanOrEqual(10);
   await drained(cp);
   const afterCrashes = await desiredContent(cp.store);
+  const dead = (await cp.api('GET', '/v1/dead-letters')).body.deadLetters as Array<{ id: string; reason: string }>;
+  // Nothing accepted is lost: restarts alone never push an event to the dead letters.
+  expect(dead).toEqual([]);
   const statuses = await Promise.all(groups.map(async (events) => (await cp.api('GET', `/v1/resource-groups/${events[0]!.resourceGroup}`)).body));
   await cp.kill('SIGTERM');
 
@@ -190,6 +194,12 @@ test('SIGKILL at 12 random moments of a 2,000-event burst: desired/ equals a cle
   await drained(clean);
   const replayed = await desiredContent(clean.store);
 
+  const differing = [...new Set([...afterCrashes.keys(), ...replayed.keys()])].filter((key) => JSON.stringify(afterCrashes.get(key)) !== JSON.stringify(replayed.get(key)));
+  for (const key of differing.slice(0, 3)) {
+    const rg = key.split('/')[1]!;
+    const status = statuses.find((s) => s.resourceGroup === rg);
+    console.log(`DIFF ${key}: crash run ${afterCrashes.has(key) ? 'has' : 'lacks'} it; status ${JSON.stringify(status?.documents.map((d: { vm: string; generation?: number; stored: unknown; storedAsWanted: boolean }) => [d.vm, d.generation, d.stored, d.storedAsWanted]))}; history ${JSON.stringify((await clean.api('GET', `/v1/resource-groups/${rg}/history`)).body.vms.map((v: { vm: string }) => v.vm))}`);
+  }
   expect(replayed.size).toBeGreaterThan(GROUPS * 2);
   expect([...afterCrashes.keys()].sort()).toEqual([...replayed.keys()].sort());
   for (const [key, content] of replayed) expect({ key, content: afterCrashes.get(key) }).toEqual({ key, content });
