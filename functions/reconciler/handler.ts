@@ -18,6 +18,7 @@ import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../.
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
 import { emptyState, rgStateSchema } from '../../shared/state/rg-state.ts';
+import { inParallel } from '../shared/in-parallel.ts';
 import { loadState, readStoredDocuments } from '../shared/state-store.ts';
 
 /** A queued message the reconciler cannot process; `messageId` is the SQS record's. */
@@ -51,22 +52,6 @@ export interface ReconcilerDependencies {
 
 const MAX_PARALLEL_WRITES = 16;
 
-/** Runs `work` on every item, at most `limit` at once; waits for all before reporting a failure. */
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const failures: unknown[] = [];
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      try {
-        await work(items[next++]!);
-      } catch (error) {
-        failures.push(error);
-      }
-    }
-  });
-  await Promise.all(workers);
-  if (failures.length > 0) throw failures[0];
-}
 
 function parseRecord(record: SQSRecord): { event: ControlPlaneEvent } | { reason: string } {
   let value: unknown;

@@ -4,6 +4,7 @@ import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import { clusterAuthSchema } from '../../shared/contract/cluster-auth.ts';
 import { documentVm, storeKeys } from '../../shared/contract/store-layout.ts';
+import { inParallel } from './in-parallel.ts';
 import { readStoredCopy, type StoredCopy, type StoredDocuments } from '../../shared/contract/document-envelope.ts';
 
 export interface LoadedState {
@@ -31,17 +32,13 @@ export async function readStoredDocuments(store: ObjectStore, resourceGroup: str
   const keys = await store.list(storeKeys.desiredOf(resourceGroup));
   const copies: Record<string, StoredCopy> = {};
   const strays: string[] = [];
-  for (let i = 0; i < keys.length; i += READ_PARALLELISM) {
-    await Promise.all(
-      keys.slice(i, i + READ_PARALLELISM).map(async (key) => {
-        const vm = documentVm(resourceGroup, key);
-        const object = vm ? await store.get(key) : undefined;
-        const copy = object ? readStoredCopy(object.body) : undefined;
-        if (vm && copy) copies[vm] = copy;
-        else if (!vm || object) strays.push(key);
-      }),
-    );
-  }
+  await inParallel(keys, READ_PARALLELISM, async (key) => {
+    const vm = documentVm(resourceGroup, key);
+    const object = vm ? await store.get(key) : undefined;
+    const copy = object ? readStoredCopy(object.body) : undefined;
+    if (vm && copy) copies[vm] = copy;
+    else if (!vm || object) strays.push(key);
+  });
   return { copies, strays: strays.sort() };
 }
 
