@@ -105,6 +105,8 @@ export async function showStatus(rg: string, options: StatusOptions): Promise<nu
   return 0;
 }
 
+const HISTORY_EVENTS_SHOWN = 3;
+
 /** The audit trail of a group (or of one VM of it), newest first. */
 export async function showHistory(rg: string, vm: string | undefined, options: OutputOptions): Promise<number> {
   const history = await new ApiClient(options).call('getResourceGroupHistory', { rg });
@@ -114,8 +116,12 @@ export async function showHistory(rg: string, vm: string | undefined, options: O
     print(JSON.stringify({ ...history, vms }, null, 2));
     return 0;
   }
-  const events = (entry: (typeof vms)[number]['entries'][number]) =>
-    `${entry.events.map((e) => `${printable(e.id)} (${printable(e.type)})`).join(', ') || (entry.repair ? 'repair after an unfinished run' : '-')}${entry.moreEvents > 0 ? ` +${entry.moreEvents} more` : ''}`;
+  // The first few events in the table (a provisioning batch names dozens); --json has them all.
+  const events = (entry: (typeof vms)[number]['entries'][number]) => {
+    const shown = entry.events.slice(0, HISTORY_EVENTS_SHOWN).map((e) => `${printable(e.id)} (${printable(e.type)})`);
+    const hidden = entry.moreEvents + entry.events.length - shown.length;
+    return `${shown.join(', ') || (entry.repair ? 'repair after an unfinished run' : '-')}${hidden > 0 ? ` +${hidden} more` : ''}`;
+  };
   print(
     table(
       ['VM', 'GENERATION', 'HASH', 'STORED AT', 'EVENTS', 'AGENT'],
