@@ -10,6 +10,7 @@ import type { VersionedDocument } from '../shared/contract/document-envelope.ts'
 import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { serviceCommands } from '../shared/services.ts';
+import { placePlaceholders } from './certificates/placeholder.ts';
 import { FileJournal, onDisk, onDiskWithoutLinks, writeAtomically } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
 
@@ -27,6 +28,8 @@ export interface ApplyOptions {
   readonly run: CommandRunner;
   /** Where this VM's daemons keep their files, as documents name them; the services' commands come from it. */
   readonly layout: Layout;
+  /** The time placeholder certificates start at (default: now). */
+  readonly now?: () => Date;
 }
 
 /** The steps of an apply, in order: a failure names the one it happened at. */
@@ -133,6 +136,10 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
         await own(path, file.owner, file.group);
       });
     }
+    // Before nginx validates: a TLS host without files gets a self-signed placeholder (ACME
+    // replaces it later, after the apply). Not journaled: a placeholder is the agent's own
+    // certificate state, as good for the next try as for this one, never a document's file.
+    await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], options.now?.() ?? new Date()));
     for (const service of touched) {
       const { validate } = commands[service.name];
       if (!validate) continue;
