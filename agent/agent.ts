@@ -20,6 +20,7 @@ import { Redactor } from './redaction.ts';
 import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
 import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
+import type { ServiceManager } from './service-manager/service-manager.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -43,6 +44,8 @@ export interface AgentOptions {
   readonly prerequisites?: PrerequisitePaths;
   /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
   readonly kubernetes?: KubernetesTaskRunner;
+  /** Who checks and (re)loads the services (default: systemd, the layout's commands run by `run`). */
+  readonly services?: ServiceManager;
 }
 
 /** What the agent needs of the Kubernetes tasks: run them for a document, and again on a timer. */
@@ -150,6 +153,8 @@ export class Agent {
     if (foreign) return this.#log('ignoring the saved state', { reason: foreign });
     this.#applied = document;
     this.#redact.learn(document);
+    // A sandbox's daemons ended with the agent that ran them: what runs this document starts again.
+    await this.#options.services?.resume(document.services.map((service) => service.name)).catch((error: unknown) => this.#log('starting the services of the saved state failed', { error: (error as Error).message }, 'warn'));
   }
 
   #log(message: string, fields: Record<string, unknown> = {}, level: LogLevel = 'info'): void {
@@ -183,10 +188,17 @@ export class Agent {
       ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
       ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
       ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
+      ...this.#notices(),
     };
     const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, this.#redact.value(report)));
     this.#reporting = write;
     await write;
+  }
+
+  /** What the service manager says of the running document's services ("k3s: not run in sandbox"). */
+  #notices(): { notices?: string[] } {
+    const notices = this.#options.services?.notices(this.#applied?.services.map((service) => service.name) ?? []) ?? [];
+    return notices.length > 0 ? { notices } : {};
   }
 
   /** Runs the Kubernetes tasks of `document`; their failures are reported, never fail the apply. */
@@ -284,7 +296,7 @@ export class Agent {
     }
     let result: ApplyResult;
     try {
-      result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout });
+      result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout, ...(this.#options.services ? { services: this.#options.services } : {}) });
     } catch (error) {
       // applyDocument puts everything back and says why; this is for what it did not foresee.
       return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed: ${(error as Error).message}` };

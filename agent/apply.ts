@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
 import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
-import { serviceCommands } from '../shared/services.ts';
+import { type ServiceManager, systemdServices } from './service-manager/service-manager.ts';
 import { placePlaceholders } from './certificates/placeholder.ts';
 import { FileJournal, onDisk, onDiskWithoutLinks, writeAtomically } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
@@ -28,6 +28,8 @@ export interface ApplyOptions {
   readonly run: CommandRunner;
   /** Where this VM's daemons keep their files, as documents name them; the services' commands come from it. */
   readonly layout: Layout;
+  /** Who checks and (re)loads the services (default: systemd, with the layout's commands run by `run`). */
+  readonly services?: ServiceManager;
   /** The time placeholder certificates start at (default: now). */
   readonly now?: () => Date;
 }
@@ -114,7 +116,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   };
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
   // The agent's own commands, naming the files where they are on this disk: a document sends none.
-  const commands = serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
+  const services = options.services ?? systemdServices(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout), options.run);
   /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
   const live: ServiceSpec[] = [];
   const reloaded: string[] = [];
@@ -141,10 +143,10 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     // certificate state, as good for the next try as for this one, never a document's file.
     await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], options.now?.() ?? new Date()));
     for (const service of touched) {
-      const { validate } = commands[service.name];
-      if (!validate) continue;
-      const check = await atStep('validate', `${service.name}: validation (${validate.join(' ')})`, () => options.run(validate));
-      if (check.code !== 0) throw new StepFailure('validate', `${service.name}: validation failed (${validate.join(' ')}): ${excerpt(check.output)}`);
+      const validation = services.validate(service.name);
+      if (!validation) continue;
+      const check = await atStep('validate', `${service.name}: validation`, () => validation);
+      if (check.code !== 0) throw new StepFailure('validate', `${service.name}: validation failed (${check.command}): ${excerpt(check.output)}`);
     }
     for (const service of touched) {
       // Counted as live before it is tried: a reload that fails half-way (a restart that stopped
@@ -156,15 +158,14 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
         extraServers = synced.extra;
         continue;
       }
-      const { reload, reloadInput } = commands[service.name];
-      const result = await atStep('reload', `${service.name}: reload (${reload.join(' ')})`, () => options.run(reload, reloadInput));
-      if (result.code !== 0) throw new StepFailure('reload', `${service.name}: reload failed (${reload.join(' ')}): ${excerpt(result.output)}`);
+      const result = await atStep('reload', `${service.name}: reload`, () => services.reload(service.name));
+      if (result.code !== 0) throw new StepFailure('reload', `${service.name}: reload failed (${result.command}): ${excerpt(result.output)}`);
       reloaded.push(service.name);
     }
   } catch (error) {
     const failed = error instanceof StepFailure ? error : new StepFailure('write', (error as Error).message);
     const notRestored = await journal.restore();
-    const notReloaded = await takeRestoredFiles(live, journal, { next, previous, options, commands });
+    const notReloaded = await takeRestoredFiles(live, journal, { next, previous, options, services });
     const undone = [
       ...(notRestored.length > 0 ? [`could not put back ${notRestored.join('; ')}`] : []),
       ...notReloaded,
@@ -190,9 +191,9 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
 async function takeRestoredFiles(
   live: readonly ServiceSpec[],
   journal: FileJournal,
-  context: { next: VersionedDocument; previous: VersionedDocument | undefined; options: ApplyOptions; commands: ReturnType<typeof serviceCommands> },
+  context: { next: VersionedDocument; previous: VersionedDocument | undefined; options: ApplyOptions; services: ServiceManager },
 ): Promise<string[]> {
-  const { next, previous, options, commands } = context;
+  const { next, previous, options, services } = context;
   const failures: string[] = [];
   for (const service of live) {
     try {
@@ -202,8 +203,7 @@ async function takeRestoredFiles(
       }
       const changed = changedPaths(next, previous);
       if (!service.files.some((path) => !changed.has(path) || journal.existedBefore(onDisk(options.root, path)))) continue;
-      const { reload, reloadInput } = commands[service.name];
-      const result = await options.run(reload, reloadInput);
+      const result = await services.reload(service.name);
       if (result.code !== 0) failures.push(`${service.name}: reload on the restored files failed: ${excerpt(result.output)}`);
     } catch (error) {
       failures.push(`${service.name}: taking the restored files failed: ${(error as Error).message}`);

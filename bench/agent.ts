@@ -114,7 +114,7 @@ async function main(): Promise<void> {
 
     const credentials = agentCredentials(JSON.parse(readFileSync(join(root, 'control-plane', 'credentials.json'), 'utf8')).masterKey, 'demo', 'web01');
     const client = new S3Client({ endpoint: cp.info.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
-    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: [trustedKey(cp.info.documentKey)], root: '/', layout, stateDir: join(root, 'agent-state') });
+    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: [trustedKey(cp.info.documentKey)], root: '/', layout, stateDir: join(root, 'agent-state'), services: folder.services });
     await sendEndpoints(POD_ADDRESSES.slice(0, 2));
     await sleep(200);
     const first = await agent.poll();
@@ -238,7 +238,7 @@ async function main(): Promise<void> {
       `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, recoveries, idle, idleBundle })}\n`,
     );
   } finally {
-    folder.stopHaproxy();
+    await folder.stopHaproxy();
     for (const pod of pods) pod.close();
     await cp.stop();
     rmSync(root, { recursive: true, force: true });

@@ -80,7 +80,8 @@ program
   .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
   .option('--history-depth <n>', "generations of each VM's document kept in the audit trail (ringmaster history)", historyDepth, 10)
-  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number }) => {
+  .option('--sandbox-root <dir>', 'sandboxed VMs: render each VM\'s paths under DIR/<rg>/<vm> (run its agent there with --service-manager sandbox)')
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; sandboxRoot?: string }) => {
     await (await commands.serve()).serve(options);
   });
 
@@ -113,8 +114,9 @@ program
   .option('--endpoint <url>', 'S3-compatible endpoint, path-style (default: $RINGMASTER_S3_ENDPOINT, else AWS S3)')
   .option('--bucket <name>', 'bucket (default: $RINGMASTER_BUCKET)')
   .option('--region <region>', 'region (default: $AWS_REGION or us-east-1)')
-  .option('--root <dir>', 'prefix for every path written (tests and dry runs)', '/')
-  .option('--state-dir <dir>', 'where the last applied document is kept', '/var/lib/ringmaster-agent')
+  .option('--root <dir>', 'prefix for every path written (tests and dry runs); with the sandbox: the VM\'s folder, which its documents are rendered for', '/')
+  .option('--state-dir <dir>', 'where the last applied document is kept (default: /var/lib/ringmaster-agent, under --root in a sandbox)')
+  .addOption(new Option('--service-manager <kind>', 'systemd: a real VM; sandbox: the agent runs haproxy, nginx and PostgreSQL itself under --root (k3s is not run)').choices(['systemd', 'sandbox']).default('systemd'))
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
   .option('--kubeconfig <file>', `on the k3s server: the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)`)
   .option('--trust-key <key...>', "the control plane's document public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents signed otherwise are refused")

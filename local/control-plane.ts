@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
-import type { Layout } from '../shared/layout.ts';
+import type { VmLayouts } from '../shared/layout.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { createClusterHandlers } from '../functions/cluster/handler.ts';
@@ -42,7 +42,7 @@ export interface LocalOptions {
   readonly publicUrl?: string;
   readonly onReconciled?: ReconcilerDependencies['onReconciled'];
   /** Where documents put files on the VMs (default: a production VM's); benchmarks run VMs in a folder. */
-  readonly layout?: Layout;
+  readonly layout?: VmLayouts;
   /** How often every group's documents are checked for re-signing (default 6 hours; also once at start). */
   readonly refreshIntervalMs?: number;
   /** Generations of each VM's document kept in the audit trail (default 10). */

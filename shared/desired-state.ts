@@ -14,9 +14,9 @@ import { networkFindings } from './findings/network.ts';
 import { topologyFindings } from './findings/topology.ts';
 import { documentHash } from './contract/document-envelope.ts';
 import { sha256Hex } from './hash.ts';
-import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
+import { type Layout, layoutOfVm, type VmLayouts } from './layout.ts';
 import { buildModel, type Model } from './model.ts';
-import { planHaproxy } from './render/haproxy.ts';
+import { type HaproxyPlan, planHaproxy } from './render/haproxy.ts';
 import { type RoleAssignment, assignRoles } from './role-assignment.ts';
 import { DOCUMENT_API_VERSION, type KubernetesTasks, type VmDocument } from './schema/document.ts';
 import type { ResourceGroup } from './schema/resource-group.ts';
@@ -26,7 +26,8 @@ import type { SlotTable } from './slots.ts';
 import { kubernetesRolesOf } from './topology.ts';
 
 export interface DesiredStateOptions {
-  readonly layout?: Layout;
+  /** Where VMs keep their files: one layout for all (default: a production VM's) or one per VM (sandboxed VMs). */
+  readonly layout?: VmLayouts;
   /** The slot tables of the previous run, so pods keep their haproxy slots. */
   readonly previousSlots?: Readonly<Record<string, SlotTable>>;
   /** The control plane's API URL as the server reaches it, for its calls back (endpoint changes, kubeconfigs). */
@@ -89,10 +90,19 @@ function renderDocument(vm: Vm, ctx: RenderContext): VmDocument {
 }
 
 export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOptions = {}): DesiredState {
-  const layout = options.layout ?? DEFAULT_LAYOUT;
+  const layoutOf = (vm: string): Layout => layoutOfVm(options.layout, rg.name, vm);
   const assignment = assignRoles(rg);
   const model = buildModel(rg, assignment.vms);
-  const haproxy = planHaproxy(model, layout, options.previousSlots);
+  // haproxy.cfg names its sockets, so each layout has its config; the slots and findings are
+  // the same in all. One layout for every VM (production) plans it once.
+  const plans = new Map<string, HaproxyPlan>();
+  const haproxyFor = (layout: Layout): HaproxyPlan => {
+    const key = JSON.stringify(layout);
+    const plan = plans.get(key) ?? planHaproxy(model, layout, options.previousSlots);
+    plans.set(key, plan);
+    return plan;
+  };
+  const haproxy = haproxyFor(layoutOf(model.topology.webgateways[0]?.name ?? ''));
   const findings = sortFindings([
     ...assignment.findings,
     ...topologyFindings(model),
@@ -109,7 +119,7 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
   };
   const serverToken = rg.secrets.clusterToken;
   const tokens = { server: secretFile(serverToken), agent: secretFile(serverToken === undefined ? undefined : agentTokenOf(serverToken, rg.name)) };
-  const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokens, kubeconfigRequests: options.kubeconfigRequests ?? [], acme: options.acme ?? DEFAULT_ACME };
+  const ctx: RenderContext = { model, layout: layoutOf(''), layoutOf, haproxy, apiUrl: options.apiUrl, tokens, kubeconfigRequests: options.kubeconfigRequests ?? [], acme: options.acme ?? DEFAULT_ACME };
 
   const documents: VmDocument[] = [];
   const blockedList: BlockedVm[] = [];
@@ -118,7 +128,8 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
       const reasons = findings.filter((f) => f.blocks.includes(vm.name)).map((f) => f.code);
       blockedList.push({ vm: vm.name, reasons: [...new Set(reasons)] });
     } else {
-      documents.push(renderDocument(vm, ctx));
+      const layout = layoutOf(vm.name);
+      documents.push(renderDocument(vm, { ...ctx, layout, haproxy: vm.roles.includes('webgateway') ? haproxyFor(layout) : haproxy }));
     }
   }
   return { resourceGroup: rg.name, documents, blocked: blockedList, findings, assignments: assignment.assignments, slots: haproxy.slots };

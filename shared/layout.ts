@@ -69,3 +69,25 @@ export function layoutUnder(root: string, reload: Layout['reload'] = DEFAULT_LAY
   const moved = Object.fromEntries(Object.entries(base).map(([key, value]) => [key, typeof value === 'string' ? `${prefix}${value}` : value]));
   return { ...(moved as unknown as Layout), reload };
 }
+
+/**
+ * Where each VM of a group keeps its files: one layout for every VM (production VMs; a test's
+ * single folder), or one per VM, so sandboxed VMs run side by side on one machine, each in a
+ * folder of its own (`ringmaster serve --sandbox-root`).
+ */
+export type VmLayouts = Layout | ((resourceGroup: string, vm: string) => Layout);
+
+export function layoutOfVm(layouts: VmLayouts | undefined, resourceGroup: string, vm: string): Layout {
+  if (layouts === undefined) return DEFAULT_LAYOUT;
+  return typeof layouts === 'function' ? layouts(resourceGroup, vm) : layouts;
+}
+
+/** The folder a sandboxed VM lives in: the control plane renders its documents for it, its agent runs there. */
+export function sandboxRoot(root: string, resourceGroup: string, vm: string): string {
+  return `${root.replace(/\/$/, '')}/${resourceGroup}/${vm}`;
+}
+
+/** Every VM of every group in a folder of its own below `root`. */
+export function sandboxLayouts(root: string): VmLayouts {
+  return (resourceGroup, vm) => layoutUnder(sandboxRoot(root, resourceGroup, vm));
+}

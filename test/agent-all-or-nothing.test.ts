@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fullAccess, startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { S3Store } from '../adapters/s3-store.ts';
-import { Agent, runCommand } from '../agent/agent.ts';
-import type { CommandRunner } from '../agent/apply.ts';
+import { Agent } from '../agent/agent.ts';
 import { runtimeCommand } from '../agent/haproxy-runtime.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { computeDesiredState, type DesiredState } from '../shared/desired-state.ts';
-import type { DaemonName } from '../shared/layout.ts';
+import type { ServiceManager } from '../agent/service-manager/service-manager.ts';
+import type { ServiceName } from '../shared/services.ts';
 import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
@@ -45,15 +45,19 @@ let slots: DesiredState['slots'] = {};
 /** How far the agent's clock is ahead: moved on to reach a failed document's next try. */
 let clockAheadMs = 0;
 
-/** systemd, stood in for: the reload of the daemon named here fails once, as `systemctl reload` does when a unit's reload fails. */
-let failingReload: DaemonName | undefined;
-const run: CommandRunner = async (argv, stdinFile) => {
-  if (failingReload && JSON.stringify(argv) === JSON.stringify(layout.reload(failingReload))) {
-    const daemon = failingReload;
+/** The sandbox's services, except that the reload of the daemon named here fails once, as `systemctl reload` does when a unit's reload fails. */
+let failingReload: ServiceName | undefined;
+const services: ServiceManager = {
+  kind: folder.services.kind,
+  validate: (service) => folder.services.validate(service),
+  notices: (names) => folder.services.notices(names),
+  resume: (names) => folder.services.resume(names),
+  stop: () => folder.services.stop(),
+  reload: async (service) => {
+    if (failingReload !== service) return folder.services.reload(service);
     failingReload = undefined;
-    return { code: 1, output: `Job for ${daemon}.service failed because the control process exited with error code.` };
-  }
-  return runCommand(argv, stdinFile);
+    return { command: `systemctl reload ${service}.service`, code: 1, output: `Job for ${service}.service failed because the control process exited with error code.` };
+  },
 };
 
 /**
@@ -170,7 +174,7 @@ beforeAll(async () => {
   s3 = await startEmbeddedS3({ directory: join(root, 's3'), port: await freePort(), bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
   store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
-  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), run, now: () => new Date(Date.now() + clockAheadMs) });
+  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), services, now: () => new Date(Date.now() + clockAheadMs) });
   // The first document, on a folder with nothing prepared: haproxy and nginx start on it.
   await backToOld();
 }, 30_000);
@@ -182,8 +186,8 @@ afterAll(async () => {
     // Never made immutable (the test failed earlier).
   }
   try {
-    folder.stopNginx();
-    folder.stopHaproxy();
+    await folder.stopNginx();
+    await folder.stopHaproxy();
   } finally {
     for (const pod of pods) pod.close();
     await s3.close();

@@ -218,14 +218,14 @@ beforeAll(async () => {
   store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
   agentClient = client;
-  // The documents are rendered under the test folder already (layoutUnder), paths and commands
-  // alike, so the agent writes them where they say.
-  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state') });
+  // The documents are rendered under the test folder already (layoutUnder), so the agent writes
+  // them where they say, and its sandbox runs the daemons.
+  agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), services: folder.services });
 }, 30000);
 
 afterAll(async () => {
   try {
-    folder.stopHaproxy();
+    await folder.stopHaproxy();
   } finally {
     for (const server of pods.values()) server.close();
     await s3.close();
@@ -397,7 +397,7 @@ describe('under load, every change takes effect and no request fails', () => {
     const pid = await haproxyPid();
     // The same agent as a VM runs it: its own poll loop, logging as the CLI does.
     const logs: Array<{ message: string; level: string; fields: Record<string, unknown>; at: number }> = [];
-    const looping = new Agent({ client: agentClient, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), log: (message, fields = {}, level = 'info') => logs.push({ message, level, fields, at: Date.now() }) });
+    const looping = new Agent({ client: agentClient, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), services: folder.services, log: (message, fields = {}, level = 'info') => logs.push({ message, level, fields, at: Date.now() }) });
     const stop = new AbortController();
     const running = looping.run(stop.signal);
     let recoveryMs = Number.NaN;

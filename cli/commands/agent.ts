@@ -14,6 +14,12 @@ import { DEFAULT_PREREQUISITE_PATHS } from '../../shared/prerequisites.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { InputError } from '../input.ts';
+import { join, resolve } from 'node:path';
+import { SandboxServices } from '../../agent/service-manager/sandbox.ts';
+import { SERVICE_MANAGER_KINDS } from '../../agent/service-manager/service-manager.ts';
+
+/** Where the agent keeps its last applied document on a VM. */
+const DEFAULT_STATE_DIR = '/var/lib/ringmaster-agent';
 
 export interface AgentFlags {
   readonly resourceGroup?: string;
@@ -22,7 +28,8 @@ export interface AgentFlags {
   readonly bucket?: string;
   readonly region?: string;
   readonly root: string;
-  readonly stateDir: string;
+  readonly stateDir?: string;
+  readonly serviceManager?: string;
   readonly once?: boolean;
   readonly kubeconfig?: string;
   readonly trustKey?: readonly string[];
@@ -52,6 +59,7 @@ const agentConfigSchema = z.strictObject({
   root: z.string().regex(/^\//, 'must be an absolute path'),
   stateDir: z.string().regex(/^\//, 'must be an absolute path'),
   once: z.boolean(),
+  serviceManager: z.enum(SERVICE_MANAGER_KINDS, { error: `must be one of ${SERVICE_MANAGER_KINDS.join(', ')}` }),
   kubeconfig: z.string().regex(/^\//, 'must be an absolute path'),
   trustedKeys: trustedKeysSchema,
 });
@@ -64,6 +72,7 @@ const FLAG: Record<string, string> = {
   region: '--region (AWS_REGION)',
   root: '--root',
   stateDir: '--state-dir',
+  serviceManager: '--service-manager',
   kubeconfig: '--kubeconfig (RINGMASTER_KUBECONFIG)',
   trustedKeys: '--trust-key (RINGMASTER_TRUSTED_KEYS)',
 };
@@ -80,7 +89,9 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     bucket: flags.bucket ?? env.RINGMASTER_BUCKET,
     region: flags.region ?? env.AWS_REGION ?? 'us-east-1',
     root: flags.root,
-    stateDir: flags.stateDir,
+    // A sandboxed VM keeps everything in its folder, the agent's state too.
+    stateDir: flags.stateDir ?? (flags.serviceManager === 'sandbox' ? join(flags.root, DEFAULT_STATE_DIR) : DEFAULT_STATE_DIR),
+    serviceManager: flags.serviceManager ?? 'systemd',
     once: flags.once ?? false,
     kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
     trustedKeys: flags.trustKey?.length ? flags.trustKey : (env.RINGMASTER_TRUSTED_KEYS ?? '').split(',').filter((text) => text.trim() !== ''),
@@ -89,20 +100,29 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   const config = parsed.data;
   const logger = createLogger('ringmaster-agent');
   const log = (message: string, fields?: Record<string, unknown>, level: LogLevel = 'info') => logger[level](message, fields ?? {});
+  const client = new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) });
+  const identity = { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm };
+  // A sandboxed VM's documents are rendered for its folder (`serve --sandbox-root`): files are
+  // written where they say (under the root, the only place its roles may write), and the
+  // sandbox runs the daemons; k3s and so the Kubernetes tasks do not run there.
+  const sandbox = config.serviceManager === 'sandbox' ? new SandboxServices({ root: resolve(config.root) }) : undefined;
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
-  const kubernetes = new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
+  const kubernetes = sandbox ? undefined : new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
   const agent = new Agent({
-    client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
-    identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
+    client,
+    identity,
     trustedKeys: config.trustedKeys,
-    root: config.root,
     stateDir: config.stateDir,
-    prerequisites: DEFAULT_PREREQUISITE_PATHS,
     log,
-    kubernetes,
+    ...(sandbox ? { root: '/', layout: sandbox.layout, services: sandbox } : { root: config.root, prerequisites: DEFAULT_PREREQUISITE_PATHS, kubernetes: kubernetes! }),
   });
+  const stopAll = async () => {
+    await kubernetes?.stop();
+    await sandbox?.stop();
+  };
   if (config.once) {
-    const outcome = await agent.poll().finally(() => kubernetes.stop());
+    // A sandbox's daemons live as long as its agent: a single poll leaves nothing running.
+    const outcome = await agent.poll().finally(stopAll);
     process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error })}\n`);
     return outcome.kind === 'failed' ? 1 : 0;
   }
@@ -110,5 +130,6 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());
   await agent.run(stop.signal);
+  await sandbox?.stop();
   return 0;
 }

@@ -10,6 +10,7 @@ import { loadOrCreateCredentials } from '../../local/credentials.ts';
 import { agentCredentials } from '../../shared/agent-identity.ts';
 import { documentPublicKey } from '../../functions/shared/document-signer.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
+import { sandboxLayouts } from '../../shared/layout.ts';
 import { InputError } from '../input.ts';
 
 export interface ServeOptions {
@@ -20,6 +21,8 @@ export interface ServeOptions {
   readonly publicUrl?: string;
   readonly readyFile?: string;
   readonly showCredentials?: boolean;
+  /** Sandboxed VMs: each VM's paths rendered under `<sandboxRoot>/<rg>/<vm>`. */
+  readonly sandboxRoot?: string;
 }
 
 export function describeConnection(info: ConnectionInfo, showCredentials: boolean): string {
@@ -49,6 +52,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     s3Port: options.s3Port,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
     ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
+    ...(options.sandboxRoot ? { layout: sandboxLayouts(resolve(options.sandboxRoot)) } : {}),
   });
   if (options.readyFile) writeFileSync(options.readyFile, `${JSON.stringify(controlPlane.info)}\n`, { mode: 0o600 });
   process.stdout.write(`${describeConnection(controlPlane.info, options.showCredentials ?? false)}\n`);

@@ -10,7 +10,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
-import type { Layout } from '../../shared/layout.ts';
+import type { VmLayouts } from '../../shared/layout.ts';
 import { signDocument } from '../../shared/contract/document-envelope.ts';
 import type { DocumentSigner } from '../../shared/contract/document-signing.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
@@ -36,7 +36,7 @@ export interface ReconcilerDependencies {
   readonly logger: Logger;
   /** The API's URL as clusters reach it (their servers call it back), when the control plane has one. */
   readonly apiUrl?: string;
-  readonly layout?: Layout;
+  readonly layout?: VmLayouts;
   readonly now?: () => Date;
   /**
    * The queue's maximum receives (its redrive policy): on that last receive a failing group's

@@ -68,6 +68,8 @@ export const agentReportSchema = z.strictObject({
   lastOutage: z.strictObject({ startedAt: z.iso.datetime({ offset: true }), endedAt: z.iso.datetime({ offset: true }), seconds: z.number().min(0) }).optional(),
   /** The last outcome per generation the agent tried since it started, newest first (the audit trail joins them). */
   recent: boundedList(recentOutcomeSchema, RECENT_OUTCOMES).optional(),
+  /** What the agent's service manager says of the running services: a sandboxed VM names what it does not run ("k3s: not run in sandbox"). */
+  notices: boundedList(boundedText(200), 20).optional(),
 });
 
 export type AgentReport = z.output<typeof agentReportSchema>;

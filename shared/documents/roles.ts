@@ -21,7 +21,10 @@ import type { DocumentParts } from './builder.ts';
 
 export interface RenderContext {
   readonly model: Model;
+  /** Where the VM being rendered keeps its files. */
   readonly layout: Layout;
+  /** Where any VM of the group keeps its files (the server's manifests name the NFS VMs' folders). */
+  readonly layoutOf: (vm: string) => Layout;
   readonly haproxy: HaproxyPlan;
   /** Where the server's endpoint watcher posts; absent until the control plane has a URL. */
   readonly apiUrl: string | undefined;
@@ -83,7 +86,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
   k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint ?? ''), 'server', true);
   parts.directory(layout.k3sManifestsDir);
   for (const nfsVm of model.topology.nfs) {
-    parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-nfs-${nfsVm.name}.yaml`, mode: '0600', content: renderNfsProvisioner(nfsVm, layout) });
+    parts.file({ path: `${layout.k3sManifestsDir}/ringmaster-nfs-${nfsVm.name}.yaml`, mode: '0600', content: renderNfsProvisioner(nfsVm, ctx.layoutOf(nfsVm.name)) });
   }
   const dashboardHost = cluster.dashboard.hostname ?? vm.fqdn;
   if (cluster.dashboard.enabled) {

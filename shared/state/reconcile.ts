@@ -16,7 +16,7 @@ import { type ClusterAuth, clusterKeyFingerprint } from '../contract/cluster-aut
 import { storeKeys } from '../contract/store-layout.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import { computeDesiredState, type DesiredState } from '../desired-state.ts';
-import type { Layout } from '../layout.ts';
+import type { VmLayouts } from '../layout.ts';
 import { type Outcome, type ReducerContext, reduce } from './reducer.ts';
 import { effectiveDescription, type RgState } from './rg-state.ts';
 import { DEFAULT_HISTORY_DEPTH, recordHistory } from './history.ts';
@@ -25,7 +25,7 @@ import type { RgStatus } from './status.ts';
 export interface ReconcileContext extends ReducerContext {
   /** The control plane's API URL as the clusters reach it (their servers call it back). */
   readonly apiUrl?: string;
-  readonly layout?: Layout;
+  readonly layout?: VmLayouts;
   /** ISO time of this run, for the status only (documents never carry a clock). */
   readonly now: string;
   /**
