@@ -335,9 +335,11 @@ export class Agent {
 
   async #runPolls(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      let wait = this.intervalSeconds;
+      let wait: number;
       try {
         await this.poll();
+        // The interval of the document that runs now: after the first apply, a webgateway's 1 s, not the 5 s of no document.
+        wait = this.intervalSeconds;
       } catch (error) {
         const outage = (this.#outage ??= { startedAt: this.#now(), failures: 0 });
         outage.failures++;

@@ -12,6 +12,7 @@ import { InputError } from './input.ts';
 // the queue, the handlers) to poll one document.
 const commands = {
   agent: () => import('./commands/agent.ts'),
+  demo: () => import('./commands/demo.ts'),
   kubeconfig: () => import('./commands/kubeconfig.ts'),
   open: () => import('./commands/open.ts'),
   operator: () => import('./commands/operator.ts'),
@@ -83,6 +84,16 @@ program
   .option('--sandbox-root <dir>', 'sandboxed VMs: render each VM\'s paths under DIR/<rg>/<vm> (run its agent there with --service-manager sandbox)')
   .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; sandboxRoot?: string }) => {
     await (await commands.serve()).serve(options);
+  });
+
+program
+  .command('demo')
+  .description("the whole product on this machine: control plane, the reference architecture's VMs sandboxed (real haproxy, nginx, PostgreSQL), pods, until all is in sync; Ctrl-C stops it all")
+  .option('--data-dir <dir>', 'an empty or new folder for everything (default: a new one in the temp folder, removed on stop)')
+  .option('--keep', 'keep the data folder after stopping')
+  .option('--api-port <port>', 'HTTP API port (default: a free one)', portNumber)
+  .action(async (options: { dataDir?: string; keep?: boolean; apiPort?: number }) => {
+    process.exitCode = await (await commands.demo()).runDemo(options);
   });
 
 const connection = (command: Command) =>

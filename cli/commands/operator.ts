@@ -5,7 +5,7 @@ import { ApiClient, ApiError, type ConnectionOptions } from '../api-client.ts';
 import { InputError } from '../input.ts';
 import { table } from '../table.ts';
 import { problemSchema } from '../../shared/contract/problem.ts';
-import type { DocumentView } from '../../shared/contract/status-view.ts';
+import type { DocumentView, StatusView } from '../../shared/contract/status-view.ts';
 import { shortText, statusGlance } from '../../shared/status-badges.ts';
 
 export interface OutputOptions extends ConnectionOptions {
@@ -16,7 +16,8 @@ const print = (text: string) => process.stdout.write(`${text}\n`);
 /** Text that came from a VM (agent reports) is shown without control characters: no terminal escapes. */
 const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
-async function readEvents(file: string): Promise<unknown> {
+/** An events file (JSON or YAML; `-` is standard input), parsed but not yet checked: the API checks it. */
+export async function readEventsFile(file: string): Promise<unknown> {
   const text = file === '-' ? await new Response(process.stdin as unknown as ReadableStream).text() : await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new InputError(file, [`cannot read: ${error.code ?? error.message}`]);
   });
@@ -28,7 +29,7 @@ async function readEvents(file: string): Promise<unknown> {
 }
 
 export async function sendEvents(file: string, options: OutputOptions): Promise<number> {
-  const events = await readEvents(file);
+  const events = await readEventsFile(file);
   try {
     const result = await new ApiClient(options).call('postEvents', {}, events);
     print(options.json ? JSON.stringify(result) : `accepted ${result.accepted.length} event(s): ${result.accepted.join(', ')}`);
@@ -73,11 +74,18 @@ export async function showStatus(rg: string, options: StatusOptions): Promise<nu
     print(JSON.stringify(status, null, 2));
     return 0;
   }
-  const glance = statusGlance(status, new Date());
-  print(`Resource group ${status.resourceGroup} (updated ${status.updatedAt})`);
-  const line = (text: string) => (options.wide ? text : shortText(text, terminalColumns()));
-  print(line(`  sync:   ${glance.sync.label} (${printable(glance.sync.detail)})`));
-  print(`${line(`  health: ${glance.health.label} (${printable(glance.health.detail)})`)}\n`);
+  print(statusText(status, { wide: options.wide ?? false, columns: terminalColumns() }));
+  return 0;
+}
+
+/** A group's status as `ringmaster status` prints it (and `ringmaster demo` redraws it): badges, VM table, findings, refused events. */
+export function statusText(status: StatusView, options: { readonly wide: boolean; readonly columns: number; readonly now?: Date }): string {
+  const lines: string[] = [];
+  const glance = statusGlance(status, options.now ?? new Date());
+  lines.push(`Resource group ${status.resourceGroup} (updated ${status.updatedAt})`);
+  const line = (text: string) => (options.wide ? text : shortText(text, options.columns));
+  lines.push(line(`  sync:   ${glance.sync.label} (${printable(glance.sync.detail)})`));
+  lines.push(`${line(`  health: ${glance.health.label} (${printable(glance.health.detail)})`)}\n`);
   const rows = (errorWidth: number) =>
     status.documents.map((d) => [
       d.vm,
@@ -90,19 +98,19 @@ export async function showStatus(rg: string, options: StatusOptions): Promise<nu
     ]);
   const header = ['VM', 'ROLES', 'GENERATION', 'STORED', 'AGENT', 'IN SYNC', 'BLOCKED BY'];
   // Errors get what the terminal has left once every other cell fits (at least 20 characters).
-  const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
+  const widest = (text: string) => Math.max(...text.split('\n').map((row) => row.length));
   const withoutErrors = widest(table(header, rows(0)));
-  print(table(header, rows(options.wide ? Number.POSITIVE_INFINITY : Math.max(20, terminalColumns() - withoutErrors - 2))));
-  if (status.strayDocuments.length > 0) print(`\nStored but wanted by no VM: ${status.strayDocuments.join(', ')}`);
+  lines.push(table(header, rows(options.wide ? Number.POSITIVE_INFINITY : Math.max(20, options.columns - withoutErrors - 2))));
+  if (status.strayDocuments.length > 0) lines.push(`\nStored but wanted by no VM: ${status.strayDocuments.join(', ')}`);
   if (status.findings.length > 0) {
-    print('');
-    print(table(['SEVERITY', 'SUBJECT', 'CODE', 'MESSAGE'], status.findings.map((f) => [f.severity, `${f.subject.kind} ${f.subject.name}`, f.code, f.message])));
+    lines.push('');
+    lines.push(table(['SEVERITY', 'SUBJECT', 'CODE', 'MESSAGE'], status.findings.map((f) => [f.severity, `${f.subject.kind} ${f.subject.name}`, f.code, f.message])));
   }
   if (status.rejections.length > 0) {
-    print('\nRefused events:');
-    print(table(['EVENT', 'TYPE', 'REASON'], status.rejections.map((r) => [r.eventId, r.type, r.reason])));
+    lines.push('\nRefused events:');
+    lines.push(table(['EVENT', 'TYPE', 'REASON'], status.rejections.map((r) => [r.eventId, r.type, r.reason])));
   }
-  return 0;
+  return lines.join('\n');
 }
 
 const HISTORY_EVENTS_SHOWN = 3;

@@ -76,19 +76,21 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
   const file = join(dataDir, 'credentials.json');
   if (!existsSync(file)) throw new InputError(file, ['no local control plane data here: start it once with `npx ringmaster serve`']);
   const { masterKey } = loadOrCreateCredentials(file);
-  const { accessKeyId, secretAccessKey } = agentCredentials(masterKey, rg, vm);
-  process.stdout.write(
-    [
-      `RINGMASTER_RESOURCE_GROUP=${rg}`,
-      `RINGMASTER_VM=${vm}`,
-      `RINGMASTER_BUCKET=${LOCAL_BUCKET}`,
-      `AWS_REGION=${LOCAL_REGION}`,
-      `AWS_ACCESS_KEY_ID=${accessKeyId}`,
-      `AWS_SECRET_ACCESS_KEY=${secretAccessKey}`,
-      // Not a secret: the public key the agent checks every document's signature with.
-      `RINGMASTER_TRUSTED_KEYS=${documentPublicKey(masterKey)}`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(`${Object.entries(agentEnvironment(masterKey, rg, vm)).map(([name, value]) => `${name}=${value}`).join('\n')}\n`);
   return 0;
+}
+
+/** The environment of one VM's agent on the local control plane: store credentials good for that VM only. */
+export function agentEnvironment(masterKey: string, rg: string, vm: string): Record<string, string> {
+  const { accessKeyId, secretAccessKey } = agentCredentials(masterKey, rg, vm);
+  return {
+    RINGMASTER_RESOURCE_GROUP: rg,
+    RINGMASTER_VM: vm,
+    RINGMASTER_BUCKET: LOCAL_BUCKET,
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    // Not a secret: the public key the agent checks every document's signature with.
+    RINGMASTER_TRUSTED_KEYS: documentPublicKey(masterKey),
+  };
 }

@@ -1,0 +1,320 @@
+/**
+ * `ringmaster demo`: the whole product on this machine, in one command. It starts the local
+ * control plane (a child `ringmaster serve`, its log in a file) with every VM sandboxed in a
+ * folder of its own (`--sandbox-root`), provisions
+ * the spec's reference architecture (examples/events/sandbox-demo.yaml: each VM on a
+ * 127.0.0.x address), starts one sandboxed agent per VM (a child process with that VM's own
+ * store credentials: real haproxy, nginx and PostgreSQL under its folder), starts a few
+ * loopback HTTP "pods" for scenario 1's frontend and sends their EndpointSlice through the
+ * cluster's signed webhook, as the k3s server's watcher would. It redraws the status table
+ * until every VM runs its document and haproxy answers from a pod, prints how long that took,
+ * the status page's URL, a `curl` through the webgateway's haproxy and how to stop; Ctrl-C
+ * (SIGINT or SIGTERM) stops every process it started and checks none is left.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { postSigned, signRequest } from '../../agent/kubernetes/signed-post.ts';
+import type { ConnectionInfo } from '../../local/control-plane.ts';
+import { loadOrCreateCredentials } from '../../local/credentials.ts';
+import { routeUrl } from '../../shared/contract/routes.ts';
+import type { StatusView } from '../../shared/contract/status-view.ts';
+import type { EndpointWebhookBody } from '../../shared/events/endpoint-events.ts';
+import { layoutUnder, sandboxRoot } from '../../shared/layout.ts';
+import { statusGlance } from '../../shared/status-badges.ts';
+import { ApiClient, ApiError } from '../api-client.ts';
+import { InputError } from '../input.ts';
+import { descendants, running } from '../process-tree.ts';
+import { pageUrl } from './open.ts';
+import { readEventsFile, statusText } from './operator.ts';
+import { agentEnvironment } from './serve.ts';
+
+export interface DemoOptions {
+  /** Where everything goes (default: a new folder in the system's temp folder, removed on stop). */
+  readonly dataDir?: string;
+  /** Keep the data folder after stopping. */
+  readonly keep?: boolean;
+  readonly apiPort?: number;
+}
+
+const RESOURCE_GROUP = 'demo';
+const EVENTS = fileURLToPath(new URL('../../examples/events/sandbox-demo.yaml', import.meta.url));
+const CLI = fileURLToPath(new URL('../ringmaster.ts', import.meta.url));
+/** Scenario 1's frontend as the demo's events set it: web01's haproxy bind, the pods' port and Service. */
+const FRONTEND = { url: 'http://127.0.0.10:8080/', service: 'myapp', podPort: 8888 };
+/** The "pods": loopback HTTP servers, each on an address of its own at the frontend's podPort. */
+const POD_ADDRESSES = ['127.0.0.101', '127.0.0.102', '127.0.0.103'];
+/** The demo gives up (and stops everything) when the group is not in sync by then. */
+const CONVERGE_TIMEOUT_MS = 120_000;
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** A pod: answers every request with its name and address. */
+async function startPod(index: number, address: string): Promise<Server> {
+  const name = `myapp-${index + 1}`;
+  const server = createServer((_request, response) => response.end(`hello from pod ${name} (${address}:${FRONTEND.podPort})\n`));
+  await new Promise<void>((done, fail) => {
+    server.once('error', (error: NodeJS.ErrnoException) => fail(new InputError(`pod ${name}`, [`cannot listen on ${address}:${FRONTEND.podPort}: ${error.code ?? error.message} (another demo running?)`])));
+    server.listen(FRONTEND.podPort, address, () => done());
+  });
+  return server;
+}
+
+/** The pods' EndpointSlice, ready, as the k3s server's watcher forwards it. */
+function endpointSlice(resourceVersion: number): EndpointWebhookBody {
+  return {
+    changes: [
+      {
+        type: 'ADDED',
+        object: {
+          metadata: { name: `${FRONTEND.service}-demo`, namespace: 'default', resourceVersion: String(resourceVersion), labels: { 'kubernetes.io/service-name': FRONTEND.service } },
+          addressType: 'IPv4',
+          ports: [{ name: 'http', port: FRONTEND.podPort, protocol: 'TCP' }],
+          endpoints: POD_ADDRESSES.map((address, index) => ({ addresses: [address], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace: 'default', name: `${FRONTEND.service}-${index + 1}` } })),
+        },
+      },
+    ],
+    services: [],
+    resync: false,
+    nonce: randomBytes(8).toString('hex'),
+  };
+}
+
+/** The group's status, or undefined while the control plane has none yet. */
+async function statusOf(api: ApiClient): Promise<StatusView | undefined> {
+  try {
+    return await api.call('getResourceGroup', { rg: RESOURCE_GROUP });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** What the webgateway's haproxy answers at the frontend (undefined: nothing yet). */
+async function throughHaproxy(): Promise<string | undefined> {
+  try {
+    const response = await fetch(FRONTEND.url, { signal: AbortSignal.timeout(2000) });
+    return response.ok ? await response.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Redraws the status in place on a terminal; into a pipe, prints a line when the sync badge changes. */
+function liveTable(startedAt: number): (status: StatusView | undefined) => void {
+  const tty = process.stdout.isTTY === true;
+  let drawn = 0;
+  let lastLine = '';
+  return (status) => {
+    const elapsed = seconds(Date.now() - startedAt);
+    if (!tty) {
+      const glance = status ? statusGlance(status, new Date()) : undefined;
+      const line = glance ? `${glance.sync.label}: ${glance.sync.detail}` : 'waiting for the control plane to reconcile';
+      if (line !== lastLine) process.stdout.write(`[${elapsed}] ${line}\n`);
+      lastLine = line;
+      return;
+    }
+    const text = `${status ? statusText(status, { wide: false, columns: process.stdout.columns || 120 }) : 'Waiting for the control plane to reconcile…'}\n\n(${elapsed})\n`;
+    // Up to where the last drawing started, clear below, draw again.
+    process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${text}`);
+    drawn = text.split('\n').length - 1;
+  };
+}
+
+/** `ringmaster ARGS…` as a child in a process group of its own (stopped as a whole), its output in `log`. */
+function startRingmaster(args: readonly string[], log: string, env: Record<string, string> = {}): ChildProcess {
+  const fd = openSync(log, 'a');
+  try {
+    const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+    child.on('error', () => undefined);
+    return child;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One sandboxed agent per VM, with that VM's own store credentials. */
+function startAgent(vm: string, context: { sandbox: string; logs: string; s3Endpoint: string; masterKey: string }): ChildProcess {
+  const args = ['agent', '--endpoint', context.s3Endpoint, '--root', sandboxRoot(context.sandbox, RESOURCE_GROUP, vm), '--service-manager', 'sandbox'];
+  return startRingmaster(args, join(context.logs, `agent-${vm}.log`), agentEnvironment(context.masterKey, RESOURCE_GROUP, vm));
+}
+
+/** The control plane, as `ringmaster serve` with every VM's paths under the sandbox; its connection once it is ready. */
+async function startControlPlane(dir: string, sandbox: string, logs: string, apiPort: number): Promise<{ child: ChildProcess; info: ConnectionInfo }> {
+  const ready = join(dir, 'control-plane.json');
+  const log = join(logs, 'control-plane.log');
+  const child = startRingmaster(['serve', '--data-dir', join(dir, 'control-plane'), '--api-port', String(apiPort), '--s3-port', '0', '--sandbox-root', sandbox, '--ready-file', ready], log);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    const text = await readFile(ready, 'utf8').catch(() => '');
+    if (text.endsWith('\n')) return { child, info: JSON.parse(text) as ConnectionInfo };
+    await sleep(50);
+  }
+  if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  const tail = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
+  throw new Error(`the control plane did not start (see ${log}):\n${tail}`);
+}
+
+/**
+ * Stops children (each one's process group: an agent stops its daemons, and they get the
+ * signal too), then waits until every process below them is gone, killing stragglers after
+ * 15 s. Returns how many processes there were and which are left (none, normally).
+ */
+async function stopProcessGroups(children: readonly ChildProcess[]): Promise<{ stopped: number; left: number[] }> {
+  const pids = children.flatMap((agent) => (agent.pid !== undefined && agent.exitCode === null ? [agent.pid] : []));
+  const all = [...pids, ...descendants(pids)];
+  const signalGroup = (pid: number, signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // The group is gone already.
+    }
+  };
+  for (const pid of pids) signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + 15_000;
+  while (all.some(running) && Date.now() < deadline) await sleep(100);
+  for (const pid of all.filter(running)) {
+    signalGroup(pid, 'SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone in the meantime.
+    }
+  }
+  await sleep(200);
+  return { stopped: all.length, left: all.filter(running) };
+}
+
+/** A new folder for the demo, reachable by the postgres user (PostgreSQL's cluster lives under it). */
+function demoFolder(given: string | undefined): { dir: string; made: boolean } {
+  const dir = resolve(given ?? join(tmpdir(), `ringmaster-demo-${randomBytes(4).toString('hex')}`));
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    // Not there yet: made below.
+  }
+  if (entries.length > 0) throw new InputError(dir, ['the demo needs an empty or new folder (it starts from nothing every time)']);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  return { dir, made: given === undefined };
+}
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const startedAt = Date.now();
+  const { dir, made } = demoFolder(options.dataDir);
+  const sandbox = join(dir, 'vms');
+  const logs = join(dir, 'logs');
+  mkdirSync(logs, { recursive: true, mode: 0o755 });
+  const agents: ChildProcess[] = [];
+  const pods: Server[] = [];
+  let controlPlane: ChildProcess | undefined;
+  let stopping: Promise<void> | undefined;
+  const stopRequested = new Promise<string>((done) => {
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+  });
+
+  const stopAll = (why: string) =>
+    (stopping ??= (async () => {
+      process.stdout.write(`\nStopping (${why}): ${agents.length} agents and their daemons, ${pods.length} pods, the control plane…\n`);
+      // The agents first: they need nothing of the control plane to stop.
+      const fromAgents = await stopProcessGroups(agents);
+      const fromControlPlane = await stopProcessGroups(controlPlane ? [controlPlane] : []);
+      const stopped = fromAgents.stopped + fromControlPlane.stopped;
+      const left = [...fromAgents.left, ...fromControlPlane.left];
+      for (const pod of pods) pod.closeAllConnections();
+      await Promise.all(pods.map((pod) => new Promise((done) => pod.close(done))));
+      process.stdout.write(left.length === 0 ? `Stopped: ${stopped} processes, none left running.\n` : `Stopped, but ${left.length} process(es) are still running: ${left.join(', ')}\n`);
+      if (made && !options.keep) rmSync(dir, { recursive: true, force: true });
+      else process.stdout.write(`Data, logs and the VMs' folders kept in ${dir}\n`);
+      if (left.length > 0) process.exitCode = 1;
+    })());
+
+  const demo = async (): Promise<void> => {
+    process.stdout.write(`Ringmaster demo in ${dir} (logs in ${logs})\n`);
+    const started = await startControlPlane(dir, sandbox, logs, options.apiPort ?? 0);
+    controlPlane = started.child;
+    const { info } = started;
+    const api = new ApiClient({ apiUrl: info.apiUrl, token: info.apiToken });
+    const { masterKey } = loadOrCreateCredentials(join(info.dataDir, 'credentials.json'));
+    const url = pageUrl(info.apiUrl, info.apiToken, RESOURCE_GROUP);
+    process.stdout.write(`Control plane on ${info.apiUrl} (S3 ${info.s3Endpoint}); provisioning the reference architecture (${EVENTS})\n`);
+    process.stdout.write(`Watch it converge: ${url}\n`);
+    await api.call('postEvents', {}, await readEventsFile(EVENTS));
+    for (const [index, address] of POD_ADDRESSES.entries()) pods.push(await startPod(index, address));
+
+    const draw = liveTable(startedAt);
+    const deadline = startedAt + CONVERGE_TIMEOUT_MS;
+    let status: StatusView | undefined;
+    // The documents first: an agent started before its document exists waits a poll interval.
+    while (!(status && status.documents.length > 0 && status.documents.every((d) => d.generation !== undefined || d.blockedBy.length > 0))) {
+      if (Date.now() > deadline) throw new Error('the control plane wrote no documents in time');
+      status = await statusOf(api);
+      draw(status);
+      await sleep(200);
+    }
+    const vms = status.documents.filter((d) => d.generation !== undefined).map((d) => d.vm);
+    for (const vm of vms) agents.push(startAgent(vm, { sandbox, logs, s3Endpoint: info.s3Endpoint, masterKey }));
+
+    // The k3s server's watcher would send the pods' EndpointSlice, signed with the key its document gave it: the demo does, once the server's agent wrote it.
+    const server = status.documents.find((d) => d.roles.includes('k3s-server'))?.vm;
+    const keyFile = server ? layoutUnder(sandboxRoot(sandbox, RESOURCE_GROUP, server)).webhookKeyFile : undefined;
+    let endpointsSent = false;
+    let answer: string | undefined;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`not in sync after ${seconds(CONVERGE_TIMEOUT_MS)}: see the table above and the agents' logs in ${logs}`);
+      const ended = agents.findIndex((agent) => agent.exitCode !== null || agent.signalCode !== null);
+      if (ended >= 0) {
+        const log = join(logs, `agent-${vms[ended]}.log`);
+        const tail = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-8).join('\n');
+        throw new Error(`the agent of ${vms[ended]} ended (${agents[ended]!.exitCode ?? agents[ended]!.signalCode}); the end of ${log}:\n${tail}`);
+      }
+      if (!endpointsSent && keyFile) {
+        const key = (await readFile(keyFile, 'utf8').catch(() => '')).trim();
+        if (key) {
+          const result = await postSigned(signRequest(routeUrl(info.apiUrl, 'postClusterEndpoints', { rg: RESOURCE_GROUP }), key, JSON.stringify(endpointSlice(1))));
+          if (result.status !== 202) throw new Error(`the cluster webhook refused the pods' EndpointSlice: ${result.status} ${result.text}`);
+          endpointsSent = true;
+        }
+      }
+      status = await statusOf(api);
+      draw(status);
+      const inSync = status !== undefined && statusGlance(status, new Date()).sync.label === 'in sync';
+      answer = endpointsSent && inSync ? await throughHaproxy() : undefined;
+      if (answer?.startsWith('hello from pod')) break;
+      await sleep(250);
+    }
+    const tookMs = Date.now() - startedAt;
+    process.stdout.write(
+      [
+        '',
+        `All ${vms.length} VMs in sync after ${seconds(tookMs)} (from the start of the demo; ${agents.length} sandboxed agents, ${pods.length} pods).`,
+        '',
+        `  Status page   ${url}`,
+        '                (the token after # stays in your browser; keep the URL to yourself)',
+        `  Try           curl ${FRONTEND.url}`,
+        `                → ${answer!.trim()}`,
+        `  Each VM       ${sandbox}/${RESOURCE_GROUP}/<vm> (k3s does not run in the sandbox; its report says so)`,
+        '',
+        'Stop with Ctrl-C: every process the demo started stops.',
+        '',
+      ].join('\n'),
+    );
+  };
+
+  const failure = await Promise.race([demo().then(() => undefined, (error: unknown) => error), stopRequested.then((why) => new Error(`stopped by ${why} before the group was in sync`))]);
+  if (failure) {
+    const lines = failure instanceof InputError ? failure.lines : [(failure as Error).message];
+    process.stderr.write(`ringmaster demo: ${lines.join('\n')}\n`);
+    await stopAll('failed');
+    return 1;
+  }
+  await stopAll(await stopRequested);
+  return process.exitCode === 1 ? 1 : 0;
+}
