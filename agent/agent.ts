@@ -11,10 +11,11 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
-import { type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
+import { type BackendServer, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
-import { readIfExists, writeAtomically } from './files.ts';
+import { onDisk, readIfExists, writeAtomically } from './files.ts';
+import { backendStates } from './haproxy-runtime.ts';
 import { missingPrerequisites } from './prerequisites.ts';
 import { Redactor } from './redaction.ts';
 import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
@@ -90,6 +91,9 @@ export const runCommand: CommandRunner = async (argv, stdinFile) => {
   });
 };
 
+/** How often a webgateway's agent asks haproxy for its servers' states between documents. */
+const BACKEND_REFRESH_MS = 5000;
+
 /** How long a poll waits for the Kubernetes round of a new document before reporting without it. */
 const KUBERNETES_WAIT_MS = 20_000;
 
@@ -121,6 +125,9 @@ export class Agent {
   #outage: { startedAt: Date; failures: number } | undefined;
   /** Secrets of the documents seen: never in a log line or a report. */
   readonly #redact = new Redactor();
+  /** A webgateway's haproxy servers as last reported, and when haproxy was last asked. */
+  #backends: BackendServer[] | undefined;
+  #backendsReadAt = 0;
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
 
   constructor(options: AgentOptions) {
@@ -169,6 +176,7 @@ export class Agent {
     const { identity } = this.#options;
     this.#lastReport = { outcome, attempted, ...(error ? { error } : {}), ...(extraServers ? { extraServers } : {}) };
     const at = (this.#options.now?.() ?? new Date()).toISOString();
+    this.#backends = await this.#readBackends();
     // A routine "unchanged" of the generation already remembered says nothing new about it.
     if (attempted !== undefined && attempted > 0 && !(outcome === 'unchanged' && this.#recent[0]?.generation === attempted)) {
       this.#recent = withOutcome(this.#recent, { generation: attempted, outcome, at, ...(error ? { error: error.slice(0, 500) } : {}) });
@@ -188,11 +196,30 @@ export class Agent {
       ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
       ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
       ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
+      ...(this.#backends ? { backends: this.#backends } : {}),
       ...this.#notices(),
     };
     const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, this.#redact.value(report)));
     this.#reporting = write;
     await write;
+  }
+
+  /** The running document's haproxy servers as haproxy has them now (undefined: no haproxy, or it does not answer). */
+  async #readBackends(): Promise<BackendServer[] | undefined> {
+    const runtime = this.#applied?.haproxy;
+    this.#backendsReadAt = Date.now();
+    if (!runtime) return undefined;
+    return backendStates(runtime, onDisk(this.#options.root, runtime.socket)).catch(() => undefined);
+  }
+
+  /**
+   * Health checks change what haproxy serves between documents: asked every few seconds, a
+   * change (a pod down, a backup up) is reported, so the status shows what haproxy does.
+   */
+  async #refreshBackends(): Promise<void> {
+    if (!this.#applied?.haproxy || Date.now() - this.#backendsReadAt < BACKEND_REFRESH_MS) return;
+    const now = await this.#readBackends();
+    if (now !== undefined && JSON.stringify(now) !== JSON.stringify(this.#backends)) await this.#reportAgain();
   }
 
   /** What the service manager says of the running document's services ("k3s: not run in sandbox"). */
@@ -338,6 +365,7 @@ export class Agent {
       let wait: number;
       try {
         await this.poll();
+        await this.#refreshBackends();
         // The interval of the document that runs now: after the first apply, a webgateway's 1 s, not the 5 s of no document.
         wait = this.intervalSeconds;
       } catch (error) {

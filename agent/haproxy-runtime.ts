@@ -4,7 +4,8 @@
  * (non-interactive mode).
  */
 import { createConnection } from 'node:net';
-import type { HaproxyServer } from '../shared/schema/document.ts';
+import type { BackendServer, BackendServerState } from '../shared/contract/agent-report.ts';
+import type { HaproxyRuntime, HaproxyServer } from '../shared/schema/document.ts';
 import { hostPort } from '../shared/topology.ts';
 
 export class RuntimeError extends Error {}
@@ -42,6 +43,8 @@ export interface ServerState {
   readonly port: number;
   /** haproxy's administrative state bits: 0 ready, 1 maint (forced), 8 drain (forced). */
   readonly adminState: number;
+  /** haproxy's operational state: 0 stopped (down), 1 starting, 2 running (up), 3 stopping. */
+  readonly operationalState: number;
 }
 
 /** `show servers state`: one line per server, fields named by the header line. */
@@ -59,6 +62,7 @@ export async function serversState(socket: string): Promise<ServerState[]> {
       address: fields[index('srv_addr')] ?? '',
       port: Number(fields[index('srv_port')] ?? 0),
       adminState: Number(fields[index('srv_admin_state')] ?? 0),
+      operationalState: Number(fields[index('srv_op_state')] ?? 0),
     }));
 }
 
@@ -106,6 +110,35 @@ export function retiredServerCommands(backend: string, slots: readonly HaproxySe
   return [...current.values()]
     .filter((server) => /^pod\d+$/.test(server.server) && !listed.has(server.server) && (server.adminState & 1) === 0)
     .map((server) => `set server ${backend}/${server.server} state maint`);
+}
+
+/**
+ * A server's state as haproxy has it: maintenance or drain (set by us, or by haproxy itself),
+ * else what its health checks say.
+ */
+export function serverState(server: ServerState): BackendServerState {
+  // Admin bits: 0x01 forced, 0x02 inherited, 0x20 address resolution: maint; 0x08 forced, 0x10
+  // inherited: drain. 0x04 only records that the config said `disabled` (it stays once a runtime
+  // `state ready` took the server into service: seen on 2.6).
+  if (server.adminState & (0x01 | 0x02 | 0x20)) return 'maint';
+  if (server.adminState & (0x08 | 0x10)) return 'drain';
+  return (['down', 'starting', 'up', 'stopping'] as const)[server.operationalState] ?? 'down';
+}
+
+/**
+ * Every server of the document's backends as haproxy has it now, each with the pod (or agent)
+ * the document says it stands for: what the status page shows per frontend.
+ */
+export async function backendStates(runtime: HaproxyRuntime, socket: string): Promise<BackendServer[]> {
+  const state = await serversState(socket);
+  const targets = new Map(runtime.backends.flatMap((backend) => [...backend.slots.map((slot) => [`${backend.name}/${slot.server}`, slot.target] as const), ...runtime.loadBalancers.map((lb) => [`${backend.name}/${lb.server}`, lb.target] as const)]));
+  const frontends = new Map(runtime.backends.map((backend) => [backend.name, backend.frontend]));
+  return state
+    .filter((server) => frontends.has(server.backend))
+    .map((server) => {
+      const target = targets.get(`${server.backend}/${server.server}`);
+      return { frontend: frontends.get(server.backend)!, server: server.server, address: `${hostPort(server.address, server.port)}`, ...(target ? { target } : {}), state: serverState(server) };
+    });
 }
 
 export async function applyRuntime(socket: string, commands: readonly string[]): Promise<void> {

@@ -145,6 +145,43 @@ function storedCell(document: StatusView['documents'][number]): Child {
   return document.storedAsWanted ? copy : h('span', {}, copy, ' ', h('strong', { class: 'flag' }, 'differs'));
 }
 
+type Report = Exclude<StatusView['documents'][number]['agent'], null | { invalid: string }>;
+const reportOf = (document: StatusView['documents'][number]): Report | undefined => (document.agent !== null && !('invalid' in document.agent) ? document.agent : undefined);
+
+/** Pods first (in slot order), then the load balancers: as haproxy lists them within a frontend. */
+const serverOrder = (server: string) => (/^pod(\d+)$/.exec(server) ? Number(/^pod(\d+)$/.exec(server)![1]) : 100_000);
+
+/** Each webgateway's frontends with their servers as its haproxy has them (from its agent's last report). */
+function frontendsSection(view: StatusView): HTMLElement {
+  const gateways = view.documents.filter((document) => document.roles.includes('webgateway'));
+  const tables = gateways.flatMap((document) => {
+    const backends = reportOf(document)?.backends;
+    if (!backends || backends.length === 0) return [];
+    const rows = [...backends]
+      .sort((a, b) => a.frontend.localeCompare(b.frontend) || serverOrder(a.server) - serverOrder(b.server) || a.server.localeCompare(b.server))
+      .map((server) => [server.frontend, server.server, server.target ?? (server.state === 'maint' ? 'free slot' : '—'), server.address, h('span', { class: `server-state server-state-${server.state}` }, server.state)]);
+    return [table(`Frontends and their backends as haproxy on ${document.vm} has them`, ['Frontend', 'Slot', 'Pod', 'Address', 'State'], rows, { id: `frontends-${document.vm}`, 'data-frontends': document.vm })];
+  });
+  return section('Frontends', 'frontends', ...(tables.length > 0 ? tables : [h('p', { class: 'muted' }, gateways.length === 0 ? 'No webgateway.' : 'No webgateway reported its haproxy yet.')]));
+}
+
+function dashboardSection(view: StatusView): HTMLElement {
+  const link = view.dashboard;
+  return section(
+    'Kubernetes dashboard',
+    'dashboard',
+    link === null || link === undefined
+      ? h('p', { class: 'muted' }, 'No dashboard (no cluster, no k3s server, or it is disabled).')
+      : h('p', { id: 'dashboard-link' }, h('a', { href: link.url, rel: 'noreferrer' }, link.url), link.vpnOnly ? ' · reachable from the VPN only' : ' · token login'),
+  );
+}
+
+/** What the VMs' service managers say beyond outcomes (a sandbox names what it does not run). */
+function noticesOf(view: StatusView): Child {
+  const lines = view.documents.flatMap((document) => (reportOf(document)?.notices ?? []).map((notice) => `${document.vm}: ${notice}`));
+  return lines.length > 0 && h('ul', { class: 'notices', 'aria-label': 'Notices from the agents' }, ...lines.map((line) => h('li', {}, line)));
+}
+
 function drawGroup(view: StatusView): HTMLElement {
   const glance = statusGlance(view, new Date());
   const byVm = new Map(glance.vms.map((v) => [v.vm, v]));
@@ -173,7 +210,9 @@ function drawGroup(view: StatusView): HTMLElement {
       'vms',
       table('Each VM: the generation wanted, the one its agent runs, and its last apply', ['VM', 'Roles', 'Wanted', 'Applied', 'Lag', 'Sync', 'Last contact', 'Last outcome', 'Error', 'Stored'], vmRows, { id: 'vm-table' }),
       view.strayDocuments.length > 0 && h('p', { class: 'flag-line' }, h('strong', {}, 'Stored but wanted by no VM: '), view.strayDocuments.join(', ')),
+      noticesOf(view),
     ),
+    frontendsSection(view),
     section(
       'Findings',
       'findings',
@@ -206,6 +245,7 @@ function drawGroup(view: StatusView): HTMLElement {
             [...view.kubeconfigs.map((k) => [k.user, timeAgo(k.issuedAt), h('time', { datetime: k.expiresAt }, new Date(k.expiresAt).toLocaleString())]), ...view.pendingKubeconfigRequests.map((p) => [p.user, h('span', { class: 'muted' }, 'requested ', timeAgo(p.requestedAt)), '—'])],
           ),
     ),
+    dashboardSection(view),
   ];
   return h('div', { class: 'group' }, ...parts);
 }

@@ -34,8 +34,11 @@ const badge = (kind: 'sync' | 'health') => page.locator(`[data-badge="${kind}"]`
 const label = async (kind: 'sync' | 'health') => (await badge(kind).locator('.badge-label').textContent({ timeout: 1000 }).catch(() => null))?.trim();
 
 /** The VM table as a person reads it: a row per VM, cells by column title. */
-async function vmTable(): Promise<Array<Record<string, string>>> {
-  return page.locator('#vm-table').evaluate((table) => {
+const vmTable = () => rowsOf('#vm-table');
+
+/** A table of the page as a person reads it: a row each, cells by column title. */
+async function rowsOf(selector: string): Promise<Array<Record<string, string>>> {
+  return page.locator(selector).evaluate((table) => {
     const titles = [...table.querySelectorAll('thead th')].map((th) => th.textContent ?? '');
     return [...table.querySelectorAll('tbody tr')].map((row) => Object.fromEntries([...row.children].map((cell, i) => [titles[i] ?? String(i), (cell.textContent ?? '').trim()])));
   });
@@ -114,7 +117,7 @@ test('the demo converges on this machine: every VM in sync, and the curl it prin
   expect(output).toContain('Stop with Ctrl-C');
 }, 120_000);
 
-test('the status page of the running demo turns from "syncing" to "in sync", every VM applied and k3s named as not run in the sandbox', async () => {
+test('the status page of the running demo turns from "syncing" to "in sync", every VM applied, k3s named as not run in the sandbox, the frontend with its backends as haproxy has them, and the dashboard link', async () => {
   await watching;
   expect(syncLabels).toContain('syncing');
   expect(syncLabels.at(-1)).toBe('in sync');
@@ -123,6 +126,22 @@ test('the status page of the running demo turns from "syncing" to "in sync", eve
   const rows = await vmTable();
   expect(rows.map((row) => row.VM).sort()).toEqual(['db01', 'kube01', 'kube02', 'kube03', 'nfs01', 'web01']);
   for (const row of rows) expect(row['Last outcome']).toMatch(/^(applied|unchanged)$/);
+  // The sandbox says what it does not run.
+  expect(await page.locator('.notices').textContent()).toContain('kube01: k3s: not run in sandbox');
+  // web01's frontend with its backends as haproxy has them: the three pods up in their slots,
+  // the other slots free, the agents' load balancers as backups (nothing listens there: down).
+  // The backups' health checks fail after a few seconds: the page follows what haproxy says.
+  const frontends = await waitFor("three pods up and the backups down in web01's haproxy", async () => {
+    const servers = await rowsOf('#frontends-web01');
+    const podsUp = servers.filter((server) => server.State === 'up' && /^Pod\/default\/myapp-\d$/.test(server.Pod ?? '')).length === 3;
+    const backupsDown = servers.filter((server) => (server.Slot ?? '').startsWith('lb-') && server.State === 'down').length === 2;
+    return podsUp && backupsDown ? servers : undefined;
+  }, 30_000);
+  expect(frontends.filter((server) => server.State === 'up').map((server) => `${server.Slot} ${server.Address}`).sort()).toEqual(['pod1', 'pod2', 'pod3'].map((slot, i) => `${slot} 127.0.0.10${i + 1}:8888`).sort());
+  expect(frontends.filter((server) => server.Pod === 'free slot' && server.State === 'maint')).toHaveLength(7);
+  expect(frontends.filter((server) => (server.Slot ?? '').startsWith('lb-')).map((server) => `${server.Pod} ${server.Address}`)).toEqual(['kube02 127.0.0.12:7654', 'kube03 127.0.0.13:7654']);
+  // The portal's "Kubernetes" button: the dashboard's virtual host on the server.
+  expect(await page.locator('#dashboard-link a').getAttribute('href')).toBe('https://kube01.demo.example.com/');
   await page.screenshot({ path: join(SCREENSHOTS, '2-in-sync.png'), fullPage: true });
 }, 60_000);
 

@@ -17,7 +17,7 @@ function vm(name: string, agent: DocumentView['agent'], overrides: Partial<Docum
 }
 
 function view(documents: DocumentView[], findings: StatusView['findings'] = []): StatusView {
-  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], maintenance: [], strayDocuments: [] };
+  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], dashboard: null, maintenance: [], strayDocuments: [] };
 }
 
 const finding = (severity: 'error' | 'warning' | 'info'): StatusView['findings'][number] => ({ code: `x-${severity}`, severity, subject: { kind: 'vm', name: 'kube02' }, message: severity, blocks: [] });

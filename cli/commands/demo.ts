@@ -215,9 +215,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const pods: Server[] = [];
   let controlPlane: ChildProcess | undefined;
   let stopping: Promise<void> | undefined;
+  // Handled for as long as the demo runs: a second Ctrl-C (or `timeout`, which signals the child
+  // and then its whole process group) must not kill it half-way through stopping its children.
   const stopRequested = new Promise<string>((done) => {
-    process.once('SIGINT', () => done('SIGINT'));
-    process.once('SIGTERM', () => done('SIGTERM'));
+    process.on('SIGINT', () => done('SIGINT'));
+    process.on('SIGTERM', () => done('SIGTERM'));
   });
 
   const stopAll = (why: string) =>

@@ -47,6 +47,26 @@ export function withOutcome(recent: readonly RecentOutcome[], next: RecentOutcom
   return [next, ...recent.filter((entry) => entry.generation !== next.generation)].slice(0, RECENT_OUTCOMES);
 }
 
+export const BACKEND_SERVER_STATES = ['up', 'starting', 'stopping', 'down', 'drain', 'maint'] as const;
+export type BackendServerState = (typeof BACKEND_SERVER_STATES)[number];
+
+/** One server of a webgateway's haproxy backend, as haproxy has it (runtime API), with the pod it stands for. */
+export const backendServerSchema = z.strictObject({
+  frontend: boundedText(100),
+  /** The slot (`pod1`…) or load balancer (`lb-<agent>`). */
+  server: boundedText(100),
+  /** `address:port` (a free slot's placeholder while in maintenance). */
+  address: boundedText(100),
+  /** The pod (`namespace/name`) or agent the document says the server stands for. */
+  target: boundedText(300).optional(),
+  state: z.enum(BACKEND_SERVER_STATES),
+});
+
+export type BackendServer = z.output<typeof backendServerSchema>;
+
+/** Servers a report lists at most (100 frontends of 10 slots and a few backups fit). */
+export const MAX_REPORTED_SERVERS = 2000;
+
 export const agentReportSchema = z.strictObject({
   resourceGroup: z.string(),
   vm: z.string(),
@@ -68,6 +88,8 @@ export const agentReportSchema = z.strictObject({
   lastOutage: z.strictObject({ startedAt: z.iso.datetime({ offset: true }), endedAt: z.iso.datetime({ offset: true }), seconds: z.number().min(0) }).optional(),
   /** The last outcome per generation the agent tried since it started, newest first (the audit trail joins them). */
   recent: boundedList(recentOutcomeSchema, RECENT_OUTCOMES).optional(),
+  /** A webgateway's haproxy servers as haproxy has them when the report was written. */
+  backends: boundedList(backendServerSchema, MAX_REPORTED_SERVERS).optional(),
   /** What the agent's service manager says of the running services: a sandboxed VM names what it does not run ("k3s: not run in sandbox"). */
   notices: boundedList(boundedText(200), 20).optional(),
 });

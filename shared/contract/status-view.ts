@@ -28,6 +28,11 @@ export const maintenanceViewSchema = drainStepSchema.extend({
   reportedAt: z.string(),
 });
 
+/**
+ * The stored status without its audit trail, plus the joins below. It carries `dashboard`
+ * (`{url, vpnOnly}` or null, issue 20's shape), which the reconciler computes from the group's
+ * state with shared/dashboard.ts.
+ */
 export const statusViewSchema = rgStatusSchema.omit({ history: true }).extend({
   documents: z.array(documentViewSchema),
   /** Each agent's drain, as the k3s server reports it: when a VM is safe to take down. */

@@ -21,6 +21,7 @@ import { type Outcome, type ReducerContext, reduce } from './reducer.ts';
 import { effectiveDescription, type RgState } from './rg-state.ts';
 import { DEFAULT_HISTORY_DEPTH, recordHistory } from './history.ts';
 import type { RgStatus } from './status.ts';
+import { dashboardLink } from '../dashboard.ts';
 
 export interface ReconcileContext extends ReducerContext {
   /** The control plane's API URL as the clusters reach it (their servers call it back). */
@@ -154,6 +155,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     rejections: next.rejections,
     pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
     kubeconfigs: Object.entries(next.kubeconfigs).map(([user, issued]) => ({ user, ...issued })),
+    dashboard: dashboardLink(effectiveDescription(next)),
     history,
   };
   // Every kubeconfig this run knew of (recorded before, or delivered now) that the new state does

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { rejectionSchema } from './rg-state.ts';
 import { historySchema } from './history.ts';
+import { dashboardLinkSchema } from '../dashboard.ts';
 
 export const findingSchema = z.strictObject({
   code: z.string(),
@@ -33,6 +34,8 @@ export const rgStatusSchema = z.strictObject({
   pendingKubeconfigRequests: z.array(z.strictObject({ user: z.string(), requestedAt: z.string() })),
   /** The newest kubeconfig issued per user: where the portal reads it and until when it works. */
   kubeconfigs: z.array(z.strictObject({ user: z.string(), location: z.string(), expiresAt: z.string(), issuedAt: z.string() })).default([]),
+  /** The Kubernetes dashboard's link (issue 20's shape), null when the group has none; absent in statuses written before it. */
+  dashboard: dashboardLinkSchema.nullable().default(null),
   /** The audit trail (served by the history route, left out of the status view). */
   history: historySchema.default({}),
 });
