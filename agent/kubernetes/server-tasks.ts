@@ -14,6 +14,8 @@ import { routeUrl } from '../../shared/contract/routes.ts';
 import { describeApiError } from './api-errors.ts';
 import { ClusterAccess, clusterCaData, issueKubeconfig } from './cluster-access.ts';
 import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
+import { HomeKubeconfigs, type HomeKubeconfigsOptions } from './home-kubeconfigs.ts';
+import { installLoginFiles } from './login-files.ts';
 import { NodeDrainer } from './node-drain.ts';
 import { delivered, postSigned, signRequest } from './signed-post.ts';
 
@@ -31,6 +33,12 @@ export interface ServerTasksOptions {
   /** Batching of endpoint changes (tests and benchmarks tune it). */
   readonly batchDelayMs?: number;
   readonly onWebhookSent?: (batch: WebhookBatch, sentAt: number) => void;
+  /**
+   * Keeps a kubeconfig in the home of each user with access, and the login files that go with
+   * it (see home-kubeconfigs.ts, login-files.ts). The agent always does; unset in tests of the
+   * other tasks, which run without Unix users.
+   */
+  readonly homes?: Omit<HomeKubeconfigsOptions, 'now' | 'log'>;
 }
 
 interface Connected {
@@ -49,9 +57,11 @@ export class ServerTasks {
   #nextRound: Promise<KubernetesReport> | undefined;
   #webhook = { calls: 0, failures: 0, lastSentAt: undefined as string | undefined, lastRefusal: undefined as string | undefined };
   #lastReport: KubernetesReport | undefined;
+  readonly #homes: HomeKubeconfigs | undefined;
 
   constructor(options: ServerTasksOptions) {
     this.#options = options;
+    if (options.homes) this.#homes = new HomeKubeconfigs({ ...options.homes, ...(options.now ? { now: options.now } : {}), ...(options.log ? { log: options.log } : {}) });
   }
 
   get lastReport(): KubernetesReport | undefined {
@@ -196,6 +206,7 @@ export class ServerTasks {
       errors.push(`access: ${describeApiError(error)}`);
     }
     report.kubeconfigsDelivered = await this.#answerRequests(connected, tasks, errors);
+    if (this.#homes) await this.#keepHomeKubeconfigs(this.#homes, connected, tasks, report);
     try {
       report.drain = await connected.drainer.reconcile(tasks.drainNodes, tasks.drainTimeoutSeconds);
     } catch (error) {
@@ -213,6 +224,19 @@ export class ServerTasks {
     this.#lastReport = report;
     if (report.errors.length > 0) this.#log('kubernetes tasks failed in part; trying again next round', { errors: report.errors });
     return report;
+  }
+
+  /** Login files first (they name who has access), then each user's own kubeconfig. */
+  async #keepHomeKubeconfigs(homes: HomeKubeconfigs, connected: Connected, tasks: KubernetesTasks, report: { homeKubeconfigs?: KubernetesReport['homeKubeconfigs']; errors: string[] }): Promise<void> {
+    try {
+      await installLoginFiles(this.#options.onDisk, tasks.accessUsers);
+    } catch (error) {
+      report.errors.push(`login files: ${(error as Error).message.slice(0, 300)}`);
+    }
+    // Users whose access failed to be granted this round still get a file: issuing grants again.
+    const kept = await homes.reconcile(tasks.accessUsers, (user) => this.issue(user, connected));
+    report.homeKubeconfigs = kept.kubeconfigs;
+    report.errors.push(...kept.errors);
   }
 
   /** Issues one kubeconfig per user with open requests and delivers it; undelivered ones are tried next round. */

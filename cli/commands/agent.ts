@@ -3,6 +3,7 @@
  * (RINGMASTER_* and the usual AWS_* variables for credentials and region); all of it checked
  * before anything starts.
  */
+import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { Agent, type LogLevel } from '../../agent/agent.ts';
@@ -90,7 +91,13 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   const logger = createLogger('ringmaster-agent');
   const log = (message: string, fields?: Record<string, unknown>, level: LogLevel = 'info') => logger[level](message, fields ?? {});
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
-  const kubernetes = new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
+  const kubernetes = new LazyServerTasks({
+    kubeconfigPath: config.kubeconfig,
+    onDisk: (path) => onDisk(config.root, path),
+    resourceGroup: config.resourceGroup,
+    log,
+    homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json') },
+  });
   const agent = new Agent({
     client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
     identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
