@@ -51,6 +51,7 @@ beforeAll(async () => {
   mkdirSync(bin);
   copyFileSync(kube.kubectl, join(bin, 'kubectl'));
   chmodSync(join(bin, 'kubectl'), 0o755);
+  writeFileSync(join(bin, 'helm'), '#!/bin/sh\n', { mode: 0o755 });
   for (const user of [alice, bob, carol, dave]) {
     await run('useradd', ['--no-create-home', '--home-dir', homeOf(user), '--shell', '/bin/sh', user]);
     if (user === dave) continue;
@@ -62,7 +63,8 @@ beforeAll(async () => {
     onDisk: (path) => onDisk(root, path),
     resourceGroup: 'demo',
     now: () => new Date(Date.now() + clock),
-    homes: { stateFile: join(work, 'state', 'home-kubeconfigs.json') },
+    // The programs users are promised: kubectl, and helm (a stand-in file here: only its presence is checked).
+    homes: { stateFile: join(work, 'state', 'home-kubeconfigs.json'), toolPaths: { programFolders: [bin], unitFolders: [] } },
   });
 }, 180_000);
 
@@ -172,5 +174,12 @@ describe('a sudo-srv user on the k3s server (real kube-apiserver, real kubectl, 
     const command = onDisk(root, LOGIN_FILES.makeKubeconfig);
     const gone = await asUser(bob, command).then(() => undefined, (error: { code: number }) => error);
     expect(gone?.code).toBe(2);
+  }, 60_000);
+
+  test('a server without helm says so by name, and the users keep their kubeconfigs', async () => {
+    rmSync(join(bin, 'helm'));
+    const report = await tasks.round();
+    expect(report.errors).toEqual([expect.stringMatching(/^users with sudo-srv lack helm on this server/)]);
+    expect(report.homeKubeconfigs?.map((k) => k.user)).toEqual([alice]);
   }, 60_000);
 });

@@ -16,6 +16,8 @@ import { ClusterAccess, clusterCaData, issueKubeconfig } from './cluster-access.
 import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
 import { HomeKubeconfigs, type HomeKubeconfigsOptions } from './home-kubeconfigs.ts';
 import { installLoginFiles } from './login-files.ts';
+import { missingOf } from '../prerequisites.ts';
+import { candidatesOf, LOGIN_TOOLS, type PrerequisitePaths } from '../../shared/prerequisites.ts';
 import { NodeDrainer } from './node-drain.ts';
 import { delivered, postSigned, signRequest } from './signed-post.ts';
 
@@ -38,7 +40,10 @@ export interface ServerTasksOptions {
    * it (see home-kubeconfigs.ts, login-files.ts). The agent always does; unset in tests of the
    * other tasks, which run without Unix users.
    */
-  readonly homes?: Omit<HomeKubeconfigsOptions, 'now' | 'log'>;
+  readonly homes?: Omit<HomeKubeconfigsOptions, 'now' | 'log'> & {
+    /** Where users' programs are looked for, to report a missing kubectl or helm (unset: not checked). */
+    readonly toolPaths?: PrerequisitePaths;
+  };
 }
 
 interface Connected {
@@ -233,6 +238,9 @@ export class ServerTasks {
     } catch (error) {
       report.errors.push(`login files: ${(error as Error).message.slice(0, 300)}`);
     }
+    const toolPaths = this.#options.homes?.toolPaths;
+    const missingTools = toolPaths ? await missingOf(candidatesOf(LOGIN_TOOLS, toolPaths)) : [];
+    if (missingTools.length > 0) report.errors.push(`users with sudo-srv lack ${missingTools.map((tool) => tool.name).join(' and ')} on this server (see "What a VM needs" in the README)`);
     // Users whose access failed to be granted this round still get a file: issuing grants again.
     const kept = await homes.reconcile(tasks.accessUsers, (user) => this.issue(user, connected));
     report.homeKubeconfigs = kept.kubeconfigs;

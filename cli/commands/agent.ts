@@ -96,7 +96,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     onDisk: (path) => onDisk(config.root, path),
     resourceGroup: config.resourceGroup,
     log,
-    homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json') },
+    homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json'), toolPaths: DEFAULT_PREREQUISITE_PATHS },
   });
   const agent = new Agent({
     client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
