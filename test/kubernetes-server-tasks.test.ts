@@ -9,6 +9,7 @@
 import { trustedKey } from '../shared/contract/document-signing.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +21,7 @@ import { Agent } from '../agent/agent.ts';
 import { onDisk } from '../agent/files.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
 import { MAINTENANCE_LABEL } from '../agent/kubernetes/node-drain.ts';
-import { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
+import { K3S_SERVER_CA, ServerTasks } from '../agent/kubernetes/server-tasks.ts';
 import { EndpointForwarder, type WebhookBatch } from '../agent/kubernetes/endpoint-forwarder.ts';
 import { delivered, postSigned, signRequest } from '../agent/kubernetes/signed-post.ts';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
@@ -411,3 +412,33 @@ test("the server's agent applies its document, runs the tasks and reports them: 
   expect(kube03.metadata?.labels?.[MAINTENANCE_LABEL]).toBeUndefined();
 }, 60_000);
 
+
+describe('join tokens in k3s\' secure form once the server CA is known', () => {
+  test('the server agent reports k3s\' CA hash once; agents and the webgateway then join with K10<hash>::node:<agent token>', async () => {
+    const agentToken = async (vm: string) => (JSON.parse((await cp.store.get(`desired/demo/${vm}.json`))!.body) as { files: Array<{ path: string; content: string }> }).files.find((f) => f.path.endsWith('/k3s-token'))!.content;
+    const shortToken = await agentToken('kube02');
+    expect(shortToken).not.toMatch(/^K10/);
+    // k3s makes its CA on first start; it cannot run here, so the test puts a real CA certificate
+    // (the test apiserver's) where k3s keeps it, as k3s would.
+    const ca = readFileSync(kube.caFile);
+    const caPath = onDisk(root, K3S_SERVER_CA);
+    mkdirSync(dirname(caPath), { recursive: true });
+    writeFileSync(caPath, ca);
+    const report = await tasks.round();
+    expect(report.errors).toEqual([]);
+    const hash = createHash('sha256').update(ca).digest('hex');
+    const secure = await waitFor('the secure token', async () => {
+      const token = await agentToken('kube02');
+      return token.startsWith('K10') ? token : undefined;
+    });
+    expect(secure).toBe(`K10${hash}::node:${shortToken}`);
+    expect(await agentToken('web01')).toBe(secure);
+    // Pinned: the next round with the new document posts nothing, and a CA k3s would only have after
+    // a rebuild is reported as not the pinned one, without telling agents to trust it.
+    await applyServerDocument();
+    writeFileSync(caPath, `${ca.toString('utf8')}\n`);
+    const later = await tasks.round();
+    expect(later.errors).toEqual([expect.stringMatching(/^k3s' CA \([0-9a-f]{12}…\) is not the one the control plane pinned/)]);
+    expect(await agentToken('kube02')).toBe(secure);
+  }, 60_000);
+});

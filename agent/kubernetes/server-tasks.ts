@@ -6,6 +6,7 @@
  * a failing part is reported and tried again next round, never stops the others.
  */
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesTasks } from '../../shared/schema/document.ts';
@@ -20,6 +21,9 @@ import { missingOf } from '../prerequisites.ts';
 import { candidatesOf, LOGIN_TOOLS, type PrerequisitePaths } from '../../shared/prerequisites.ts';
 import { NodeDrainer } from './node-drain.ts';
 import { delivered, postSigned, signRequest } from './signed-post.ts';
+
+/** Where k3s keeps the cluster's server CA, the file its `/cacerts` serves and joining nodes hash. */
+export const K3S_SERVER_CA = '/var/lib/rancher/k3s/server/tls/server-ca.crt';
 
 export interface ServerTasksOptions {
   /** The cluster admin's kubeconfig (k3s writes `/etc/rancher/k3s/k3s.yaml`). */
@@ -211,6 +215,7 @@ export class ServerTasks {
       errors.push(`access: ${describeApiError(error)}`);
     }
     report.kubeconfigsDelivered = await this.#answerRequests(connected, tasks, errors);
+    await this.#reportClusterCa(tasks, errors);
     if (this.#homes) await this.#keepHomeKubeconfigs(this.#homes, connected, tasks, report);
     try {
       report.drain = await connected.drainer.reconcile(tasks.drainNodes, tasks.drainTimeoutSeconds);
@@ -229,6 +234,31 @@ export class ServerTasks {
     this.#lastReport = report;
     if (report.errors.length > 0) this.#log('kubernetes tasks failed in part; trying again next round', { errors: report.errors });
     return report;
+  }
+
+  /**
+   * Tells the control plane the hash of the CA k3s made, until the document shows it pinned:
+   * then agents join with the secure token form. No CA file yet (k3s has not started) is normal.
+   */
+  async #reportClusterCa(tasks: KubernetesTasks, errors: string[]): Promise<void> {
+    const ca = await readFile(this.#options.onDisk(K3S_SERVER_CA)).catch(() => undefined);
+    if (!ca) return;
+    const caHash = createHash('sha256').update(ca).digest('hex');
+    if (tasks.clusterCaHash === caHash) return;
+    if (tasks.clusterCaHash !== undefined) {
+      // Said once by the control plane already (it refuses a second hash): said here every round.
+      errors.push(`k3s' CA (${caHash.slice(0, 12)}…) is not the one the control plane pinned (${tasks.clusterCaHash.slice(0, 12)}…): agents keep joining only the pinned one`);
+      return;
+    }
+    try {
+      const target = await this.#controlPlane();
+      if (!target) return;
+      const response = await postSigned(signRequest(routeUrl(target.apiUrl, 'postClusterCa', { rg: this.#options.resourceGroup }), target.key, JSON.stringify({ caHash })));
+      if (!delivered(response.status)) throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+      this.#log('cluster CA reported', { caHash });
+    } catch (error) {
+      errors.push(`cluster CA: ${describeApiError(error)}`);
+    }
   }
 
   /** Login files first (they name who has access), then each user's own kubeconfig. */

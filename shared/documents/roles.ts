@@ -26,9 +26,10 @@ export interface RenderContext {
   readonly apiUrl: string | undefined;
   /**
    * The join tokens, each hashed once for every node: the server token (only the server's
-   * document holds it: with it a node could join as a server) and the agent token.
+   * document holds it: with it a node could join as a server), the agent token the server
+   * accepts, and what agents and the webgateway join with (the same, with the CA's hash once known).
    */
-  readonly tokens: { readonly server: SecretFileContent; readonly agent: SecretFileContent };
+  readonly tokens: { readonly server: SecretFileContent; readonly accepted: SecretFileContent; readonly join: SecretFileContent };
   /** Kubeconfig requests the server's agent answers. */
   readonly kubeconfigRequests: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
 }
@@ -49,8 +50,8 @@ function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, node
     .directory(dirname(layout.k3sConfig))
     .directory(dirname(layout.k3sTokenFile), '0700')
     .file({ path: layout.k3sConfig, mode: '0600', content: config, secret: configIsSecret })
-    .file({ path: layout.k3sTokenFile, mode: '0600', ...tokens[node], secret: true });
-  if (node === 'server') parts.file({ path: layout.k3sAgentTokenFile, mode: '0600', ...tokens.agent, secret: true });
+    .file({ path: layout.k3sTokenFile, mode: '0600', ...(node === 'server' ? tokens.server : tokens.join), secret: true });
+  if (node === 'server') parts.file({ path: layout.k3sAgentTokenFile, mode: '0600', ...tokens.accepted, secret: true });
   parts.service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile, ...(node === 'server' ? [layout.k3sAgentTokenFile] : [])] });
 }
 
@@ -111,6 +112,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
     watchedServices: [...watched.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value),
     drainNodes: maintenanceQueue(model).slice(0, 1).map((agent) => agent.name),
     drainTimeoutSeconds: cluster.drainTimeoutSeconds,
+    ...(model.rg.secrets.clusterCaHash ? { clusterCaHash: model.rg.secrets.clusterCaHash } : {}),
     ...(webhookKey && ctx.apiUrl ? { controlPlane: { apiUrl: ctx.apiUrl, keyFile: layout.webhookKeyFile } } : {}),
   };
 }
