@@ -12,7 +12,7 @@ import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import { type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
-import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
+import { type ApplyResult, applyDocument, type CommandRunner, reloadOnStart } from './apply.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
 import { missingPrerequisites } from './prerequisites.ts';
@@ -150,6 +150,8 @@ export class Agent {
     if (foreign) return this.#log('ignoring the saved state', { reason: foreign });
     this.#applied = document;
     this.#redact.learn(document);
+    const failures = await reloadOnStart(document, { root: this.#options.root, run: this.#options.run ?? runCommand, layout: this.#options.layout ?? DEFAULT_LAYOUT });
+    for (const failure of failures) this.#log(failure, {}, 'warn');
   }
 
   #log(message: string, fields: Record<string, unknown> = {}, level: LogLevel = 'info'): void {

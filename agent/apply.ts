@@ -29,6 +29,11 @@ export interface ApplyOptions {
   readonly layout: Layout;
 }
 
+/** The agent's own commands for each service, naming the files where they are on this disk: a document sends none. */
+function commandsOf(options: ApplyOptions): ReturnType<typeof serviceCommands> {
+  return serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
+}
+
 /** The steps of an apply, in order: a failure names the one it happened at. */
 export type ApplyStep = 'folders' | 'write' | 'validate' | 'reload';
 
@@ -110,8 +115,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     if (result.code !== 0) throw new Error(`cannot give it to ${owner}:${group}: ${excerpt(result.output)}`);
   };
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
-  // The agent's own commands, naming the files where they are on this disk: a document sends none.
-  const commands = serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
+  const commands = commandsOf(options);
   /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
   const live: ServiceSpec[] = [];
   const reloaded: string[] = [];
@@ -201,6 +205,23 @@ async function takeRestoredFiles(
     } catch (error) {
       failures.push(`${service.name}: taking the restored files failed: ${(error as Error).message}`);
     }
+  }
+  return failures;
+}
+
+/**
+ * After the agent starts, loads again what lives only in the kernel (the host firewall) from the
+ * document applied last: a reboot empties it, and the document, being unchanged, is not applied
+ * again. Returns what failed (reported, never stops the agent).
+ */
+export async function reloadOnStart(applied: VersionedDocument, options: ApplyOptions): Promise<string[]> {
+  const commands = commandsOf(options);
+  const failures: string[] = [];
+  for (const service of applied.services) {
+    const command = commands[service.name];
+    if (!command.reloadOnStart) continue;
+    const result = await options.run(command.reload, command.reloadInput);
+    if (result.code !== 0) failures.push(`reloading ${service.name} at start failed: ${excerpt(result.output)}`);
   }
   return failures;
 }

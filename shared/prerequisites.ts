@@ -32,6 +32,7 @@ const SYSTEMCTL = program('systemctl', 'systemd (systemctl)');
 
 /** Matches the commands of `serviceCommands` on a production layout. */
 export const SERVICE_PREREQUISITES: Readonly<Record<ServiceName, readonly Prerequisite[]>> = {
+  nftables: [program('nft', 'nftables (nft)')],
   postgresql: [program('psql', 'the PostgreSQL client (psql)'), program('runuser'), unit('postgresql.service', 'the PostgreSQL server (postgresql.service)')],
   k3s: [program('k3s', 'the k3s binary'), SYSTEMCTL, unit('k3s.service', 'the k3s systemd unit (k3s.service)')],
   haproxy: [program('haproxy'), SYSTEMCTL, unit('haproxy.service', 'the haproxy systemd unit (haproxy.service)')],

@@ -12,6 +12,7 @@ import { localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore
 import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k3s.ts';
 import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
 import { renderExports } from '../render/nfs.ts';
+import { renderFirewall } from '../render/firewall.ts';
 import { frontendVirtualHosts, renderNginx, type VirtualHost } from '../render/nginx.ts';
 import type { KubernetesTasks } from '../schema/document.ts';
 import { SUDO_SRV } from '../schema/user.ts';
@@ -55,6 +56,15 @@ function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, node
   parts.service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile, ...(node === 'server' ? [layout.k3sAgentTokenFile] : [])] });
 }
 
+/** The server's and the webgateway's host firewall (they have public addresses), loaded before k3s (re)starts. */
+function hostFirewall(parts: DocumentParts, ctx: RenderContext): void {
+  const { layout, model } = ctx;
+  parts
+    .directory(dirname(layout.firewallRules))
+    .file({ path: layout.firewallRules, mode: '0644', content: renderFirewall(model.cluster!.network.srvInterface, layout) })
+    .service({ name: 'nftables', files: [layout.firewallRules] });
+}
+
 function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly VirtualHost[]): void {
   if (vhosts.length === 0) return;
   for (const dir of [dirname(layout.nginxConfig), layout.nginxRunDir, layout.nginxLogDir, layout.nginxTempDir, layout.acmeWebroot]) parts.directory(dir);
@@ -75,6 +85,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
       .file({ path: layout.datastoreInitFile, mode: '0600', content: renderDatastoreInit(password), secret: true })
       .service({ name: 'postgresql', files: [layout.datastoreInitFile] });
   }
+  hostFirewall(parts, ctx);
   // The endpoint carries the datastore's password, or may: the config is a secret file.
   // (Without either, a topology finding withholds this document: see secrets.datastore-password-missing.)
   k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint ?? ''), 'server', true);
@@ -123,6 +134,7 @@ export function renderAgent(parts: DocumentParts, vm: Vm, server: Vm, ctx: Rende
 
 export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: RenderContext): void {
   const { layout, model } = ctx;
+  hostFirewall(parts, ctx);
   k3sFiles(parts, ctx, renderAgentConfig(model, vm, server, layout, 'webgateway'), 'agent');
   parts
     .directory(dirname(layout.haproxyConfig))
