@@ -33,8 +33,9 @@ export interface ServerTasksOptions {
   readonly resourceGroup: string;
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
   readonly now?: () => Date;
-  /** Seconds between rounds while idle and while a drain runs. */
+  /** Seconds between rounds while idle, while a drain runs, and while a kubeconfig waits to be delivered. */
   readonly idleIntervalSeconds?: number;
+  readonly deliveryRetrySeconds?: number;
   readonly drainIntervalSeconds?: number;
   /** Batching of endpoint changes (tests and benchmarks tune it). */
   readonly batchDelayMs?: number;
@@ -62,6 +63,8 @@ export class ServerTasks {
   #tasks: KubernetesTasks | undefined;
   #connected: Connected | undefined;
   #answered = new Set<string>();
+  /** Kubeconfigs issued but not yet delivered, by user: sent again as they are, not issued again. */
+  #undelivered = new Map<string, { kubeconfig: string; expiresAt: string; requestIds: string[] }>();
   #round: Promise<KubernetesReport> | undefined;
   #nextRound: Promise<KubernetesReport> | undefined;
   #webhook = { calls: 0, failures: 0, lastSentAt: undefined as string | undefined, lastRefusal: undefined as string | undefined };
@@ -77,8 +80,13 @@ export class ServerTasks {
     return this.#lastReport;
   }
 
-  /** The pause before the next round: short while a node is being drained. */
+  /**
+   * The pause before the next round: a second while an issued kubeconfig waits for the control
+   * plane (so it arrives within two seconds of the control plane being back, at the cost of one
+   * request a second while it is away), short while a node is being drained, a minute otherwise.
+   */
   get intervalSeconds(): number {
+    if (this.#undelivered.size > 0) return this.#options.deliveryRetrySeconds ?? 1;
     const draining = this.#lastReport?.drain.some((d) => d.phase === 'evicting' || d.phase === 'postponed') ?? false;
     return draining ? (this.#options.drainIntervalSeconds ?? 10) : (this.#options.idleIntervalSeconds ?? 60);
   }
@@ -285,15 +293,25 @@ export class ServerTasks {
     const open = tasks.kubeconfigRequests.filter((request) => !this.#answered.has(request.requestId) && tasks.accessUsers.includes(request.user));
     const users = [...new Set(open.map((request) => request.user))].sort();
     const deliveredList: Array<KubernetesReport['kubeconfigsDelivered'][number]> = [];
+    for (const user of this.#undelivered.keys()) if (!users.includes(user)) this.#undelivered.delete(user);
+    // Half its lifetime left at least, or it is issued anew: the portal hands out what it gets.
+    const fresh = (expiresAt: string) => Date.parse(expiresAt) - Date.now() > (tasks.kubeconfigTtlHours * 3600_000) / 2;
     for (const user of users) {
       const requestIds = open.filter((request) => request.user === user).map((request) => request.requestId);
       try {
         const target = await this.#controlPlane();
         if (!target) throw new Error('the document names no control plane to deliver to');
-        const issued = await this.issue(user, connected);
+        const pending = this.#undelivered.get(user);
+        const issued = pending && fresh(pending.expiresAt) ? pending : await this.issue(user, connected);
+        this.#undelivered.set(user, { kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt, requestIds });
         const body = JSON.stringify({ user, kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt, requestIds });
         const response = await postSigned(signRequest(routeUrl(target.apiUrl, 'postClusterKubeconfig', { rg: this.#options.resourceGroup }), target.key, body));
-        if (!delivered(response.status)) throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+        if (!delivered(response.status)) {
+          // A refusal will not pass by sending the same bytes again: the next round issues anew.
+          if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) this.#undelivered.delete(user);
+          throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+        }
+        this.#undelivered.delete(user);
         for (const id of requestIds) this.#answered.add(id);
         deliveredList.push({ user, expiresAt: issued.expiresAt, requestIds });
         this.#log('kubeconfig issued and delivered', { user, expiresAt: issued.expiresAt, answers: requestIds.length });
