@@ -20,6 +20,7 @@ import { Redactor } from './redaction.ts';
 import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
 import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
+import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -43,6 +44,14 @@ export interface AgentOptions {
   readonly prerequisites?: PrerequisitePaths;
   /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
   readonly kubernetes?: KubernetesTaskRunner;
+  /**
+   * The push channel (agent/nudge-listener.ts), when there is one: a nudge makes the agent poll
+   * at once, and while it is connected polling slows to the safety intervals.
+   */
+  readonly push?: {
+    readonly listen: (handlers: { onNudge: (nudge: Nudge) => void; onConnected: (connected: boolean) => void }, signal: AbortSignal) => Promise<void>;
+    readonly safetyPollSeconds?: { readonly gateway: number; readonly other: number };
+  };
 }
 
 /** What the agent needs of the Kubernetes tasks: run them for a document, and again on a timer. */
@@ -119,6 +128,12 @@ export class Agent {
   /** Secrets of the documents seen: never in a log line or a report. */
   readonly #redact = new Redactor();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
+  /** The push channel is up: polling can slow to the safety interval. */
+  #pushConnected = false;
+  /** Ends the wait between polls at once (a nudge); set while the agent waits. */
+  #wakeUp: (() => void) | undefined;
+  /** A nudge came while a poll ran: the next wait is skipped. */
+  #nudgedMeanwhile = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -303,12 +318,54 @@ export class Agent {
     return { kind: 'done', document, result };
   }
 
-  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
+  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors; at once when nudged. */
   async run(signal: AbortSignal): Promise<void> {
     const kubernetes = this.#options.kubernetes ? this.#runKubernetesRounds(this.#options.kubernetes, signal) : undefined;
+    const push = this.#options.push?.listen(
+      {
+        onNudge: (nudge) => this.nudge(nudge.generation),
+        onConnected: (connected) => {
+          this.#pushConnected = connected;
+          // Back from a disconnection: what changed meanwhile is fetched now, not a safety interval later.
+          if (connected) this.nudge(undefined);
+        },
+      },
+      signal,
+    );
     await this.#runPolls(signal);
-    await kubernetes;
+    await Promise.all([kubernetes, push]);
     await this.#options.kubernetes?.stop();
+  }
+
+  /** Polls at once (ending any wait or backoff) unless `generation` is the one running already. */
+  nudge(generation: number | undefined): void {
+    if (generation !== undefined && generation === this.#applied?.generation && !this.#failing) return;
+    if (this.#wakeUp) this.#wakeUp();
+    else this.#nudgedMeanwhile = true;
+  }
+
+  /** The wait between polls: the document's interval, or the safety interval while nudges can reach the agent. */
+  #pollWait(): number {
+    if (!this.#pushConnected) return this.intervalSeconds;
+    return Math.max(this.intervalSeconds, safetyPollSeconds(this.#applied?.roles, this.#options.push?.safetyPollSeconds));
+  }
+
+  #sleepUnlessNudged(seconds: number, signal: AbortSignal): Promise<void> {
+    if (this.#nudgedMeanwhile) {
+      this.#nudgedMeanwhile = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, seconds * 1000);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wakeUp = done;
+    });
   }
 
   async #runKubernetesRounds(runner: KubernetesTaskRunner, signal: AbortSignal): Promise<void> {
@@ -325,7 +382,8 @@ export class Agent {
 
   async #runPolls(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      let wait = this.intervalSeconds;
+      this.#nudgedMeanwhile = false;
+      let wait = this.#pollWait();
       try {
         await this.poll();
       } catch (error) {
@@ -334,7 +392,7 @@ export class Agent {
         wait = Math.min(retryCapSeconds(this.#applied?.roles), this.intervalSeconds * 2 ** Math.min(outage.failures, 6));
         this.#log('poll failed; keeping the last good state', { error: (error as Error).message, attempt: outage.failures, nextRetryAt: new Date(this.#now().getTime() + wait * 1000).toISOString() }, 'warn');
       }
-      await sleep(jittered(wait), signal);
+      await this.#sleepUnlessNudged(jittered(wait), signal);
     }
   }
 
