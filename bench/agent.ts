@@ -89,9 +89,9 @@ async function main(): Promise<void> {
     ].map((event, i) => ({ id: `bench-${i}`, resourceGroup: 'demo', occurredAt: at(), ...event }));
     const accepted = await fetch(routeUrl(cp.info.apiUrl, 'postEvents', {}), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(provision) });
     if (accepted.status !== 202) throw new Error(`provisioning refused: ${await accepted.text()}`);
-    // The state is written last: once it is there, so are the documents.
+    // The state is written first marked as intent, and last without the mark: then the documents and the cluster key are there.
     let state: { body: string } | undefined;
-    while (!(state = await cp.store.get(storeKeys.state('demo')))) await sleep(20);
+    while (!(state = await cp.store.get(storeKeys.state('demo'))) || JSON.parse(state.body).pendingWrite) await sleep(20);
     const webhookKey = JSON.parse(state.body).description.secrets.webhookKey as string;
 
     let resourceVersion = 1;
