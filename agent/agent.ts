@@ -18,10 +18,11 @@ import { onDisk, readIfExists, writeAtomically } from './files.ts';
 import { backendStates } from './haproxy-runtime.ts';
 import { missingPrerequisites } from './prerequisites.ts';
 import { Redactor } from './redaction.ts';
-import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
+import { DEFAULT_LAYOUT, type Layout, layoutUnder } from '../shared/layout.ts';
 import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
-import type { ServiceManager } from './service-manager/service-manager.ts';
+import { type ServiceManager, systemdServices } from './service-manager/service-manager.ts';
+import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -47,6 +48,14 @@ export interface AgentOptions {
   readonly kubernetes?: KubernetesTaskRunner;
   /** Who checks and (re)loads the services (default: systemd, the layout's commands run by `run`). */
   readonly services?: ServiceManager;
+  /**
+   * The push channel (agent/nudge-listener.ts), when there is one: a nudge makes the agent poll
+   * at once, and while it is connected polling slows to the safety intervals.
+   */
+  readonly push?: {
+    readonly listen: (handlers: { onNudge: (nudge: Nudge) => void; onConnected: (connected: boolean) => void }, signal: AbortSignal) => Promise<void>;
+    readonly safetyPollSeconds?: { readonly gateway: number; readonly other: number };
+  };
 }
 
 /** What the agent needs of the Kubernetes tasks: run them for a document, and again on a timer. */
@@ -129,6 +138,12 @@ export class Agent {
   #backends: BackendServer[] | undefined;
   #backendsReadAt = 0;
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
+  /** The push channel is up: polling can slow to the safety interval. */
+  #pushConnected = false;
+  /** Ends the wait between polls at once (a nudge); set while the agent waits. */
+  #wakeUp: (() => void) | undefined;
+  /** A nudge came while a poll ran: the next wait is skipped. */
+  #nudgedMeanwhile = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -160,8 +175,16 @@ export class Agent {
     if (foreign) return this.#log('ignoring the saved state', { reason: foreign });
     this.#applied = document;
     this.#redact.learn(document);
-    // A sandbox's daemons ended with the agent that ran them: what runs this document starts again.
-    await this.#options.services?.resume(document.services.map((service) => service.name)).catch((error: unknown) => this.#log('starting the services of the saved state failed', { error: (error as Error).message }, 'warn'));
+    // What lives only in the kernel (systemd: the host firewall) or died with the last agent (a
+    // sandbox's daemons) is loaded again for the document that runs.
+    const failures = await this.#services().resume(document.services.map((service) => service.name));
+    for (const failure of failures) this.#log(failure, {}, 'warn');
+  }
+
+  /** Who checks and (re)loads the services: the given manager, else systemd with the layout's commands. */
+  #services(): ServiceManager {
+    const layout = this.#options.layout ?? DEFAULT_LAYOUT;
+    return this.#options.services ?? systemdServices(this.#options.root === '/' ? layout : layoutUnder(this.#options.root, layout.reload, layout), this.#options.run ?? runCommand);
   }
 
   #log(message: string, fields: Record<string, unknown> = {}, level: LogLevel = 'info'): void {
@@ -176,30 +199,33 @@ export class Agent {
     const { identity } = this.#options;
     this.#lastReport = { outcome, attempted, ...(error ? { error } : {}), ...(extraServers ? { extraServers } : {}) };
     const at = (this.#options.now?.() ?? new Date()).toISOString();
-    this.#backends = await this.#readBackends();
-    // A routine "unchanged" of the generation already remembered says nothing new about it.
-    if (attempted !== undefined && attempted > 0 && !(outcome === 'unchanged' && this.#recent[0]?.generation === attempted)) {
-      this.#recent = withOutcome(this.#recent, { generation: attempted, outcome, at, ...(error ? { error: error.slice(0, 500) } : {}) });
-    }
-    // Reports are written one at a time, in the order they were made: the newest is the one that stays.
-    const report = {
-      resourceGroup: identity.resourceGroup,
-      vm: identity.vm,
-      appliedGeneration: this.#applied?.generation ?? 0,
-      appliedHash: this.#applied?.hash ?? '',
-      ...(attempted !== undefined ? { attemptedGeneration: attempted } : {}),
-      outcome,
-      ...(error ? { error } : {}),
-      at,
-      ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
-      ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
-      ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
-      ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
-      ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
-      ...(this.#backends ? { backends: this.#backends } : {}),
-      ...this.#notices(),
-    };
-    const write = this.#reporting.catch(() => undefined).then(() => putReport(this.#options.client, identity, this.#redact.value(report)));
+    // Reports are made and written one at a time, in the order they were asked for: the newest
+    // is the one that stays, and each has every field as of its turn.
+    const write = this.#reporting.catch(() => undefined).then(async () => {
+      this.#backends = await this.#readBackends();
+      // A routine "unchanged" of the generation already remembered says nothing new about it.
+      if (attempted !== undefined && attempted > 0 && !(outcome === 'unchanged' && this.#recent[0]?.generation === attempted)) {
+        this.#recent = withOutcome(this.#recent, { generation: attempted, outcome, at, ...(error ? { error: error.slice(0, 500) } : {}) });
+      }
+      const report = {
+        resourceGroup: identity.resourceGroup,
+        vm: identity.vm,
+        appliedGeneration: this.#applied?.generation ?? 0,
+        appliedHash: this.#applied?.hash ?? '',
+        ...(attempted !== undefined ? { attemptedGeneration: attempted } : {}),
+        outcome,
+        ...(error ? { error } : {}),
+        at,
+        ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
+        ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
+        ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
+        ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
+        ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
+        ...(this.#backends ? { backends: this.#backends } : {}),
+        ...this.#notices(),
+      };
+      await putReport(this.#options.client, identity, this.#redact.value(report));
+    });
     this.#reporting = write;
     await write;
   }
@@ -217,7 +243,7 @@ export class Agent {
    * change (a pod down, a backup up) is reported, so the status shows what haproxy does.
    */
   async #refreshBackends(): Promise<void> {
-    if (!this.#applied?.haproxy || Date.now() - this.#backendsReadAt < BACKEND_REFRESH_MS) return;
+    if (!this.#applied?.haproxy || Date.now() - this.#backendsReadAt < BACKEND_REFRESH_MS / 2) return;
     const now = await this.#readBackends();
     if (now !== undefined && JSON.stringify(now) !== JSON.stringify(this.#backends)) await this.#reportAgain();
   }
@@ -340,12 +366,66 @@ export class Agent {
     return { kind: 'done', document, result };
   }
 
-  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
+  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors; at once when nudged. */
   async run(signal: AbortSignal): Promise<void> {
     const kubernetes = this.#options.kubernetes ? this.#runKubernetesRounds(this.#options.kubernetes, signal) : undefined;
+    const push = this.#options.push?.listen(
+      {
+        onNudge: (nudge) => this.nudge(nudge.generation),
+        onConnected: (connected) => {
+          this.#pushConnected = connected;
+          // Back from a disconnection: what changed meanwhile is fetched now, not a safety interval later.
+          if (connected) this.nudge(undefined);
+        },
+      },
+      signal,
+    );
+    const backends = this.#runBackendRefresh(signal);
     await this.#runPolls(signal);
-    await kubernetes;
+    await Promise.all([kubernetes, push, backends]);
     await this.#options.kubernetes?.stop();
+  }
+
+  /** Polls at once (ending any wait or backoff) unless `generation` is the one running already. */
+  nudge(generation: number | undefined): void {
+    if (generation !== undefined && generation === this.#applied?.generation && !this.#failing) return;
+    if (this.#wakeUp) this.#wakeUp();
+    else this.#nudgedMeanwhile = true;
+  }
+
+  /** The wait between polls: the document's interval, or the safety interval while nudges can reach the agent. */
+  #pollWait(): number {
+    if (!this.#pushConnected) return this.intervalSeconds;
+    return Math.max(this.intervalSeconds, safetyPollSeconds(this.#applied?.roles, this.#options.push?.safetyPollSeconds));
+  }
+
+  #sleepUnlessNudged(seconds: number, signal: AbortSignal): Promise<void> {
+    if (this.#nudgedMeanwhile) {
+      this.#nudgedMeanwhile = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, seconds * 1000);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wakeUp = done;
+    });
+  }
+
+  /** A webgateway's haproxy servers, asked for every few seconds, on a timer of their own (polls may be far apart while nudges arrive). */
+  async #runBackendRefresh(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(BACKEND_REFRESH_MS / 1000, signal);
+      if (signal.aborted) return;
+      // While the store cannot be reached the poll loop says so; the servers go with the next report.
+      if (this.#outage) continue;
+      await this.#refreshBackends().catch(() => undefined);
+    }
   }
 
   async #runKubernetesRounds(runner: KubernetesTaskRunner, signal: AbortSignal): Promise<void> {
@@ -362,19 +442,19 @@ export class Agent {
 
   async #runPolls(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      this.#nudgedMeanwhile = false;
       let wait: number;
       try {
         await this.poll();
-        await this.#refreshBackends();
         // The interval of the document that runs now: after the first apply, a webgateway's 1 s, not the 5 s of no document.
-        wait = this.intervalSeconds;
+        wait = this.#pollWait();
       } catch (error) {
         const outage = (this.#outage ??= { startedAt: this.#now(), failures: 0 });
         outage.failures++;
         wait = Math.min(retryCapSeconds(this.#applied?.roles), this.intervalSeconds * 2 ** Math.min(outage.failures, 6));
         this.#log('poll failed; keeping the last good state', { error: (error as Error).message, attempt: outage.failures, nextRetryAt: new Date(this.#now().getTime() + wait * 1000).toISOString() }, 'warn');
       }
-      await sleep(jittered(wait), signal);
+      await this.#sleepUnlessNudged(jittered(wait), signal);
     }
   }
 

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import type { VersionedDocument } from '../shared/contract/document-envelope.ts';
 import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
-import { type ServiceManager, systemdServices } from './service-manager/service-manager.ts';
+import { excerpt, type ServiceManager, systemdServices } from './service-manager/service-manager.ts';
 import { placePlaceholders } from './certificates/placeholder.ts';
 import { FileJournal, onDisk, onDiskWithoutLinks, writeAtomically } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
@@ -32,6 +32,11 @@ export interface ApplyOptions {
   readonly services?: ServiceManager;
   /** The time placeholder certificates start at (default: now). */
   readonly now?: () => Date;
+}
+
+/** Who checks and (re)loads the services: the given manager, else systemd with the agent's own commands, naming the files where they are on this disk (a document sends none). */
+function servicesOf(options: ApplyOptions): ServiceManager {
+  return options.services ?? systemdServices(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout), options.run);
 }
 
 /** The steps of an apply, in order: a failure names the one it happened at. */
@@ -69,8 +74,6 @@ async function atStep<T>(step: ApplyStep, what: string, work: () => Promise<T>):
   }
 }
 
-/** Output of a failed command, short, for the report (never file contents). */
-const excerpt = (text: string) => text.trim().split('\n').slice(-10).join('\n').slice(0, 2000);
 
 function changedPaths(next: VersionedDocument, previous: VersionedDocument | undefined): Set<string> {
   const before = new Map((previous?.files ?? []).map((file) => [file.path, `${file.sha256} ${file.mode}`]));
@@ -115,8 +118,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     if (result.code !== 0) throw new Error(`cannot give it to ${owner}:${group}: ${excerpt(result.output)}`);
   };
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
-  // The agent's own commands, naming the files where they are on this disk: a document sends none.
-  const services = options.services ?? systemdServices(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout), options.run);
+  const services = servicesOf(options);
   /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
   const live: ServiceSpec[] = [];
   const reloaded: string[] = [];
@@ -210,4 +212,13 @@ async function takeRestoredFiles(
     }
   }
   return failures;
+}
+
+/**
+ * After the agent starts, loads again what lives only in the kernel (the host firewall) from the
+ * document applied last: a reboot empties it, and the document, being unchanged, is not applied
+ * again. Returns what failed (reported, never stops the agent).
+ */
+export async function reloadOnStart(applied: VersionedDocument, options: ApplyOptions): Promise<string[]> {
+  return servicesOf(options).resume(applied.services.map((service) => service.name));
 }

@@ -30,6 +30,13 @@ export async function fetchDocument(client: S3Client, identity: Identity, etag: 
 }
 
 /** Writes the report, cut to the report schema's limits. */
+/**
+ * A report write that has not finished by then is given up: reports are written one after the
+ * other, and one stuck on a connection the store dropped (it went away mid-request) would hold
+ * back every later report. The next report carries everything anyway.
+ */
+const REPORT_WRITE_TIMEOUT_MS = 10_000;
+
 export async function putReport(client: S3Client, identity: Identity, report: AgentReportDraft): Promise<void> {
   await client.send(
     new PutObjectCommand({
@@ -38,5 +45,6 @@ export async function putReport(client: S3Client, identity: Identity, report: Ag
       Body: JSON.stringify(agentReportSchema.parse(report)),
       ContentType: 'application/json',
     }),
+    { abortSignal: AbortSignal.timeout(REPORT_WRITE_TIMEOUT_MS) },
   );
 }

@@ -16,7 +16,7 @@ import { type Layout, layoutUnder } from '../../shared/layout.ts';
 import type { ServiceName } from '../../shared/services.ts';
 import { readIfExists, writeAtomically } from '../files.ts';
 import { runtimeCommand } from '../haproxy-runtime.ts';
-import type { ServiceManager, ServiceStep } from './service-manager.ts';
+import { excerpt, type ServiceManager, type ServiceStep } from './service-manager.ts';
 
 export interface SandboxOptions {
   /** The VM's folder: its documents are rendered for it (`layoutUnder(root)`), and the daemons' own files go there too. */
@@ -106,7 +106,8 @@ export class SandboxServices implements ServiceManager {
   constructor(options: SandboxOptions) {
     this.#root = options.root.replace(/\/$/, '');
     this.#layout = layoutUnder(this.#root);
-    this.#notRun = new Set<ServiceName>(['k3s', ...(options.notRun ?? [])]);
+    // The host firewall would be this machine's, shared by every sandboxed VM and its owner: never loaded.
+    this.#notRun = new Set<ServiceName>(['k3s', 'nftables', ...(options.notRun ?? [])]);
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   }
 
@@ -152,6 +153,7 @@ export class SandboxServices implements ServiceManager {
         return this.#checkExports();
       case 'postgresql':
       case 'k3s':
+      case 'nftables':
         return undefined;
     }
   }
@@ -169,7 +171,8 @@ export class SandboxServices implements ServiceManager {
         case 'nfs':
           return ok('sandbox: exports checked, not exported');
         case 'k3s':
-          return ok('sandbox: k3s not run');
+        case 'nftables':
+          return ok(`sandbox: ${service} not run`);
       }
     } catch (error) {
       return failed(`sandbox: start ${service}`, (error as Error).message);
@@ -183,14 +186,14 @@ export class SandboxServices implements ServiceManager {
     });
   }
 
-  async resume(services: readonly ServiceName[]): Promise<void> {
+  async resume(services: readonly ServiceName[]): Promise<string[]> {
     const failures: string[] = [];
     for (const service of services) {
-      if (this.#children.has(service) || service === 'k3s' || service === 'nfs') continue;
+      if (this.#children.has(service) || this.#notRun.has(service) || service === 'nfs') continue;
       const step = await this.reload(service);
-      if (step.code !== 0) failures.push(`${service}: ${step.output.trim().split('\n').slice(-3).join(' ')}`);
+      if (step.code !== 0) failures.push(`starting ${service} at start failed: ${excerpt(step.output)}`);
     }
-    if (failures.length > 0) throw new Error(`the sandbox could not start ${failures.join('; ')}`);
+    return failures;
   }
 
   /** Stops one daemon (tests stop haproxy to see the agent start it again). */

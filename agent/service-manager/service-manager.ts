@@ -26,11 +26,18 @@ export interface ServiceManager {
   reload(service: ServiceName): Promise<ServiceStep>;
   /** What the report says about these services beyond outcomes (a sandbox: what it does not run). */
   notices(services: readonly ServiceName[]): string[];
-  /** Starts what a document applied before this process ran needs (a sandbox's daemons died with its last agent). */
-  resume(services: readonly ServiceName[]): Promise<void>;
+  /**
+   * At the agent's start, for the document applied before: loads again what does not outlive
+   * the agent or a reboot (systemd: the host firewall, in the kernel only; a sandbox: its
+   * daemons, which ended with the last agent). Returns what failed (reported, never stops the agent).
+   */
+  resume(services: readonly ServiceName[]): Promise<string[]>;
   /** Stops what this manager started (nothing for systemd). */
   stop(): Promise<void>;
 }
+
+/** Output of a failed command, short, for the report (never file contents). */
+export const excerpt = (text: string) => text.trim().split('\n').slice(-10).join('\n').slice(0, 2000);
 
 /** systemd's: the layout's validation and reload commands (shared/services.ts), run by `run`. */
 export function systemdServices(layout: Layout, run: CommandRunner): ServiceManager {
@@ -44,7 +51,16 @@ export function systemdServices(layout: Layout, run: CommandRunner): ServiceMana
     },
     reload: (service) => step(commands[service].reload, commands[service].reloadInput),
     notices: () => [],
-    resume: async () => undefined,
+    resume: async (services) => {
+      const failures: string[] = [];
+      for (const service of services) {
+        const command = commands[service];
+        if (!command.reloadOnStart) continue;
+        const result = await run(command.reload, command.reloadInput);
+        if (result.code !== 0) failures.push(`reloading ${service} at start failed: ${excerpt(result.output)}`);
+      }
+      return failures;
+    },
     stop: async () => undefined,
   };
 }

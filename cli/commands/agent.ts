@@ -3,18 +3,19 @@
  * (RINGMASTER_* and the usual AWS_* variables for credentials and region); all of it checked
  * before anything starts.
  */
+import { join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { Agent, type LogLevel } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
+import { listenForNudges } from '../../agent/nudge-listener.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
 import { trustedKey } from '../../shared/contract/document-signing.ts';
 import { DEFAULT_PREREQUISITE_PATHS } from '../../shared/prerequisites.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { InputError } from '../input.ts';
-import { join, resolve } from 'node:path';
 import { SandboxServices } from '../../agent/service-manager/sandbox.ts';
 import { SERVICE_MANAGER_KINDS } from '../../agent/service-manager/service-manager.ts';
 
@@ -33,6 +34,7 @@ export interface AgentFlags {
   readonly once?: boolean;
   readonly kubeconfig?: string;
   readonly trustKey?: readonly string[];
+  readonly pushUrl?: string;
 }
 
 /** One or more base64 public keys (comma-separated in the environment). */
@@ -62,6 +64,7 @@ const agentConfigSchema = z.strictObject({
   serviceManager: z.enum(SERVICE_MANAGER_KINDS, { error: `must be one of ${SERVICE_MANAGER_KINDS.join(', ')}` }),
   kubeconfig: z.string().regex(/^\//, 'must be an absolute path'),
   trustedKeys: trustedKeysSchema,
+  pushUrl: z.url({ protocol: /^https?$/, error: 'must be the http:// or https:// URL of the control plane' }).optional(),
 });
 
 const FLAG: Record<string, string> = {
@@ -75,6 +78,7 @@ const FLAG: Record<string, string> = {
   serviceManager: '--service-manager',
   kubeconfig: '--kubeconfig (RINGMASTER_KUBECONFIG)',
   trustedKeys: '--trust-key (RINGMASTER_TRUSTED_KEYS)',
+  pushUrl: '--push-url (RINGMASTER_PUSH_URL)',
 };
 
 /** Where k3s writes the cluster admin's kubeconfig on the server. */
@@ -95,6 +99,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     once: flags.once ?? false,
     kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
     trustedKeys: flags.trustKey?.length ? flags.trustKey : (env.RINGMASTER_TRUSTED_KEYS ?? '').split(',').filter((text) => text.trim() !== ''),
+    pushUrl: flags.pushUrl ?? env.RINGMASTER_PUSH_URL,
   });
   if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
   const config = parsed.data;
@@ -107,7 +112,16 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   // sandbox runs the daemons; k3s and so the Kubernetes tasks do not run there.
   const sandbox = config.serviceManager === 'sandbox' ? new SandboxServices({ root: resolve(config.root) }) : undefined;
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
-  const kubernetes = sandbox ? undefined : new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
+  const kubernetes = sandbox
+    ? undefined
+    : new LazyServerTasks({
+        kubeconfigPath: config.kubeconfig,
+        onDisk: (path) => onDisk(config.root, path),
+        resourceGroup: config.resourceGroup,
+        log,
+        homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json'), toolPaths: DEFAULT_PREREQUISITE_PATHS },
+      });
+  const { pushUrl } = config;
   const agent = new Agent({
     client,
     identity,
@@ -115,6 +129,15 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     stateDir: config.stateDir,
     log,
     ...(sandbox ? { root: '/', layout: sandbox.layout, services: sandbox } : { root: config.root, prerequisites: DEFAULT_PREREQUISITE_PATHS, kubernetes: kubernetes! }),
+    // Nudged at once when its document changes; polling goes on, slower, as the safety net.
+    ...(pushUrl
+      ? {
+          push: {
+            listen: (handlers, signal) =>
+              listenForNudges({ url: pushUrl, resourceGroup: config.resourceGroup, vm: config.vm, region: config.region, credentials: client.config.credentials, log, ...handlers }, signal),
+          },
+        }
+      : {}),
   });
   const stopAll = async () => {
     await kubernetes?.stop();

@@ -140,9 +140,9 @@ function startRingmaster(args: readonly string[], log: string, env: Record<strin
 }
 
 /** One sandboxed agent per VM, with that VM's own store credentials. */
-function startAgent(vm: string, context: { sandbox: string; logs: string; s3Endpoint: string; masterKey: string }): ChildProcess {
-  const args = ['agent', '--endpoint', context.s3Endpoint, '--root', sandboxRoot(context.sandbox, RESOURCE_GROUP, vm), '--service-manager', 'sandbox'];
-  return startRingmaster(args, join(context.logs, `agent-${vm}.log`), agentEnvironment(context.masterKey, RESOURCE_GROUP, vm));
+function startAgent(vm: string, context: { sandbox: string; logs: string; info: ConnectionInfo; masterKey: string }): ChildProcess {
+  const args = ['agent', '--endpoint', context.info.s3Endpoint, '--root', sandboxRoot(context.sandbox, RESOURCE_GROUP, vm), '--service-manager', 'sandbox'];
+  return startRingmaster(args, join(context.logs, `agent-${vm}.log`), agentEnvironment(context.masterKey, RESOURCE_GROUP, vm, context.info.apiUrl));
 }
 
 /** The control plane, as `ringmaster serve` with every VM's paths under the sandbox; its connection once it is ready. */
@@ -262,7 +262,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await sleep(200);
     }
     const vms = status.documents.filter((d) => d.generation !== undefined).map((d) => d.vm);
-    for (const vm of vms) agents.push(startAgent(vm, { sandbox, logs, s3Endpoint: info.s3Endpoint, masterKey }));
+    for (const vm of vms) agents.push(startAgent(vm, { sandbox, logs, info, masterKey }));
 
     // The k3s server's watcher would send the pods' EndpointSlice, signed with the key its document gave it: the demo does, once the server's agent wrote it.
     const server = status.documents.find((d) => d.roles.includes('k3s-server'))?.vm;

@@ -76,12 +76,13 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
   const file = join(dataDir, 'credentials.json');
   if (!existsSync(file)) throw new InputError(file, ['no local control plane data here: start it once with `npx ringmaster serve`']);
   const { masterKey } = loadOrCreateCredentials(file);
-  process.stdout.write(`${Object.entries(agentEnvironment(masterKey, rg, vm)).map(([name, value]) => `${name}=${value}`).join('\n')}\n`);
+  // Where the agent hears of its document's changes at once: serve's API, at its default port.
+  process.stdout.write(`${Object.entries(agentEnvironment(masterKey, rg, vm, 'http://127.0.0.1:7480')).map(([name, value]) => `${name}=${value}`).join('\n')}\n`);
   return 0;
 }
 
 /** The environment of one VM's agent on the local control plane: store credentials good for that VM only. */
-export function agentEnvironment(masterKey: string, rg: string, vm: string): Record<string, string> {
+export function agentEnvironment(masterKey: string, rg: string, vm: string, pushUrl: string): Record<string, string> {
   const { accessKeyId, secretAccessKey } = agentCredentials(masterKey, rg, vm);
   return {
     RINGMASTER_RESOURCE_GROUP: rg,
@@ -92,5 +93,7 @@ export function agentEnvironment(masterKey: string, rg: string, vm: string): Rec
     AWS_SECRET_ACCESS_KEY: secretAccessKey,
     // Not a secret: the public key the agent checks every document's signature with.
     RINGMASTER_TRUSTED_KEYS: documentPublicKey(masterKey),
+    // Where the agent hears of its document's changes at once (the control plane's API).
+    RINGMASTER_PUSH_URL: pushUrl,
   };
 }

@@ -72,7 +72,7 @@ export async function startTlsGateway(options: { address: string; acme?: AcmeSet
     const state = computeDesiredState(resourceGroup(hosts), { layout, ...(options.acme ? { acme: options.acme } : {}) });
     return documentOf(state.documents, 'web01');
   };
-  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), ...options.agent });
+  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), services: folder.services, ...options.agent });
   return {
     root,
     layout,
@@ -90,8 +90,8 @@ export async function startTlsGateway(options: { address: string; acme?: AcmeSet
     },
     async stop() {
       try {
-        folder.stopNginx();
-        folder.stopHaproxy();
+        await folder.stopNginx();
+        await folder.stopHaproxy();
       } finally {
         await s3.close();
         rmSync(root, { recursive: true, force: true });
