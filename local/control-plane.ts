@@ -25,7 +25,9 @@ import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
 import { createApiServer, servedToThisMachine } from './http-server.ts';
-import { NudgeHub, nudgingStore, serveNudgeStream } from './nudges.ts';
+import { NudgeHub, serveNudgeStream } from './nudges.ts';
+import { nudgingStore } from '../functions/shared/nudging-store.ts';
+import { MqttNudgePublisher } from '../adapters/mqtt-nudge-publisher.ts';
 import { buildPageAssets } from '../page/assets.ts';
 import { startWorker } from './worker.ts';
 
@@ -50,6 +52,8 @@ export interface LocalOptions {
   readonly historyDepth?: number;
   /** The control plane's clock (tests move it to see documents signed again or expire). */
   readonly clock?: () => Date;
+  /** An MQTT broker to publish nudges on too (each VM's own topic), with the control plane's account there. */
+  readonly mqtt?: { readonly url: string; readonly username?: string; readonly password?: string };
 }
 
 export interface ConnectionInfo {
@@ -131,9 +135,10 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const publicUrl = (options.publicUrl ?? apiUrl).replace(/\/$/, '');
 
+  const mqtt = options.mqtt ? new MqttNudgePublisher({ ...options.mqtt, onError: (error) => logger.warn('MQTT broker', { error: error.message }) }) : undefined;
   const reconciler = createReconcilerHandler({
-    // Every document written is announced to its VM's agent (the push channel).
-    store: nudgingStore(store, hub),
+    // Every document written is announced to its VM's agent (the push channels).
+    store: nudgingStore(store, mqtt ? [hub, mqtt] : [hub], (error) => logger.warn('nudge not published', { error: (error as Error).message })),
     masterKey: credentials.masterKey,
     signer: documentSigner(credentials.masterKey),
     ...(options.clock ? { now: options.clock } : {}),
@@ -178,6 +183,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       server.closeAllConnections();
       await closed;
       await worker.stop();
+      await mqtt?.close();
       queue.close();
       await s3.close();
     },

@@ -20,6 +20,8 @@ export interface ServeOptions {
   readonly publicUrl?: string;
   readonly readyFile?: string;
   readonly showCredentials?: boolean;
+  /** An MQTT broker to publish nudges on too; its account from RINGMASTER_MQTT_USERNAME / RINGMASTER_MQTT_PASSWORD. */
+  readonly mqttUrl?: string;
 }
 
 export function describeConnection(info: ConnectionInfo, showCredentials: boolean): string {
@@ -49,6 +51,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     s3Port: options.s3Port,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
     ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
+    // The broker password stays out of the command line (and so out of `ps`).
+    ...(options.mqttUrl
+      ? {
+          mqtt: {
+            url: options.mqttUrl,
+            ...(process.env.RINGMASTER_MQTT_USERNAME ? { username: process.env.RINGMASTER_MQTT_USERNAME } : {}),
+            ...(process.env.RINGMASTER_MQTT_PASSWORD ? { password: process.env.RINGMASTER_MQTT_PASSWORD } : {}),
+          },
+        }
+      : {}),
   });
   if (options.readyFile) writeFileSync(options.readyFile, `${JSON.stringify(controlPlane.info)}\n`, { mode: 0o600 });
   process.stdout.write(`${describeConnection(controlPlane.info, options.showCredentials ?? false)}\n`);
