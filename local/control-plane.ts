@@ -19,11 +19,13 @@ import { createReconcilerHandler, type ReconcilerDependencies } from '../functio
 import { createRefreshHandler } from '../functions/refresh/handler.ts';
 import { wholeApi } from '../functions/shared/api.ts';
 import { bearerAuthorizer } from '../functions/shared/http.ts';
-import { documentPublicKey, documentSigner } from '../functions/shared/document-signer.ts';
 import { createLogger } from '../functions/shared/logger.ts';
 import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
+import { localSigningCredentials, localTrustedRoots } from './root-keys.ts';
+import { type DocumentSigner } from '../shared/contract/document-envelope.ts';
+import { delegationStale, documentSignerOf } from '../shared/contract/signing-credentials.ts';
 import { createApiServer, servedToThisMachine } from './http-server.ts';
 import { NudgeHub, nudgingStore, serveNudgeStream } from './nudges.ts';
 import { buildPageAssets } from '../page/assets.ts';
@@ -61,8 +63,8 @@ export interface ConnectionInfo {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly dataDir: string;
-  /** The public key agents must trust: every document is signed with its private half. */
-  readonly documentKey: string;
+  /** The root keys agents must trust (base64 SPKI), at start: every document's signing key is delegated by one. */
+  readonly trustedRoots: readonly string[];
 }
 
 export interface LocalControlPlane {
@@ -75,6 +77,8 @@ export interface LocalControlPlane {
   readonly s3Requests: Readonly<Record<string, number>>;
   /** Queues a refresh of every group now (as the timer does), so stale signatures are renewed. */
   refresh(): Promise<{ refreshed: number }>;
+  /** Renews the signing credentials now if due (a day old, or roots added or retired), as the timer does. */
+  renewSigning(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -131,11 +135,23 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const publicUrl = (options.publicUrl ?? apiUrl).replace(/\/$/, '');
 
+  // The renewer's part, locally: at start and with every refresh; the reconciler asks for the signer at each run that writes.
+  const now = options.clock ?? (() => new Date());
+  let signing = await localSigningCredentials(options.dataDir, now());
+  let signer: DocumentSigner = documentSignerOf(signing);
+  const renewSigning = async () => {
+    const renewed = await localSigningCredentials(options.dataDir, now());
+    if (renewed !== signing) [signing, signer] = [renewed, documentSignerOf(renewed)];
+  };
   const reconciler = createReconcilerHandler({
     // Every document written is announced to its VM's agent (the push channel).
     store: nudgingStore(store, hub),
     masterKey: credentials.masterKey,
-    signer: documentSigner(credentials.masterKey),
+    signer: async () => {
+      // A day-old delegation is renewed before it signs anything more (a quiet machine's timer may lag).
+      if (delegationStale(signing, now())) await renewSigning();
+      return signer;
+    },
     ...(options.clock ? { now: options.clock } : {}),
     logger,
     apiUrl: publicUrl,
@@ -148,7 +164,11 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   });
   // Documents hold for a week and are signed again after a day: every group is nudged now and then.
   const refresh = createRefreshHandler({ store, queue, logger, ...(options.clock ? { now: options.clock } : {}) });
-  const refreshNow = () => void refresh().catch((error: unknown) => logger.error('refresh failed', error as Error));
+  const refreshNow = () =>
+    void renewSigning()
+      .catch((error: unknown) => logger.error('renewing the signing credentials failed', error as Error))
+      .then(() => refresh())
+      .catch((error: unknown) => logger.error('refresh failed', error as Error));
   const refreshTimer = setInterval(refreshNow, options.refreshIntervalMs ?? 6 * 3600 * 1000);
   refreshTimer.unref();
   refreshNow();
@@ -165,13 +185,14 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       accessKeyId: credentials.accessKeyId,
       secretAccessKey: credentials.secretAccessKey,
       dataDir: options.dataDir,
-      documentKey: documentPublicKey(credentials.masterKey),
+      trustedRoots: localTrustedRoots(options.dataDir),
     },
     queue,
     store,
     nudges: hub,
     s3Requests: s3.requests,
     refresh,
+    renewSigning,
     stop: async () => {
       clearInterval(refreshTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

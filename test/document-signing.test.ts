@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
 import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
 import { ROOT } from './helpers/fixtures.ts';
@@ -22,13 +22,13 @@ let offset = 0;
 const clock = () => new Date(Date.now() + offset);
 let cp: LocalControlPlane;
 
-const stored = async (vm: string) => JSON.parse((await cp.store.get(storeKeys.desired('demo', vm)))!.body) as { generation: number; expiresAt: string; signature: { keyId: string } };
+const stored = async (vm: string) => JSON.parse((await cp.store.get(storeKeys.desired('demo', vm)))!.body) as { generation: number; expiresAt: string; signature: { keyId: string; delegation: { keyId: string; rootKeyId: string } } };
 function agentFor(vm: string, stateDir: string): Agent {
   const { masterKey } = JSON.parse(readFileSync(join(dataDir, 'cp', 'credentials.json'), 'utf8')) as { masterKey: string };
   return new Agent({
     client: new S3Client({ region: cp.info.region, endpoint: cp.info.s3Endpoint, forcePathStyle: true, credentials: agentCredentials(masterKey, 'demo', vm) }),
     identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm },
-    trustedKeys: [trustedKey(cp.info.documentKey)],
+    trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)),
     root: join(dataDir, 'vm-root'),
     stateDir: join(dataDir, stateDir),
     now: clock,
@@ -53,7 +53,8 @@ test('signed for a week, signed again a day later with the same generation; an e
   const first = await stored('db01');
   expect(first.generation).toBe(1);
   expect(Date.parse(first.expiresAt) - clock().getTime()).toBeGreaterThan(7 * 24 * HOUR - 60_000);
-  expect(first.signature.keyId).toBe(trustedKey(cp.info.documentKey).keyId);
+  // Signed by the online key, which the root `agent-credentials` prints delegated.
+  expect(first.signature.delegation).toMatchObject({ keyId: first.signature.keyId, rootKeyId: trustedRoot(cp.info.trustedRoots[0]!).keyId });
   const agent = agentFor('db01', 'state-a');
   // An empty document writes nothing: taken as `unchanged`.
   expect(await agent.poll()).toMatchObject({ kind: 'unchanged', generation: 1 });
