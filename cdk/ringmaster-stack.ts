@@ -155,9 +155,10 @@ export class RingmasterStack extends Stack {
     const { ingest, cluster, status } = api;
     const deadLetters = api['dead-letters'];
     const reconciler = fn('Reconciler', 'reconciler', RECONCILER_TIMEOUT);
-    // Every six hours, every group is nudged so its documents are signed again after a day (they hold a week).
+    // Every hour, every group is nudged so its documents are signed again after a day (they hold a
+    // week), a share of a large group's per run (shared/state/resigning.ts).
     const refresh = fn('Refresh', 'refresh', Duration.minutes(5));
-    new Rule(this, 'RefreshSchedule', { schedule: Schedule.rate(Duration.hours(6)), targets: [new LambdaFunction(refresh)], description: 'Ringmaster: re-sign documents before they expire' });
+    new Rule(this, 'RefreshSchedule', { schedule: Schedule.rate(Duration.hours(1)), targets: [new LambdaFunction(refresh)], description: 'Ringmaster: re-sign documents before they expire' });
     refresh.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [everyKeyUnder('state')] } } }));
     this.queue.grantSendMessages(refresh);
     this.queue.grantSendMessages(ingest);

@@ -24,7 +24,7 @@ import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
 import { localSigningCredentials, localTrustedRoots } from './root-keys.ts';
-import { type DocumentSigner } from '../shared/contract/document-envelope.ts';
+import { type DocumentSigner, signingEpoch } from '../shared/contract/document-envelope.ts';
 import { delegationStale, documentSignerOf } from '../shared/contract/signing-credentials.ts';
 import { createApiServer, servedToThisMachine } from './http-server.ts';
 import { NudgeHub, nudgingStore, serveNudgeStream } from './nudges.ts';
@@ -46,7 +46,7 @@ export interface LocalOptions {
   readonly onReconciled?: ReconcilerDependencies['onReconciled'];
   /** Where documents put files on the VMs (default: a production VM's); benchmarks run VMs in a folder. */
   readonly layout?: Layout;
-  /** How often every group's documents are checked for re-signing (default 6 hours; also once at start). */
+  /** How often the signing credentials are renewed if due and every group's documents checked for re-signing (default hourly; also once at start). */
   readonly refreshIntervalMs?: number;
   /** Generations of each VM's document kept in the audit trail (default 10). */
   readonly historyDepth?: number;
@@ -139,9 +139,15 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   const now = options.clock ?? (() => new Date());
   let signing = await localSigningCredentials(options.dataDir, now());
   let signer: DocumentSigner = documentSignerOf(signing);
+  let refreshForEpoch: ((occasion: string) => Promise<unknown>) | undefined;
   const renewSigning = async () => {
     const renewed = await localSigningCredentials(options.dataDir, now());
-    if (renewed !== signing) [signing, signer] = [renewed, documentSignerOf(renewed)];
+    if (renewed === signing) return;
+    const before = signingEpoch(signer);
+    [signing, signer] = [renewed, documentSignerOf(renewed)];
+    // A root added or retired: every group's documents are signed again now (a share per run), not within the hour.
+    const epoch = signingEpoch(signer);
+    if (epoch !== before) await refreshForEpoch?.(`epoch-${epoch}`);
   };
   const reconciler = createReconcilerHandler({
     // Every document written is announced to its VM's agent (the push channel).
@@ -164,12 +170,13 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   });
   // Documents hold for a week and are signed again after a day: every group is nudged now and then.
   const refresh = createRefreshHandler({ store, queue, logger, ...(options.clock ? { now: options.clock } : {}) });
+  refreshForEpoch = refresh;
   const refreshNow = () =>
     void renewSigning()
       .catch((error: unknown) => logger.error('renewing the signing credentials failed', error as Error))
       .then(() => refresh())
       .catch((error: unknown) => logger.error('refresh failed', error as Error));
-  const refreshTimer = setInterval(refreshNow, options.refreshIntervalMs ?? 6 * 3600 * 1000);
+  const refreshTimer = setInterval(refreshNow, options.refreshIntervalMs ?? 3600 * 1000);
   refreshTimer.unref();
   refreshNow();
   // Bigger batches than SQS's 10: a group's waiting events are folded in one reconcile.
@@ -191,7 +198,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     store,
     nudges: hub,
     s3Requests: s3.requests,
-    refresh,
+    refresh: () => refresh(),
     renewSigning,
     stop: async () => {
       clearInterval(refreshTimer);

@@ -103,7 +103,7 @@ test('the master key is generated in Secrets Manager, never in the template or t
 });
 
 test('documents are re-signed before they expire: a schedule runs the refresh function, which may only list state/ and queue events', () => {
-  template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(6 hours)', Targets: [Match.objectLike({ Arn: Match.anyValue() })] });
+  template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)', Targets: [Match.objectLike({ Arn: Match.anyValue() })] });
   const policies = template.findResources('AWS::IAM::Policy');
   const statements = Object.values(policies)
     .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes('RefreshServiceRole'))

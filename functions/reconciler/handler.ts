@@ -11,7 +11,7 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
 import type { Layout } from '../../shared/layout.ts';
-import { type DocumentSigner, signDocument } from '../../shared/contract/document-envelope.ts';
+import { type DocumentSigner, signDocument, signingEpoch } from '../../shared/contract/document-envelope.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
 import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../../shared/ports.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
@@ -32,7 +32,8 @@ export interface ReconcilerDependencies {
   readonly masterKey: string;
   /**
    * What signs every document written: the current online key and its delegation (renewed
-   * daily by the renewer, so asked for at each run that writes; a cached read is fine).
+   * daily by the renewer, so asked for at each run; a cached read is fine). Asked before any
+   * write: without credentials (the renewer never ran) nothing is touched and the group is retried.
    */
   readonly signer: () => Promise<DocumentSigner>;
   readonly logger: Logger;
@@ -97,7 +98,10 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
         strays: found.strays,
       });
     }
+    // Asked before computing (cached by the shell): which epoch copies are signed in decides what is signed again.
+    const signer = await deps.signer();
     const plan = reconcile(state ?? emptyState(group), events, {
+      signingEpoch: signingEpoch(signer),
       masterKey: deps.masterKey,
       now: now().toISOString(),
       ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}),
@@ -121,14 +125,12 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     // A run that changes no document, kubeconfig or cluster key (only the state and the status,
     // which the next run rewrites anyway) has nothing a crash could leave behind: no intent.
     const touchesStore = plan.repair || plan.writes.length > 0 || plan.deletes.length > 0 || plan.kubeconfigDeletes.length > 0 || plan.clusterAuth !== undefined;
-    // Before any write: without credentials (the renewer never ran) nothing is touched, and the group is retried.
-    const signer = plan.writes.length > 0 ? await deps.signer() : undefined;
     const stateCondition = etag ? { ifMatch: etag } : { ifNoneMatch: '*' as const };
     const intent = touchesStore ? await deps.store.put(storeKeys.state(group), JSON.stringify(plan.intent), stateCondition) : undefined;
     const rewritten = new Set(plan.writes.map((document) => storeKeys.desired(group, document.vm)));
     await inParallel(found?.strays.filter((key) => !rewritten.has(key)) ?? [], MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
-      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, signer!)));
+      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, signer)));
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
     await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));

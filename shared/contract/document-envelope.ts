@@ -66,6 +66,14 @@ export interface DocumentSigner {
   readonly announcements: readonly RootAnnouncement[];
 }
 
+/**
+ * Which roots a signer's documents are under: the delegating root and how many announcements
+ * they carry. When it changes (a rotation), every document is signed again (shared/state/resigning.ts).
+ */
+export function signingEpoch(signer: Pick<DocumentSigner, 'delegation' | 'announcements'>): string {
+  return `${signer.delegation.rootKeyId}+${signer.announcements.length}`;
+}
+
 export function signDocument(document: UnsignedDocument, signer: DocumentSigner): StoredDocument {
   const value = signer.sign(documentStatement(document)).toString('base64');
   return { ...document, signature: { keyId: signer.keyId, value, delegation: signer.delegation, ...(signer.announcements.length > 0 ? { announcements: [...signer.announcements] } : {}) } };
