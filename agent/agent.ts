@@ -11,6 +11,7 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
+import { delegationFingerprint } from '../shared/contract/delegation.ts';
 import { type RootTrust, rootTrustFile, rootTrustFileSchema, startingTrust } from '../shared/contract/root-announcement.ts';
 import { type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner, reloadOnStart } from './apply.ts';
@@ -115,6 +116,8 @@ export class Agent {
   #loaded = false;
   /** The roots trusted now: the configured ones, then as announcements say. */
   #trust: RootTrust;
+  /** The last delegation whose root signature verified: the day's documents all carry it. */
+  #verifiedDelegation: string | undefined;
   /** The ETag of the document that runs: a poll asks the store only whether it changed. */
   #etag: string | undefined;
   /**
@@ -311,10 +314,12 @@ export class Agent {
       owner: this.#options.identity,
       trust: this.#trust,
       now: this.#now(),
+      ...(this.#verifiedDelegation ? { verifiedDelegation: this.#verifiedDelegation } : {}),
       ...(this.#applied ? { appliedGeneration: this.#applied.generation } : {}),
     });
     if ('reason' in checked) return { kind: 'failed', refused: true, error: `document refused: ${checked.reason}` };
     const { document } = checked;
+    this.#verifiedDelegation = delegationFingerprint(document.signature.delegation);
     if (checked.trustChanged) {
       try {
         await this.#keepTrust(checked.trust);

@@ -64,14 +64,21 @@ export async function delegate(root: RootSigner, onlinePublicKey: KeyObject, now
 
 export type DelegationCheck = { readonly key: KeyObject } | { readonly reason: string };
 
+/** A delegation as a whole (statement and signature): what a reader may remember as verified. */
+export function delegationFingerprint(delegation: Delegation): string {
+  return `${delegationStatement(delegation).toString()}\n${delegation.signature}`;
+}
+
 /**
  * The online key a delegation certifies, when a trusted root signed it; otherwise why not.
- * Pure: an agent calls it for every document it fetches (then `delegationHoldsAt`).
+ * Pure: an agent calls it for every document it fetches (then `delegationHoldsAt`). The root's
+ * signature is checked once per delegation: `verified` is the fingerprint of one the reader
+ * checked before (every document of the day carries the same); its root must still be trusted.
  */
-export function checkDelegation(delegation: Delegation, roots: readonly TrustedKey[]): DelegationCheck {
+export function checkDelegation(delegation: Delegation, roots: readonly TrustedKey[], verified?: string): DelegationCheck {
   const root = roots.find((trusted) => trusted.keyId === delegation.rootKeyId);
   if (!root) return { reason: `the delegation of key ${delegation.keyId} is signed by root ${delegation.rootKeyId}, which this agent does not trust` };
-  if (!verifyRootSignature(root, delegationStatement(delegation), Buffer.from(delegation.signature, 'base64'))) {
+  if (verified !== delegationFingerprint(delegation) && !verifyRootSignature(root, delegationStatement(delegation), Buffer.from(delegation.signature, 'base64'))) {
     return { reason: `the delegation of key ${delegation.keyId} does not verify against root ${root.keyId}` };
   }
   const key = onlineKeyOf(delegation.publicKey);

@@ -135,6 +135,8 @@ export interface TrustPolicy {
   readonly now: Date;
   /** The generation running now: a lower one is a rollback. */
   readonly appliedGeneration?: number;
+  /** The fingerprint of a delegation this reader verified before (`delegationFingerprint`): not verified again. */
+  readonly verifiedDelegation?: string;
 }
 
 /**
@@ -146,14 +148,17 @@ export interface TrustPolicy {
  */
 export function verifyStoredDocument(body: string, policy: TrustPolicy): VerifiedDocument {
   const parsed = parseStoredDocument(body);
-  if ('reason' in parsed) return parsed;
-  const { document } = parsed;
+  return 'reason' in parsed ? parsed : verifyParsedDocument(parsed.document, policy);
+}
+
+/** The checks of `verifyStoredDocument` after parsing: owner, roots, delegation, signature, expiry, rollback. */
+export function verifyParsedDocument(document: StoredDocument, policy: TrustPolicy): VerifiedDocument {
   const foreign = notOwnedBy(document, policy.owner);
   if (foreign) return { reason: foreign };
   const followed = followAnnouncements(policy.trust, document.signature.announcements ?? []);
   if ('reason' in followed) return followed;
   const { delegation } = document.signature;
-  const delegated = checkDelegation(delegation, followed.trust.roots);
+  const delegated = checkDelegation(delegation, followed.trust.roots, policy.verifiedDelegation);
   if ('reason' in delegated) return delegated;
   if (document.signature.keyId !== delegation.keyId) return { reason: `the document is signed by key ${document.signature.keyId}, but its delegation is for key ${delegation.keyId}` };
   if (!verifyOnlineSignature(delegated.key, documentStatement(document), Buffer.from(document.signature.value, 'base64'))) return { reason: `the signature by key ${delegation.keyId} does not verify` };
