@@ -156,7 +156,8 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     documents: [...present].sort().map((vm) => ({
       vm,
       roles: roles.get(vm) ?? [],
-      ...(documents[vm] ?? {}),
+      // What the stored copy is (its signing epoch is the state's own bookkeeping).
+      ...(documents[vm] ? { generation: documents[vm].generation, hash: documents[vm].hash, ...(documents[vm].expiresAt ? { expiresAt: documents[vm].expiresAt } : {}) } : {}),
       blockedBy: [...(blockedBy.get(vm) ?? [])],
     })),
     rejections: next.rejections,
