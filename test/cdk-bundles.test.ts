@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/fixtures.ts';
+import { Agent } from '../agent/agent.ts';
 import { verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { startingTrust } from '../shared/contract/root-announcement.ts';
@@ -143,10 +144,28 @@ test('reconciler: queued events become state, signed documents and status in the
   const verified = verifyStoredDocument(body, { owner: { resourceGroup: 'rg1', vm: 'kube01' }, trust: startingTrust([trustedRoot(rootPublicKey)], undefined), now: new Date() });
   expect(verified).toHaveProperty('document');
   expect(JSON.parse(body).signature.delegation.rootKeyId).toBe(trustedRoot(rootPublicKey).keyId);
-  // Under another root, the same document is refused with the reason.
-  const { generateKeyPairSync } = await import('node:crypto');
-  const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
-  expect(verifyStoredDocument(body, { owner: { resourceGroup: 'rg1', vm: 'kube01' }, trust: startingTrust([trustedRoot(stranger)], undefined), now: new Date() })).toEqual({ reason: expect.stringContaining('which this agent does not trust') });
+});
+
+test("an agent trusting only the KMS root (its public key as `aws kms get-public-key` prints it) applies the reconciler's document; under another root it refuses it (the k3s server's service commands stood in for: no k3s here)", async () => {
+  const vmRoot = mkdtempSync(join(tmpdir(), 'ringmaster-kms-agent-'));
+  try {
+    const agentOf = (rootKey: string, stateDir: string) =>
+      new Agent({
+        client: new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS, forcePathStyle: true }),
+        identity: { bucket: 'ringmaster-store', resourceGroup: 'rg1', vm: 'kube01' },
+        trustedKeys: [trustedRoot(rootKey)],
+        root: vmRoot,
+        stateDir: join(vmRoot, stateDir),
+        run: async () => ({ code: 0, output: '' }),
+      });
+    const { generateKeyPairSync } = await import('node:crypto');
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    expect(await agentOf(stranger, 'stranger').poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('which this agent does not trust') });
+    expect(await agentOf(rootPublicKey, 'state').poll()).toMatchObject({ kind: 'applied', generation: 1 });
+    expect(readFileSync(join(vmRoot, 'etc/rancher/k3s/config.yaml'), 'utf8')).toContain('172.22.0.2');
+  } finally {
+    rmSync(vmRoot, { recursive: true, force: true });
+  }
 });
 
 test('status, cluster and dead-letter functions answer their routes of the table, and 404 to any other', () => {

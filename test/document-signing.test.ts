@@ -7,14 +7,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
-import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
+import type { LocalControlPlane } from '../local/control-plane.ts';
+import { startDemoControlPlane } from './helpers/local-demo.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
 import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
-import { ROOT } from './helpers/fixtures.ts';
 
 const HOUR = 3600_000;
 const dataDir = mkdtempSync(join(tmpdir(), 'ringmaster-signing-'));
@@ -36,11 +35,7 @@ function agentFor(vm: string, stateDir: string): Agent {
 }
 
 beforeAll(async () => {
-  cp = await startLocalControlPlane({ dataDir: join(dataDir, 'cp'), apiPort: 0, s3Port: 0, clock });
-  const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8'));
-  const response = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(events) });
-  expect(response.status).toBe(202);
-  await waitFor('the documents of demo', async () => ((await cp.store.list('desired/demo/')).length === 6 ? true : undefined));
+  cp = await startDemoControlPlane({ dataDir: join(dataDir, 'cp'), apiPort: 0, s3Port: 0, clock });
 }, 30_000);
 
 afterAll(async () => {

@@ -8,9 +8,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
-import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
+import type { LocalControlPlane } from '../local/control-plane.ts';
+import { startDemoControlPlane } from './helpers/local-demo.ts';
 import { addLocalRoot, localRootSigner, localRoots, localTrustedRoots, retireLocalRoot } from '../local/root-keys.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
 import { signDocument } from '../shared/contract/document-envelope.ts';
@@ -21,7 +21,7 @@ import { storeKeys } from '../shared/contract/store-layout.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { copiesToResign } from '../shared/state/resigning.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
-import { documentOf, example, ROOT } from './helpers/fixtures.ts';
+import { documentOf, example } from './helpers/fixtures.ts';
 import { newTestRoot, signerUnder } from './helpers/signing.ts';
 
 const DAY = 24 * 3600_000;
@@ -132,12 +132,8 @@ describe('rotation end to end (local control plane, real agent)', () => {
   };
 
   beforeAll(async () => {
-    cp = await startLocalControlPlane({ dataDir: cpDir, apiPort: 0, s3Port: 0 });
+    cp = await startDemoControlPlane({ dataDir: cpDir, apiPort: 0, s3Port: 0 });
     configured = [...cp.info.trustedRoots];
-    const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8'));
-    const response = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(events) });
-    expect(response.status).toBe(202);
-    await waitFor('the documents of demo', async () => ((await cp.store.list('desired/demo/')).length === 6 ? true : undefined));
   }, 30_000);
 
   afterAll(async () => {
