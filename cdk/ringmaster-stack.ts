@@ -127,6 +127,8 @@ export class RingmasterStack extends Stack {
     const signingCredentials = new Secret(this, 'SigningCredentials', {
       description: 'Ringmaster signing credentials: the online document key (Ed25519), its delegation by the root KMS key, root announcements',
       encryptionKey: key,
+      // A placeholder until the renewer's first run; alphanumeric, so never taken for damaged credentials.
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
     });
     Validations.of(signingCredentials).acknowledge({ id: 'AwsSolutions-SMG4', reason: 'The renewer function replaces this secret daily (a new online key each time); Secrets Manager rotation would only duplicate it.' });
 

@@ -62,7 +62,7 @@ export function retireLocalRoot(dataDir: string, keyId: string): void {
   if (index === roots.length - 1) throw new Error(`root ${keyId} is the active root: add its successor first (\`ringmaster roots add\`)`);
   const credentials = readSigningCredentials(readIfPresent(join(dataDir, 'signing.json')));
   const active = roots.at(-1)!.signer.keyId;
-  if (!credentials?.roots.includes(active)) throw new Error(`the active root ${active} is not announced yet: start \`ringmaster serve\` once (it renews at start), then retire ${keyId}`);
+  if (!credentials?.roots.includes(active)) throw new Error(`the active root ${active} is not announced yet: a running \`ringmaster serve\` announces it within the hour (or at its next start); retire ${keyId} after that`);
   unlinkSync(roots[index]!.file);
 }
 

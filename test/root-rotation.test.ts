@@ -20,6 +20,9 @@ import { renewSigningCredentials } from '../shared/contract/signing-credentials.
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { copiesToResign } from '../shared/state/resigning.ts';
+import { createRenewerHandler } from '../functions/renewer/handler.ts';
+import { createLogger } from '../functions/shared/logger.ts';
+import './helpers/quiet-logs.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
 import { newTestRoot, signerUnder } from './helpers/signing.ts';
@@ -71,6 +74,22 @@ describe('root announcements', () => {
     expect(retiring).toMatchObject({ roots: [r2.keyId], retired: [r1.keyId], announcements: [{ action: 'trust' }, { action: 'retire', rootKeyId: r1.keyId, signedBy: r2.keyId }] });
     await expect(renewSigningCredentials(retiring, [rootSigner(r3)], now)).rejects.toThrow('no configured root is one agents trust');
     await expect(renewSigningCredentials(retiring, [rootSigner(r1), rootSigner(r2)], now)).rejects.toThrow(`root ${r1.keyId} was retired`);
+  });
+});
+
+describe('the renewer', () => {
+  test('starts from the placeholder secret, keeps the chain on every renewal, and never overwrites damaged credentials', async () => {
+    const [r1, r2] = [newTestRoot(), newTestRoot()];
+    let secret = 'Placeholder0123456789abcdefABCDEF';
+    let roots = [rootSigner(r1)];
+    const renew = createRenewerHandler({ read: async () => secret, write: async (text) => void (secret = text), roots: async () => roots, logger: createLogger('test') });
+    expect(await renew()).toMatchObject({ rootKeyId: r1.keyId, announcements: 0 });
+    roots = [rootSigner(r1), rootSigner(r2)];
+    expect(await renew()).toMatchObject({ rootKeyId: r2.keyId, announcements: 1 });
+    expect(await renew()).toMatchObject({ rootKeyId: r2.keyId, announcements: 1 });
+    secret = secret.replace('"roots"', '"rootz"');
+    await expect(renew()).rejects.toThrow('not overwritten');
+    expect(secret).toContain('"rootz"');
   });
 });
 

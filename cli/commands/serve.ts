@@ -107,7 +107,11 @@ export function manageRoots(action: 'list' | 'add' | 'retire', dataDir: string, 
     process.stdout.write(`added root ${addLocalRoot(dataDir).keyId}; \`ringmaster serve\` announces it at its next start or renewal\n`);
   } else if (action === 'retire') {
     if (!keyId || !/^[0-9a-f]{16}$/.test(keyId)) throw new InputError('key id', [`"${keyId ?? ''}" must be a root key id (16 hex digits, as \`ringmaster roots list\` prints them)`]);
-    retireLocalRoot(dataDir, keyId);
+    try {
+      retireLocalRoot(dataDir, keyId);
+    } catch (error) {
+      throw new InputError('ringmaster roots retire', [(error as Error).message]);
+    }
     process.stdout.write(`retired root ${keyId} (its private key is destroyed); the next renewal tells agents\n`);
   } else {
     const signingFile = join(dataDir, 'signing.json');

@@ -20,7 +20,10 @@ export interface RenewerDependencies {
 
 export function createRenewerHandler(deps: RenewerDependencies) {
   return async (): Promise<{ keyId: string; rootKeyId: string; notAfter: string; announcements: number }> => {
-    const previous = readSigningCredentials(await deps.read());
+    const text = await deps.read();
+    const previous = readSigningCredentials(text);
+    // The stack's placeholder is alphanumeric; JSON that does not read is damage, and starting over would lose the announcements agents follow.
+    if (!previous && text?.trimStart().startsWith('{')) throw new Error('the signing secret holds JSON that is not signing credentials: not overwritten (its root announcements would be lost); restore its previous version');
     const renewed = await renewSigningCredentials(previous, await deps.roots(), deps.now?.() ?? new Date());
     await deps.write(JSON.stringify(renewed));
     const { delegation } = renewed;
