@@ -4,7 +4,7 @@
  * announced → documents under the new root verify → the old root retired → a document under it
  * is refused, also after the agent restarts with a configuration that still names it.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -208,5 +208,8 @@ describe('rotation end to end (local control plane, real agent)', () => {
     // The control plane's own copy, under r2, is taken.
     await cp.store.put(storeKeys.desired('demo', 'db01'), retiring);
     expect(await restarted.poll()).toMatchObject({ kind: 'unchanged', generation: 1 });
+    // A damaged trust file is not taken for "no announcement yet": the agent will not guess.
+    writeFileSync(join(dataDir, 'agent-state', 'trust.json'), '{"roots": [');
+    await expect(agentWith(configured).poll()).rejects.toThrow('is not a valid trust file');
   }, 60_000);
 });
