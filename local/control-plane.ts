@@ -140,15 +140,18 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   let signing = await localSigningCredentials(options.dataDir, now());
   let signer: DocumentSigner = documentSignerOf(signing);
   let refreshForEpoch: ((occasion: string) => Promise<unknown>) | undefined;
-  const renewSigning = async () => {
+  let renewing: Promise<void> | undefined;
+  const renew = async () => {
     const renewed = await localSigningCredentials(options.dataDir, now());
-    if (renewed === signing) return;
+    if (renewed.delegation.signature === signing.delegation.signature) return;
     const before = signingEpoch(signer);
     [signing, signer] = [renewed, documentSignerOf(renewed)];
     // A root added or retired: every group's documents are signed again now (a share per run), not within the hour.
     const epoch = signingEpoch(signer);
     if (epoch !== before) await refreshForEpoch?.(`epoch-${epoch}`);
   };
+  // One renewal at a time (the timer and a reconcile may both find the delegation a day old).
+  const renewSigning = () => (renewing ??= renew().finally(() => (renewing = undefined)));
   const reconciler = createReconcilerHandler({
     // Every document written is announced to its VM's agent (the push channel).
     store: nudgingStore(store, hub),
