@@ -24,7 +24,8 @@ import { createRenewerHandler } from '../functions/renewer/handler.ts';
 import { createLogger } from '../functions/shared/logger.ts';
 import './helpers/quiet-logs.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
-import { documentOf, example } from './helpers/fixtures.ts';
+import { documentOf, example, ROOT } from './helpers/fixtures.ts';
+import { spawnSync } from 'node:child_process';
 import { newTestRoot, signerUnder } from './helpers/signing.ts';
 
 const DAY = 24 * 3600_000;
@@ -208,6 +209,14 @@ describe('rotation end to end (local control plane, real agent)', () => {
     // The control plane's own copy, under r2, is taken.
     await cp.store.put(storeKeys.desired('demo', 'db01'), retiring);
     expect(await restarted.poll()).toMatchObject({ kind: 'unchanged', generation: 1 });
+    // What an operator sees: `ringmaster roots list`, and a retirement of the active root refused with the reason.
+    const cli = (...args: string[]) => spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'roots', ...args, '--data-dir', cpDir], { encoding: 'utf8' });
+    const listed = cli('list');
+    expect(listed.status).toBe(0);
+    expect(listed.stdout.split('\n').filter(Boolean)).toEqual([`${r2.keyId}  active, announced  ${r2.publicKey}`, `${r1!.keyId}  retired`]);
+    const refused = cli('retire', r2.keyId);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`root ${r2.keyId} is the active root`);
     // A damaged trust file is not taken for "no announcement yet": the agent will not guess.
     writeFileSync(join(dataDir, 'agent-state', 'trust.json'), '{"roots": [');
     await expect(agentWith(configured).poll()).rejects.toThrow('is not a valid trust file');
