@@ -98,13 +98,13 @@ export function followAnnouncements(trust: RootTrust, announcements: readonly Ro
     if (!verifyRootSignature(signer, announcementStatement(announcement), Buffer.from(announcement.signature, 'base64'))) {
       return { reason: `the root announcement (${what}) does not verify against root ${signer.keyId}` };
     }
-    if (added) {
-      roots.push(added);
+    if (announcement.action === 'trust') {
+      roots.push(added!);
     } else {
-      const remaining = roots.filter((root) => root.keyId !== (announcement as { rootKeyId: string }).rootKeyId);
+      const remaining = roots.filter((root) => root.keyId !== announcement.rootKeyId);
       if (remaining.length === 0) return { reason: `the root announcement (${what}) would leave this agent trusting no root` };
       roots = remaining;
-      retired.add((announcement as { rootKeyId: string }).rootKeyId);
+      retired.add(announcement.rootKeyId);
     }
     changed = true;
   }
