@@ -117,6 +117,17 @@ program
   });
 
 program
+  .command('roots')
+  .description('the local root keys agents trust: list them, add the next one, retire an old one (rotation)')
+  .argument('<action>', 'list | add | retire')
+  .argument('[key-id]', 'the root to retire')
+  .option('--data-dir <dir>', 'the local data folder', DEFAULT_DATA_DIR)
+  .action(async (action: string, keyId: string | undefined, options: { dataDir: string }) => {
+    if (action !== 'list' && action !== 'add' && action !== 'retire') throw new InputError('ringmaster roots', [`action "${action}" must be list, add or retire`]);
+    process.exitCode = (await commands.serve()).manageRoots(action, options.dataDir, keyId);
+  });
+
+program
   .command('agent')
   .description('the pull agent of one VM: fetch its document, verify, apply, report')
   .option('--resource-group <rg>', 'resource group (default: $RINGMASTER_RESOURCE_GROUP)')
@@ -128,7 +139,7 @@ program
   .option('--state-dir <dir>', 'where the last applied document is kept', '/var/lib/ringmaster-agent')
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
   .option('--kubeconfig <file>', `on the k3s server: the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)`)
-  .option('--trust-key <key...>', "the control plane's document public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents signed otherwise are refused")
+  .option('--trust-key <key...>', "the control plane's root public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents not signed under one are refused")
   .option('--push-url <url>', 'the control plane to hear "your document changed" from (default: $RINGMASTER_PUSH_URL; unset: polling only)')
   .option('--push-mqtt-url <url>', 'or an MQTT broker (AWS IoT Core: mqtts://<endpoint>:8883) to hear it from (default: $RINGMASTER_PUSH_MQTT_URL; password for a local broker: $RINGMASTER_MQTT_PASSWORD)')
   .option('--mqtt-cert <file>', "this VM's certificate for the broker (AWS IoT), PEM")

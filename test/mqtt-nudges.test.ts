@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
 import { listenForMqttNudges } from '../agent/mqtt-nudge-listener.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { deviceName, nudgeTopic } from '../shared/contract/nudges.ts';
 import { type LocalControlPlane, type LocalOptions, startLocalControlPlane } from '../local/control-plane.ts';
 import { ROOT } from './helpers/fixtures.ts';
@@ -91,7 +91,7 @@ beforeAll(async () => {
   agent = new Agent({
     client: new S3Client({ endpoint: cp.info.s3Endpoint, region: cp.info.region, forcePathStyle: true, credentials }),
     identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' },
-    trustedKeys: [trustedKey(cp.info.documentKey)],
+    trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)),
     root: join(work, 'vm'),
     stateDir: join(work, 'state'),
     // Stand-in for haproxy, nginx, nft and systemd: every command succeeds without running.

@@ -12,7 +12,7 @@ import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { listenForNudges } from '../../agent/nudge-listener.ts';
 import { listenForMqttNudges } from '../../agent/mqtt-nudge-listener.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
-import { trustedKey } from '../../shared/contract/document-signing.ts';
+import { trustedRoot } from '../../shared/contract/document-signing.ts';
 import { DEFAULT_PREREQUISITE_PATHS } from '../../shared/prerequisites.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
@@ -36,14 +36,14 @@ export interface AgentFlags {
   readonly mqttCa?: string;
 }
 
-/** One or more base64 public keys (comma-separated in the environment). */
+/** One or more base64 root public keys (comma-separated in the environment). */
 const trustedKeysSchema = z
   .array(z.string())
-  .min(1, 'name the public key(s) documents must be signed with (`ringmaster agent-credentials` prints it)')
+  .min(1, 'name the root public key(s) documents must be signed under (`ringmaster agent-credentials` prints them)')
   .transform((texts, ctx) =>
     texts.flatMap((text) => {
       try {
-        return [trustedKey(text)];
+        return [trustedRoot(text)];
       } catch (error) {
         ctx.addIssue({ code: 'custom', message: `"${text.slice(0, 20)}…" ${(error as Error).message}` });
         return [];

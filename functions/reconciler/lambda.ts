@@ -1,8 +1,7 @@
 /** AWS Lambda entry: the SQS FIFO event source (partial batch responses enabled). */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent } from 'aws-lambda';
-import { awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
-import { documentSigner } from '../shared/document-signer.ts';
+import { awsDocumentSigner, awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createReconcilerHandler } from './handler.ts';
 
@@ -18,7 +17,7 @@ async function build(): Promise<ReturnType<typeof createReconcilerHandler>> {
   return createReconcilerHandler({
     store,
     masterKey: key,
-    signer: documentSigner(key),
+    signer: () => awsDocumentSigner(env),
     logger,
     // A copy to the DLQ with the reason; Lambda then deletes the original as processed.
     deadLetter: (message, reason) => queue.sendDeadLetter(message, reason),
