@@ -13,6 +13,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnPolicy } from 'aws-cdk-lib/aws-iot';
 import { type IKey, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -27,6 +28,7 @@ import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { API_FUNCTIONS, type ApiFunction, ROUTE_IDS, routes } from '../shared/contract/routes.ts';
 import { everyKeyUnder, type StorePrefix, storeKeys, storePrefixes } from '../shared/contract/store-layout.ts';
+import { NUDGE_TOPIC_PREFIX } from '../shared/contract/nudges.ts';
 
 export interface RingmasterStackProps extends StackProps {
   /** Names resources apart when several stages share an account. */
@@ -40,6 +42,12 @@ export interface RingmasterStackProps extends StackProps {
    * successor alone (the renewer retires the old root). See the README, "Security model".
    */
   readonly documentRootKeyArns?: readonly string[];
+  /**
+   * The account's IoT Core data endpoint (`aws iot describe-endpoint --endpoint-type
+   * iot:Data-ATS`): given, the reconciler nudges each VM over MQTT when its document changes.
+   * Unset: agents poll only.
+   */
+  readonly iotDataEndpoint?: string;
 }
 
 /** The principal tags an agent's role (or Roles Anywhere session) carries. */
@@ -58,6 +66,8 @@ export class RingmasterStack extends Stack {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly agentPolicy: ManagedPolicy;
+  /** The IoT policy every VM's certificate is attached with: connect as its thing, read its own nudge topic. */
+  readonly devicePolicy: CfnPolicy;
   readonly api: HttpApi;
 
   constructor(scope: Construct, id: string, props: RingmasterStackProps) {
@@ -221,6 +231,25 @@ export class RingmasterStack extends Stack {
       }
     }
     reconciler.addEnvironment('RINGMASTER_PUBLIC_URL', this.api.apiEndpoint);
+
+    // Push: a VM (an IoT thing named `<rg>_<vm>`, with its own certificate) may connect as
+    // itself and read its own nudge topic, nothing else; only the reconciler publishes there.
+    const nudges = `arn:${this.partition}:iot:${this.region}:${this.account}:topic/${NUDGE_TOPIC_PREFIX}*`;
+    const thing = '${iot:Connection.Thing.ThingName}';
+    this.devicePolicy = new CfnPolicy(this, 'AgentDevicePolicy', {
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: 'iot:Connect', Resource: `arn:${this.partition}:iot:${this.region}:${this.account}:client/${thing}`, Condition: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } } },
+          { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `arn:${this.partition}:iot:${this.region}:${this.account}:topicfilter/${NUDGE_TOPIC_PREFIX}${thing}` },
+          { Effect: 'Allow', Action: 'iot:Receive', Resource: `arn:${this.partition}:iot:${this.region}:${this.account}:topic/${NUDGE_TOPIC_PREFIX}${thing}` },
+        ],
+      },
+    });
+    if (props.iotDataEndpoint) {
+      reconciler.addEnvironment('RINGMASTER_IOT_ENDPOINT', props.iotDataEndpoint);
+      reconciler.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ['iot:Publish'], resources: [nudges] }));
+    }
 
     // Agents: one policy for every VM, scoped by the principal's tags (ABAC), no policy per VM.
     const tag = (name: string) => `\${aws:PrincipalTag/${name}}`;

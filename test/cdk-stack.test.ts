@@ -125,18 +125,18 @@ test('the cluster function (open without IAM) reads only cluster-auth/, never th
   expect(s3Resources.some((r) => r.includes('/state/'))).toBe(false);
 });
 
-describe('documents signed under a KMS root', () => {
-  type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
-  /** Every statement of every IAM policy, with the roles it is attached to. */
-  const grantsIn = (made: Template) =>
-    Object.values(made.findResources('AWS::IAM::Policy')).flatMap((p) => {
-      const { Roles, PolicyDocument } = (p as { Properties: { Roles: unknown; PolicyDocument: { Statement: Statement[] } } }).Properties;
-      return PolicyDocument.Statement.map((statement) => ({ roles: JSON.stringify(Roles), actions: [statement.Action].flat(), resource: JSON.stringify(statement.Resource) }));
-    });
-  const rolesWith = (made: Template, action: string, resource?: string) =>
-    [...new Set(grantsIn(made).filter((g) => g.actions.some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))) && (!resource || g.resource.includes(resource))).map((g) => g.roles))];
-  const logicalId = (made: Template, type: string, match: (resource: unknown) => boolean) => Object.entries(made.findResources(type)).find(([, r]) => match(r))![0];
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+/** Every statement of every IAM policy, with the roles it is attached to. */
+const grantsIn = (made: Template) =>
+  Object.values(made.findResources('AWS::IAM::Policy')).flatMap((p) => {
+    const { Roles, PolicyDocument } = (p as { Properties: { Roles: unknown; PolicyDocument: { Statement: Statement[] } } }).Properties;
+    return PolicyDocument.Statement.map((statement) => ({ roles: JSON.stringify(Roles), actions: [statement.Action].flat(), resource: JSON.stringify(statement.Resource) }));
+  });
+const rolesWith = (made: Template, action: string, resource?: string) =>
+  [...new Set(grantsIn(made).filter((g) => g.actions.some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))) && (!resource || g.resource.includes(resource))).map((g) => g.roles))];
+const logicalId = (made: Template, type: string, match: (resource: unknown) => boolean) => Object.entries(made.findResources(type)).find(([, r]) => match(r))![0];
 
+describe('documents signed under a KMS root', () => {
   test('the root is an asymmetric ECC_NIST_P256 signing key, kept when the stack goes', () => {
     template.hasResource('AWS::KMS::Key', { Properties: { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }, DeletionPolicy: 'Retain' });
   });
@@ -173,5 +173,29 @@ describe('documents signed under a KMS root', () => {
     const signing = grantsIn(rotating).filter((g) => g.actions.includes('kms:Sign'));
     expect(signing.every((g) => g.roles.includes('RenewerServiceRole'))).toBe(true);
     expect(roots.every((arn) => signing.some((g) => g.resource.includes(arn)))).toBe(true);
+  });
+});
+
+describe('push over AWS IoT Core', () => {
+  const devicePolicy = () => (Object.values(template.findResources('AWS::IoT::Policy'))[0] as { Properties: { PolicyDocument: { Statement: Array<{ Action: string; Resource: unknown; Condition?: unknown }> } } }).Properties.PolicyDocument.Statement;
+
+  test('a VM\'s certificate may connect as its own thing and read its own nudge topic, nothing else (no publish)', () => {
+    const statements = devicePolicy();
+    expect(statements.map((s) => s.Action).sort()).toEqual(['iot:Connect', 'iot:Receive', 'iot:Subscribe']);
+    const resource = (action: string) => JSON.stringify(statements.find((s) => s.Action === action)!.Resource);
+    expect(resource('iot:Connect')).toContain(':client/${iot:Connection.Thing.ThingName}');
+    expect(resource('iot:Subscribe')).toContain(':topicfilter/ringmaster/nudges/${iot:Connection.Thing.ThingName}');
+    expect(resource('iot:Receive')).toContain(':topic/ringmaster/nudges/${iot:Connection.Thing.ThingName}');
+    expect(JSON.stringify(statements)).not.toMatch(/nudges\/\*|iot:\*|iot:Publish/);
+  });
+
+  test('with the data endpoint given, the reconciler alone may publish nudges, and is told where', () => {
+    expect(rolesWith(template, 'iot:Publish')).toEqual([]);
+    const pushApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const endpoint = 'https://example-ats.iot.eu-central-1.amazonaws.com';
+    const pushing = Template.fromStack(new RingmasterStack(pushApp, 'Ringmaster-push', { stage: 'push', env: { account: '123456789012', region: 'eu-central-1' }, iotDataEndpoint: endpoint }));
+    expect(rolesWith(pushing, 'iot:Publish')).toEqual([expect.stringContaining('ReconcilerServiceRole')]);
+    expect(grantsIn(pushing).find((g) => g.actions.includes('iot:Publish'))!.resource).toContain(':topic/ringmaster/nudges/*');
+    pushing.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RINGMASTER_IOT_ENDPOINT: endpoint }) } });
   });
 });

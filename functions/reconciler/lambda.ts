@@ -4,11 +4,16 @@ import type { SQSEvent } from 'aws-lambda';
 import { awsDocumentSigner, awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createReconcilerHandler } from './handler.ts';
+import { nudgingStore } from '../shared/nudging-store.ts';
+import { IotNudgePublisher } from '../../adapters/iot-nudge-publisher.ts';
 
 const env = awsEnvironment();
 const queue = awsQueue(env);
-const store = awsStore(env);
 const logger = createLogger('ringmaster-reconciler');
+// With IoT Core, each document written nudges its VM's agent at once (polling stays the safety net).
+const store = env.RINGMASTER_IOT_ENDPOINT
+  ? nudgingStore(awsStore(env), [new IotNudgePublisher({ endpoint: env.RINGMASTER_IOT_ENDPOINT })], (error) => logger.warn('nudge not published', { error: (error as Error).message }))
+  : awsStore(env);
 const metrics = new Metrics({ namespace: 'Ringmaster', serviceName: 'reconciler' });
 let reconciler: ReturnType<typeof createReconcilerHandler> | undefined;
 

@@ -29,6 +29,8 @@ const environmentSchema = z.object({
   RINGMASTER_MAX_RECEIVES: z.coerce.number().int().min(1).optional(),
   /** Generations of each VM's document kept in the audit trail (default 10). */
   RINGMASTER_HISTORY_DEPTH: z.coerce.number().int().min(1).max(1000).optional(),
+  /** The account's IoT Core data endpoint: set, every document written is nudged to its VM over MQTT. */
+  RINGMASTER_IOT_ENDPOINT: z.url().optional(),
   /** For S3-compatible stores that want path-style requests (endpoints come from AWS_ENDPOINT_URL_S3). */
   RINGMASTER_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
 });
