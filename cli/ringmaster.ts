@@ -53,6 +53,16 @@ function httpUrl(value: string): string {
   throw new InvalidArgumentError('must be an http:// or https:// URL');
 }
 
+function mqttUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) && url.hostname) return value;
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError('must be an mqtt://, mqtts://, ws:// or wss:// URL of a broker');
+}
+
 const program = new Command()
   .name('ringmaster')
   .description('Control plane for per-resource-group k3s clusters')
@@ -82,7 +92,8 @@ program
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
   .option('--history-depth <n>', "generations of each VM's document kept in the audit trail (ringmaster history)", historyDepth, 10)
   .option('--sandbox-root <dir>', 'sandboxed VMs: render each VM\'s paths under DIR/<rg>/<vm> (run its agent there with --service-manager sandbox)')
-  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; sandboxRoot?: string }) => {
+  .option('--mqtt-url <url>', 'also publish nudges on this MQTT broker, each VM on its own topic (account: $RINGMASTER_MQTT_USERNAME, $RINGMASTER_MQTT_PASSWORD)', mqttUrl)
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; sandboxRoot?: string; mqttUrl?: string }) => {
     await (await commands.serve()).serve(options);
   });
 
@@ -118,6 +129,17 @@ program
   });
 
 program
+  .command('roots')
+  .description('the local root keys agents trust: list them, add the next one, retire an old one (rotation)')
+  .argument('<action>', 'list | add | retire')
+  .argument('[key-id]', 'the root to retire')
+  .option('--data-dir <dir>', 'the local data folder', DEFAULT_DATA_DIR)
+  .action(async (action: string, keyId: string | undefined, options: { dataDir: string }) => {
+    if (action !== 'list' && action !== 'add' && action !== 'retire') throw new InputError('ringmaster roots', [`action "${action}" must be list, add or retire`]);
+    process.exitCode = (await commands.serve()).manageRoots(action, options.dataDir, keyId);
+  });
+
+program
   .command('agent')
   .description('the pull agent of one VM: fetch its document, verify, apply, report')
   .option('--resource-group <rg>', 'resource group (default: $RINGMASTER_RESOURCE_GROUP)')
@@ -130,8 +152,12 @@ program
   .addOption(new Option('--service-manager <kind>', 'systemd: a real VM; sandbox: the agent runs haproxy, nginx and PostgreSQL itself under --root (k3s is not run)').choices(['systemd', 'sandbox']).default('systemd'))
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
   .option('--kubeconfig <file>', `on the k3s server: the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)`)
-  .option('--trust-key <key...>', "the control plane's document public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents signed otherwise are refused")
+  .option('--trust-key <key...>', "the control plane's root public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents not signed under one are refused")
   .option('--push-url <url>', 'the control plane to hear "your document changed" from (default: $RINGMASTER_PUSH_URL; unset: polling only)')
+  .option('--push-mqtt-url <url>', 'or an MQTT broker (AWS IoT Core: mqtts://<endpoint>:8883) to hear it from (default: $RINGMASTER_PUSH_MQTT_URL; password for a local broker: $RINGMASTER_MQTT_PASSWORD)')
+  .option('--mqtt-cert <file>', "this VM's certificate for the broker (AWS IoT), PEM")
+  .option('--mqtt-key <file>', "this VM's private key for the broker, PEM")
+  .option('--mqtt-ca <file>', "the CA the broker's certificate chains to, PEM")
   .action(async (options) => {
     process.exitCode = await (await commands.agent()).runAgent(options);
   });

@@ -16,7 +16,7 @@ import { Agent } from '../agent/agent.ts';
 import { listenForNudges } from '../agent/nudge-listener.ts';
 import { NodeSha256 } from '../adapters/sigv4-verifier.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { NUDGE_SIGNING_SERVICE, nudgePath } from '../shared/contract/nudges.ts';
 import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
 import { ROOT } from './helpers/fixtures.ts';
@@ -64,7 +64,7 @@ beforeAll(async () => {
   agent = new Agent({
     client,
     identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' },
-    trustedKeys: [trustedKey(cp.info.documentKey)],
+    trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)),
     root,
     stateDir: join(work, 'state'),
     // Stand-in for haproxy, nginx, nft and systemd: every command succeeds without running.

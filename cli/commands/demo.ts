@@ -142,7 +142,7 @@ function startRingmaster(args: readonly string[], log: string, env: Record<strin
 /** One sandboxed agent per VM, with that VM's own store credentials. */
 function startAgent(vm: string, context: { sandbox: string; logs: string; info: ConnectionInfo; masterKey: string }): ChildProcess {
   const args = ['agent', '--endpoint', context.info.s3Endpoint, '--root', sandboxRoot(context.sandbox, RESOURCE_GROUP, vm), '--service-manager', 'sandbox'];
-  return startRingmaster(args, join(context.logs, `agent-${vm}.log`), agentEnvironment(context.masterKey, RESOURCE_GROUP, vm, context.info.apiUrl));
+  return startRingmaster(args, join(context.logs, `agent-${vm}.log`), agentEnvironment(context.masterKey, RESOURCE_GROUP, vm, context.info.trustedRoots, context.info.apiUrl));
 }
 
 /** The control plane, as `ringmaster serve` with every VM's paths under the sandbox; its connection once it is ready. */

@@ -6,18 +6,12 @@
  * secure form, so they verify the server they join before sending their credentials.
  */
 import { z } from 'zod';
-import { caHash, dnsLabel } from '../schema/primitives.ts';
-import { eventId } from './portal-events.ts';
+import { caHash } from '../schema/primitives.ts';
+import { queuedEventSchema } from './queued-event.ts';
 
 export const clusterCaReportSchema = z.strictObject({ caHash });
 
-export const clusterCaObservedEventSchema = z.strictObject({
-  id: eventId,
-  type: z.literal('cluster.ca-observed'),
-  resourceGroup: dnsLabel,
-  occurredAt: z.iso.datetime({ offset: true }),
-  payload: clusterCaReportSchema,
-});
+export const clusterCaObservedEventSchema = queuedEventSchema('cluster.ca-observed', clusterCaReportSchema);
 
 export type ClusterCaReport = z.output<typeof clusterCaReportSchema>;
 export type ClusterCaObservedEvent = z.output<typeof clusterCaObservedEventSchema>;

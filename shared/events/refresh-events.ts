@@ -4,21 +4,18 @@
  * signed more than a day ago, so a quiet group's documents never expire.
  */
 import { z } from 'zod';
-import { dnsLabel } from '../schema/primitives.ts';
-import { eventId } from './portal-events.ts';
+import { queuedEventSchema } from './queued-event.ts';
 
-export const refreshEventSchema = z.strictObject({
-  id: eventId,
-  type: z.literal('documents.refresh'),
-  resourceGroup: dnsLabel,
-  occurredAt: z.iso.datetime({ offset: true }),
-  payload: z.strictObject({}),
-});
+export const refreshEventSchema = queuedEventSchema('documents.refresh', z.strictObject({}));
 
 export type RefreshEvent = z.output<typeof refreshEventSchema>;
 
-/** One refresh per group and hour: sent twice (two timers, a retry), the queue keeps one. */
-export function refreshEvent(resourceGroup: string, now: Date): RefreshEvent {
-  const hour = now.toISOString().slice(0, 13);
-  return { id: `refresh-${resourceGroup}-${hour}`, type: 'documents.refresh', resourceGroup, occurredAt: now.toISOString(), payload: {} };
+/**
+ * One refresh per group and hour: sent twice (two timers, a retry), the queue keeps one. A
+ * refresh for an occasion (a new signing epoch: a root added or retired) has its own id, so it
+ * is not taken for the hour's.
+ */
+export function refreshEvent(resourceGroup: string, now: Date, occasion?: string): RefreshEvent {
+  const when = occasion ?? now.toISOString().slice(0, 13);
+  return { id: `refresh-${resourceGroup}-${when}`, type: 'documents.refresh', resourceGroup, occurredAt: now.toISOString(), payload: {} };
 }
