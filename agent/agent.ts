@@ -379,7 +379,9 @@ export class Agent {
     // Even a validly signed document may not make the agent do what its roles never need.
     const layout = this.#options.layout ?? DEFAULT_LAYOUT;
     const beyond = beyondRoles(document, layout);
-    if (beyond) return { kind: 'failed', refused: true, generation: document.generation, error: `document refused: ${beyond}` };
+    // A sandboxed VM sent a real VM's paths: say what is missing (the control plane renders for the sandbox only when told).
+    const hint = this.#options.services?.kind === 'sandbox' ? ' (a sandboxed VM takes documents rendered for its folder: ringmaster serve --sandbox-root)' : '';
+    if (beyond) return { kind: 'failed', refused: true, generation: document.generation, error: `document refused: ${beyond}${hint}` };
     if (this.#options.prerequisites) {
       const missing = missingPrerequisitesReason(await missingPrerequisites(document.services.map((service) => service.name), this.#options.prerequisites));
       // Not refused: it applies once someone installs what is missing.
