@@ -373,9 +373,11 @@ export class Agent {
       {
         onNudge: (nudge) => this.nudge(nudge.generation),
         onConnected: (connected) => {
+          const was = this.#pushConnected;
           this.#pushConnected = connected;
-          // Back from a disconnection: what changed meanwhile is fetched now, not a safety interval later.
-          if (connected) this.nudge(undefined);
+          // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
+          // interval later. Just cut off: polled now, and at the document's interval from then on.
+          if (connected || was) this.nudge(undefined);
         },
       },
       signal,
