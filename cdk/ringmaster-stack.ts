@@ -14,6 +14,7 @@ import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IMetric, TreatM
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnPolicy } from 'aws-cdk-lib/aws-iot';
+import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { type IKey, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -204,6 +205,9 @@ export class RingmasterStack extends Stack {
     signingCredentials.grantWrite(renewer);
     renewer.addEnvironment('RINGMASTER_SIGNING_SECRET', signingCredentials.secretArn);
     renewer.addEnvironment('RINGMASTER_ROOT_KEY_IDS', documentRoots.map((documentRoot) => documentRoot.keyArn).join(','));
+    // The first signing credentials exist once the stack does: the renewer runs during the deploy
+    // (and again whenever it changes), so no document waits a day or for an operator.
+    new Trigger(this, 'RenewOnDeploy', { handler: renewer, timeout: Duration.minutes(2), invocationType: InvocationType.REQUEST_RESPONSE, executeAfter: [signingCredentials, ...documentRoots.filter((made): made is Key => made instanceof Key)] });
     // On the last receive the reconciler dead-letters a failing message itself, with the real reason.
     reconciler.addEnvironment('RINGMASTER_MAX_RECEIVES', String(MAX_RECEIVES));
     reconciler.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: props.reconcilerConcurrency ?? 20 }));

@@ -164,6 +164,16 @@ describe('documents signed under a KMS root', () => {
     expect(readers.every((roles) => /RenewerServiceRole|ReconcilerServiceRole/.test(roles))).toBe(true);
   });
 
+  test('the first signing credentials are made during the deploy: a trigger runs the renewer once the secret and the root exist', () => {
+    const trigger = Object.values(template.findResources('Custom::Trigger')) as Array<{ Properties: { HandlerArn: unknown; InvocationType: string }; DependsOn?: string[] }>;
+    expect(trigger).toHaveLength(1);
+    expect(JSON.stringify(trigger[0]!.Properties.HandlerArn)).toContain('Renewer');
+    // Waited for (a failed first renewal fails the deploy, rather than leaving documents unsigned).
+    expect(trigger[0]!.Properties.InvocationType).toBe('RequestResponse');
+    const secret = logicalId(template, 'AWS::SecretsManager::Secret', (r) => JSON.stringify(r).includes('online document key'));
+    expect(trigger[0]!.DependsOn).toEqual(expect.arrayContaining([secret]));
+  });
+
   test('rotation: with two roots configured, the renewer may sign with both (to announce the new one) and the last is active', () => {
     const rotatingApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const roots = ['arn:aws:kms:eu-central-1:123456789012:key/11111111-1111-1111-1111-111111111111', 'arn:aws:kms:eu-central-1:123456789012:key/22222222-2222-2222-2222-222222222222'];

@@ -65,7 +65,7 @@ export async function awsDocumentSigner(env: AwsEnvironment): Promise<DocumentSi
   if (!env.RINGMASTER_SIGNING_SECRET) throw new Error('the function is misconfigured: RINGMASTER_SIGNING_SECRET: is required');
   const value = await getSecret(env.RINGMASTER_SIGNING_SECRET, { maxAge: 300 });
   const credentials = readSigningCredentials(typeof value === 'string' ? value : undefined);
-  if (!credentials) throw new Error(`no signing credentials in ${env.RINGMASTER_SIGNING_SECRET} yet: the renewer function makes them (daily; invoke it once after the first deploy)`);
+  if (!credentials) throw new Error(`no signing credentials in ${env.RINGMASTER_SIGNING_SECRET} yet: the renewer function makes them (at deploy and daily; invoke it to renew now)`);
   if (cachedSigner?.delegation.signature !== credentials.delegation.signature) cachedSigner = documentSignerOf(credentials);
   return cachedSigner;
 }
