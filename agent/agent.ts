@@ -11,8 +11,9 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
-import { type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
+import { type CertificateReport, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
+import { CertificateManager, type CertificateOptions } from './certificates/certificate-manager.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
 import { missingPrerequisites } from './prerequisites.ts';
@@ -43,6 +44,8 @@ export interface AgentOptions {
   readonly prerequisites?: PrerequisitePaths;
   /** The k3s server's Kubernetes tasks (agent/kubernetes/server-tasks.ts); other VMs have none. */
   readonly kubernetes?: KubernetesTaskRunner;
+  /** How TLS certificates are ordered (the ACME directory itself comes with the document). */
+  readonly certificates?: CertificateOptions;
 }
 
 /** What the agent needs of the Kubernetes tasks: run them for a document, and again on a timer. */
@@ -118,10 +121,49 @@ export class Agent {
   #outage: { startedAt: Date; failures: number } | undefined;
   /** Secrets of the documents seen: never in a log line or a report. */
   readonly #redact = new Redactor();
+  /** Orders and renews the TLS hosts' certificates, after applies and on a daily timer. */
+  readonly #certificates: CertificateManager;
+  #certificateReport: CertificateReport[] | undefined;
+  /** Wakes the certificate loop (a document with other hosts was applied). */
+  #wakeCertificates: (() => void) | undefined;
+  /** Applies and certificate installs take turns: nginx is never reloaded half-way through an apply. */
+  #turn: Promise<unknown> = Promise.resolve();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
+    this.#certificates = new CertificateManager({
+      ...options.certificates,
+      root: options.root,
+      stateDir: join(options.stateDir, 'certificates'),
+      layout: options.layout ?? DEFAULT_LAYOUT,
+      run: options.run ?? runCommand,
+      log: (message, fields, level) => this.#log(message, fields, level),
+      exclusive: (work) => this.#exclusive(work),
+    });
+  }
+
+  /** Runs `work` once every apply or install before it is done, and before any after it starts. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#turn.catch(() => undefined).then(work);
+    this.#turn = next;
+    return next;
+  }
+
+  /** The running document's TLS hosts, to the certificate loop; it runs at once when they changed. */
+  async #certificatesFor(document: StoredDocument): Promise<void> {
+    if (this.#certificates.update(document)) this.#wakeCertificates?.();
+    // The report says at once what is installed (placeholders, on a fresh VM), before any order.
+    this.#certificateReport = document.certificates ? await this.#certificates.statuses() : undefined;
+  }
+
+  /** One certificate round (orders what is due), then a report with each host's status. */
+  async certificateRound(): Promise<CertificateReport[]> {
+    await this.#load();
+    const statuses = await this.#certificates.round();
+    this.#certificateReport = statuses.length > 0 ? statuses : undefined;
+    await this.#reportAgain().catch((error: unknown) => this.#log('the certificate report could not be written', { error: (error as Error).message }, 'warn'));
+    return statuses;
   }
 
   get applied(): StoredDocument | undefined {
@@ -150,6 +192,7 @@ export class Agent {
     if (foreign) return this.#log('ignoring the saved state', { reason: foreign });
     this.#applied = document;
     this.#redact.learn(document);
+    await this.#certificatesFor(document);
   }
 
   #log(message: string, fields: Record<string, unknown> = {}, level: LogLevel = 'info'): void {
@@ -180,6 +223,7 @@ export class Agent {
       at,
       ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
       ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
+      ...(this.#certificateReport ? { certificates: this.#certificateReport } : {}),
       ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
       ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
       ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
@@ -284,13 +328,15 @@ export class Agent {
     }
     let result: ApplyResult;
     try {
-      result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout });
+      const previous = this.#applied;
+      result = await this.#exclusive(() => applyDocument(document, previous, { root: this.#options.root, run: this.#options.run ?? runCommand, layout }));
     } catch (error) {
       // applyDocument puts everything back and says why; this is for what it did not foresee.
       return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed: ${(error as Error).message}` };
     }
     if (result.outcome === 'failed') return { kind: 'failed', refused: false, generation: document.generation, error: `apply ${result.error}`, result };
     this.#applied = document;
+    await this.#certificatesFor(document);
     try {
       await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
       await writeAtomically(this.#statePath(), JSON.stringify(document), 0o600);
@@ -304,8 +350,10 @@ export class Agent {
   /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
   async run(signal: AbortSignal): Promise<void> {
     const kubernetes = this.#options.kubernetes ? this.#runKubernetesRounds(this.#options.kubernetes, signal) : undefined;
+    const certificates = this.#runCertificateRounds(signal);
     await this.#runPolls(signal);
     await kubernetes;
+    await certificates;
     await this.#options.kubernetes?.stop();
   }
 
@@ -317,6 +365,32 @@ export class Agent {
         await this.kubernetesRound();
       } catch (error) {
         this.#log('kubernetes round failed', { error: (error as Error).message });
+      }
+    }
+  }
+
+  /**
+   * Certificate rounds, never in the way of a poll: when the loop says (the daily check, a
+   * failing host's next try) or at once when an applied document changed the hosts.
+   */
+  async #runCertificateRounds(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const due = this.#certificates.nextCheckAt;
+      // Looked at again within the hour at most: the clock may jump (a suspended VM).
+      const waitMs = due === undefined ? 3_600_000 : Math.min(3_600_000, Math.max(0, due.getTime() - this.#now().getTime()));
+      if (waitMs > 0) {
+        const woken = new AbortController();
+        this.#wakeCertificates = () => woken.abort();
+        await sleep(waitMs / 1000, AbortSignal.any([signal, woken.signal]));
+        this.#wakeCertificates = undefined;
+        continue;
+      }
+      try {
+        await this.certificateRound();
+      } catch (error) {
+        // Not the ACME server (a host's failure is in its status): the disk. A minute, then again.
+        this.#log('certificate round failed', { error: (error as Error).message }, 'warn');
+        await sleep(60, signal);
       }
     }
   }

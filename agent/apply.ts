@@ -32,6 +32,11 @@ export interface ApplyOptions {
   readonly now?: () => Date;
 }
 
+/** How each service is checked and reloaded on this disk (a layout under `root` when it is not "/"): the agent's own commands, never a document's. */
+export function commandsOnDisk(root: string, layout: Layout): ReturnType<typeof serviceCommands> {
+  return serviceCommands(root === '/' ? layout : layoutUnder(root, layout.reload, layout));
+}
+
 /** The steps of an apply, in order: a failure names the one it happened at. */
 export type ApplyStep = 'folders' | 'write' | 'validate' | 'reload';
 
@@ -114,7 +119,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
   };
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
   // The agent's own commands, naming the files where they are on this disk: a document sends none.
-  const commands = serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
+  const commands = commandsOnDisk(options.root, options.layout);
   /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
   const live: ServiceSpec[] = [];
   const reloaded: string[] = [];
