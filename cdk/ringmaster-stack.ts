@@ -27,12 +27,15 @@ import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { API_FUNCTIONS, type ApiFunction, ROUTE_IDS, routes } from '../shared/contract/routes.ts';
 import { everyKeyUnder, type StorePrefix, storeKeys, storePrefixes } from '../shared/contract/store-layout.ts';
+import { parseAcmeSettings } from '../shared/certificates/acme-settings.ts';
 
 export interface RingmasterStackProps extends StackProps {
   /** Names resources apart when several stages share an account. */
   readonly stage: string;
   /** Most reconciles running at once (one per resource group at a time, by the FIFO groups). */
   readonly reconcilerConcurrency?: number;
+  /** Where VMs order their TLS certificates: a directory URL or production / staging (Let's Encrypt; default production), and the account's e-mail. */
+  readonly acme?: { readonly directory?: string; readonly email?: string };
 }
 
 /** The principal tags an agent's role (or Roles Anywhere session) carries. */
@@ -186,6 +189,10 @@ export class RingmasterStack extends Stack {
       }
     }
     reconciler.addEnvironment('RINGMASTER_PUBLIC_URL', this.api.apiEndpoint);
+    // Checked at synth (an error names the property), so a deploy never ships a reconciler that fails at cold start.
+    const acme = parseAcmeSettings(props.acme ?? {}, { directory: 'acme.directory', email: 'acme.email' });
+    reconciler.addEnvironment('RINGMASTER_ACME_DIRECTORY', acme.directoryUrl);
+    if (acme.email) reconciler.addEnvironment('RINGMASTER_ACME_EMAIL', acme.email);
 
     // Agents: one policy for every VM, scoped by the principal's tags (ABAC), no policy per VM.
     const tag = (name: string) => `\${aws:PrincipalTag/${name}}`;

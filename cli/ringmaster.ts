@@ -52,6 +52,10 @@ function httpUrl(value: string): string {
   throw new InvalidArgumentError('must be an http:// or https:// URL');
 }
 
+/** Where VMs order TLS certificates: the same flags for `plan` and `serve`, checked by the command (errors name the flag). */
+const ACME_DIRECTORY_OPTION = ['--acme-directory <url>', "ACME directory VMs order TLS certificates from: a URL, or production / staging (Let's Encrypt) (default: $RINGMASTER_ACME_DIRECTORY, else production)"] as const;
+const ACME_EMAIL_OPTION = ['--acme-email <address>', "the ACME account's contact e-mail (default: $RINGMASTER_ACME_EMAIL)"] as const;
+
 const program = new Command()
   .name('ringmaster')
   .description('Control plane for per-resource-group k3s clusters')
@@ -66,7 +70,9 @@ program
   .option('--json', 'print findings and documents as JSON (secret contents redacted)')
   .option('--token-file <file>', 'the cluster token to use when the description carries none')
   .option('--root <dir>', 'render every path under DIR (dry runs and tests)')
-  .action(async (file: string, options: { out?: string; json?: boolean; tokenFile?: string; root?: string }) => {
+  .option(...ACME_DIRECTORY_OPTION)
+  .option(...ACME_EMAIL_OPTION)
+  .action(async (file: string, options: { out?: string; json?: boolean; tokenFile?: string; root?: string; acmeDirectory?: string; acmeEmail?: string }) => {
     process.exitCode = await (await commands.plan()).plan(file, options);
   });
 
@@ -80,7 +86,9 @@ program
   .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
   .option('--history-depth <n>', "generations of each VM's document kept in the audit trail (ringmaster history)", historyDepth, 10)
-  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number }) => {
+  .option(...ACME_DIRECTORY_OPTION)
+  .option(...ACME_EMAIL_OPTION)
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; acmeDirectory?: string; acmeEmail?: string }) => {
     await (await commands.serve()).serve(options);
   });
 

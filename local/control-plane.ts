@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
 import type { Layout } from '../shared/layout.ts';
+import { type AcmeSettings, DEFAULT_ACME } from '../shared/certificates/acme-settings.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { createClusterHandlers } from '../functions/cluster/handler.ts';
@@ -49,6 +50,8 @@ export interface LocalOptions {
   readonly historyDepth?: number;
   /** The control plane's clock (tests move it to see documents signed again or expire). */
   readonly clock?: () => Date;
+  /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
+  readonly acme?: AcmeSettings;
 }
 
 export interface ConnectionInfo {
@@ -62,6 +65,8 @@ export interface ConnectionInfo {
   readonly dataDir: string;
   /** The public key agents must trust: every document is signed with its private half. */
   readonly documentKey: string;
+  /** Where VMs order their TLS certificates. */
+  readonly acme?: AcmeSettings;
 }
 
 export interface LocalControlPlane {
@@ -131,6 +136,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
     ...(options.layout ? { layout: options.layout } : {}),
+    ...(options.acme ? { acme: options.acme } : {}),
   });
   // Documents hold for a week and are signed again after a day: every group is nudged now and then.
   const refresh = createRefreshHandler({ store, queue, logger, ...(options.clock ? { now: options.clock } : {}) });
@@ -152,6 +158,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       secretAccessKey: credentials.secretAccessKey,
       dataDir: options.dataDir,
       documentKey: documentPublicKey(credentials.masterKey),
+      acme: options.acme ?? DEFAULT_ACME,
     },
     queue,
     store,

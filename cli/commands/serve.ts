@@ -10,7 +10,7 @@ import { loadOrCreateCredentials } from '../../local/credentials.ts';
 import { agentCredentials } from '../../shared/agent-identity.ts';
 import { documentPublicKey } from '../../functions/shared/document-signer.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
-import { InputError } from '../input.ts';
+import { acmeSettingsFrom, InputError } from '../input.ts';
 
 export interface ServeOptions {
   readonly historyDepth?: number;
@@ -20,6 +20,9 @@ export interface ServeOptions {
   readonly publicUrl?: string;
   readonly readyFile?: string;
   readonly showCredentials?: boolean;
+  /** Where VMs order TLS certificates (else $RINGMASTER_ACME_DIRECTORY / $RINGMASTER_ACME_EMAIL, else Let's Encrypt production). */
+  readonly acmeDirectory?: string;
+  readonly acmeEmail?: string;
 }
 
 export function describeConnection(info: ConnectionInfo, showCredentials: boolean): string {
@@ -32,6 +35,7 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
     `  API token     ${secret(info.apiToken)}`,
     `  S3 endpoint   ${info.s3Endpoint}   bucket ${info.bucket}, region ${info.region}, path-style`,
     `  S3 key        ${info.accessKeyId} / ${secret(info.secretAccessKey)}`,
+    ...(info.acme ? [`  ACME          ${info.acme.directoryUrl}${info.acme.email ? `   account ${info.acme.email}` : ''}   (VMs order their TLS certificates here)`] : []),
     '',
     'Try:',
     '  npx ringmaster event send examples/events/reference-architecture.yaml',
@@ -43,7 +47,9 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  const acme = acmeSettingsFrom(options);
   const controlPlane = await startLocalControlPlane({
+    acme,
     dataDir: options.dataDir,
     apiPort: options.apiPort,
     s3Port: options.s3Port,

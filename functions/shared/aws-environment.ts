@@ -19,6 +19,10 @@ const environmentSchema = z.object({
   RINGMASTER_MAX_RECEIVES: z.coerce.number().int().min(1).optional(),
   /** Generations of each VM's document kept in the audit trail (default 10). */
   RINGMASTER_HISTORY_DEPTH: z.coerce.number().int().min(1).max(1000).optional(),
+  /** The ACME directory VMs order certificates from: a URL, or `production` / `staging` (Let's Encrypt; default production). */
+  RINGMASTER_ACME_DIRECTORY: z.string().min(1).optional(),
+  /** The ACME account's contact e-mail. */
+  RINGMASTER_ACME_EMAIL: z.string().min(1).optional(),
   /** For S3-compatible stores that want path-style requests (endpoints come from AWS_ENDPOINT_URL_S3). */
   RINGMASTER_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
 });

@@ -14,6 +14,7 @@
 import { DOCUMENT_RESIGN_AFTER_MS, DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/document-envelope.ts';
 import { type ClusterAuth, clusterKeyFingerprint } from '../contract/cluster-auth.ts';
 import { storeKeys } from '../contract/store-layout.ts';
+import type { AcmeSettings } from '../certificates/acme-settings.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import { computeDesiredState, type DesiredState } from '../desired-state.ts';
 import type { Layout } from '../layout.ts';
@@ -35,6 +36,8 @@ export interface ReconcileContext extends ReducerContext {
   readonly stored?: Readonly<Record<string, StoredDocumentRecord>>;
   /** Generations kept per VM in the audit trail (default DEFAULT_HISTORY_DEPTH). */
   readonly historyDepth?: number;
+  /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
+  readonly acme?: AcmeSettings;
 }
 
 /** A stored document as the store holds it: its content hash, generation and expiry. */
@@ -78,6 +81,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     previousSlots: state.slots,
     ...(context.layout ? { layout: context.layout } : {}),
     ...(context.apiUrl ? { apiUrl: context.apiUrl } : {}),
+    ...(context.acme ? { acme: context.acme } : {}),
     kubeconfigRequests: state.kubeconfigRequests,
   });
 
