@@ -109,7 +109,8 @@ export type CertificateStatus = CertificateReport;
 
 export function certificateStatus(host: string, installed: InstalledCertificate, record: HostRecord | undefined, now: Date): CertificateStatus {
   const orders = record?.orders ?? 0;
-  const notAfter = installed.kind === 'missing' ? {} : { notAfter: installed.notAfter.toISOString() };
+  // Only an issued certificate's end matters to users: a placeholder is trusted by no one anyway.
+  const notAfter = installed.kind === 'issued' ? { notAfter: installed.notAfter.toISOString() } : {};
   const never = cannotOrder(host);
   if (never) return { host, state: 'failing', ...notAfter, error: never, orders };
   if (record && record.failures > 0) {

@@ -35,7 +35,7 @@ export const certificateReportSchema = z.strictObject({
   host: z.string(),
   /** placeholder: self-signed, waiting for its first certificate; valid: issued and not expired; failing: the last order failed (or cannot be made). */
   state: z.enum(['placeholder', 'valid', 'failing']),
-  /** Of the certificate nginx serves now. */
+  /** Of the issued certificate nginx serves now (a failing renewal still has one). */
   notAfter: z.iso.datetime({ offset: true }).optional(),
   /** When a valid certificate will be renewed. */
   renewAt: z.iso.datetime({ offset: true }).optional(),
