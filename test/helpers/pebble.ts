@@ -28,6 +28,8 @@ export interface Pebble {
   readonly ca: string;
   /** The root the certificates Pebble issues chain to (management `/roots/0`); a new one after each start. */
   root(): Promise<string>;
+  /** Makes `host` resolve to `address` (instead of the default one) for Pebble's validations. */
+  resolve(host: string, address: string): Promise<void>;
   /** Stops Pebble alone (its DNS stays): the ACME server is down. */
   stop(): Promise<void>;
   /** Starts it again on the same ports (a new CA, no accounts: Pebble keeps nothing). */
@@ -114,6 +116,10 @@ export async function startPebble(options: { address: string; validityDays?: num
       const answer = await httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca);
       if (answer.status !== 200) throw new Error(`pebble /roots/0: HTTP ${answer.status}`);
       return answer.body;
+    },
+    async resolve(host, address) {
+      const answer = await fetch(`http://127.0.0.1:${dnsManagementPort}/add-a`, { method: 'POST', body: JSON.stringify({ host, addresses: [address] }) });
+      if (!answer.ok) throw new Error(`pebble-challtestsrv /add-a: HTTP ${answer.status}`);
     },
     stop: () => stopProcess(pebble),
     start,
