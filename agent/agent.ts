@@ -12,7 +12,7 @@ import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import { type CertificateReport, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
-import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
+import { type ApplyResult, applyDocument, type CommandRunner, reloadOnStart } from './apply.ts';
 import { CertificateManager, type CertificateOptions } from './certificates/certificate-manager.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
@@ -21,6 +21,7 @@ import { Redactor } from './redaction.ts';
 import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
 import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
+import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -46,6 +47,14 @@ export interface AgentOptions {
   readonly kubernetes?: KubernetesTaskRunner;
   /** How TLS certificates are ordered (the ACME directory itself comes with the document). */
   readonly certificates?: CertificateOptions;
+  /**
+   * The push channel (agent/nudge-listener.ts), when there is one: a nudge makes the agent poll
+   * at once, and while it is connected polling slows to the safety intervals.
+   */
+  readonly push?: {
+    readonly listen: (handlers: { onNudge: (nudge: Nudge) => void; onConnected: (connected: boolean) => void }, signal: AbortSignal) => Promise<void>;
+    readonly safetyPollSeconds?: { readonly gateway: number; readonly other: number };
+  };
 }
 
 /** What the agent needs of the Kubernetes tasks: run them for a document, and again on a timer. */
@@ -129,6 +138,12 @@ export class Agent {
   /** Applies and certificate installs take turns: nginx is never reloaded half-way through an apply. */
   #turn: Promise<unknown> = Promise.resolve();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
+  /** The push channel is up: polling can slow to the safety interval. */
+  #pushConnected = false;
+  /** Ends the wait between polls at once (a nudge); set while the agent waits. */
+  #wakeUp: (() => void) | undefined;
+  /** A nudge came while a poll ran: the next wait is skipped. */
+  #nudgedMeanwhile = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -192,6 +207,8 @@ export class Agent {
     if (foreign) return this.#log('ignoring the saved state', { reason: foreign });
     this.#applied = document;
     this.#redact.learn(document);
+    const failures = await reloadOnStart(document, { root: this.#options.root, run: this.#options.run ?? runCommand, layout: this.#options.layout ?? DEFAULT_LAYOUT });
+    for (const failure of failures) this.#log(failure, {}, 'warn');
     await this.#certificatesFor(document);
   }
 
@@ -347,14 +364,55 @@ export class Agent {
     return { kind: 'done', document, result };
   }
 
-  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors. */
+  /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors; at once when nudged. */
   async run(signal: AbortSignal): Promise<void> {
     const kubernetes = this.#options.kubernetes ? this.#runKubernetesRounds(this.#options.kubernetes, signal) : undefined;
+    const push = this.#options.push?.listen(
+      {
+        onNudge: (nudge) => this.nudge(nudge.generation),
+        onConnected: (connected) => {
+          this.#pushConnected = connected;
+          // Back from a disconnection: what changed meanwhile is fetched now, not a safety interval later.
+          if (connected) this.nudge(undefined);
+        },
+      },
+      signal,
+    );
     const certificates = this.#runCertificateRounds(signal);
     await this.#runPolls(signal);
-    await kubernetes;
-    await certificates;
+    await Promise.all([kubernetes, push, certificates]);
     await this.#options.kubernetes?.stop();
+  }
+
+  /** Polls at once (ending any wait or backoff) unless `generation` is the one running already. */
+  nudge(generation: number | undefined): void {
+    if (generation !== undefined && generation === this.#applied?.generation && !this.#failing) return;
+    if (this.#wakeUp) this.#wakeUp();
+    else this.#nudgedMeanwhile = true;
+  }
+
+  /** The wait between polls: the document's interval, or the safety interval while nudges can reach the agent. */
+  #pollWait(): number {
+    if (!this.#pushConnected) return this.intervalSeconds;
+    return Math.max(this.intervalSeconds, safetyPollSeconds(this.#applied?.roles, this.#options.push?.safetyPollSeconds));
+  }
+
+  #sleepUnlessNudged(seconds: number, signal: AbortSignal): Promise<void> {
+    if (this.#nudgedMeanwhile) {
+      this.#nudgedMeanwhile = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, seconds * 1000);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wakeUp = done;
+    });
   }
 
   async #runKubernetesRounds(runner: KubernetesTaskRunner, signal: AbortSignal): Promise<void> {
@@ -397,7 +455,8 @@ export class Agent {
 
   async #runPolls(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      let wait = this.intervalSeconds;
+      this.#nudgedMeanwhile = false;
+      let wait = this.#pollWait();
       try {
         await this.poll();
       } catch (error) {
@@ -406,7 +465,7 @@ export class Agent {
         wait = Math.min(retryCapSeconds(this.#applied?.roles), this.intervalSeconds * 2 ** Math.min(outage.failures, 6));
         this.#log('poll failed; keeping the last good state', { error: (error as Error).message, attempt: outage.failures, nextRetryAt: new Date(this.#now().getTime() + wait * 1000).toISOString() }, 'warn');
       }
-      await sleep(jittered(wait), signal);
+      await this.#sleepUnlessNudged(jittered(wait), signal);
     }
   }
 

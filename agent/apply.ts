@@ -118,7 +118,6 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     if (result.code !== 0) throw new Error(`cannot give it to ${owner}:${group}: ${excerpt(result.output)}`);
   };
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
-  // The agent's own commands, naming the files where they are on this disk: a document sends none.
   const commands = commandsOnDisk(options.root, options.layout);
   /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
   const live: ServiceSpec[] = [];
@@ -213,6 +212,23 @@ async function takeRestoredFiles(
     } catch (error) {
       failures.push(`${service.name}: taking the restored files failed: ${(error as Error).message}`);
     }
+  }
+  return failures;
+}
+
+/**
+ * After the agent starts, loads again what lives only in the kernel (the host firewall) from the
+ * document applied last: a reboot empties it, and the document, being unchanged, is not applied
+ * again. Returns what failed (reported, never stops the agent).
+ */
+export async function reloadOnStart(applied: VersionedDocument, options: ApplyOptions): Promise<string[]> {
+  const commands = commandsOnDisk(options.root, options.layout);
+  const failures: string[] = [];
+  for (const service of applied.services) {
+    const command = commands[service.name];
+    if (!command.reloadOnStart) continue;
+    const result = await options.run(command.reload, command.reloadInput);
+    if (result.code !== 0) failures.push(`reloading ${service.name} at start failed: ${excerpt(result.output)}`);
   }
   return failures;
 }

@@ -126,6 +126,7 @@ program
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
   .option('--kubeconfig <file>', `on the k3s server: the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)`)
   .option('--trust-key <key...>', "the control plane's document public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents signed otherwise are refused")
+  .option('--push-url <url>', 'the control plane to hear "your document changed" from (default: $RINGMASTER_PUSH_URL; unset: polling only)')
   .action(async (options) => {
     process.exitCode = await (await commands.agent()).runAgent(options);
   });

@@ -26,6 +26,7 @@ import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
 import { createApiServer, servedToThisMachine } from './http-server.ts';
+import { NudgeHub, nudgingStore, serveNudgeStream } from './nudges.ts';
 import { buildPageAssets } from '../page/assets.ts';
 import { startWorker } from './worker.ts';
 
@@ -73,6 +74,8 @@ export interface LocalControlPlane {
   readonly info: ConnectionInfo;
   readonly queue: SqliteQueue;
   readonly store: S3Store;
+  /** Nudges sent to agents (documents written), and who listens. */
+  readonly nudges: NudgeHub;
   /** Requests the embedded S3 endpoint served, by method. */
   readonly s3Requests: Readonly<Record<string, number>>;
   /** Queues a refresh of every group now (as the timer does), so stale signatures are renewed. */
@@ -115,7 +118,17 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     },
     { authorize: bearerAuthorizer(credentials.apiToken), authorizePage: (event) => servedToThisMachine(event, apiUrl), logger },
   );
-  const server = createApiServer(api, (error) => logger.error('request failed', error as Error));
+  const hub = new NudgeHub();
+  const server = createApiServer(api, (error) => logger.error('request failed', error as Error), (request, response, url) =>
+    serveNudgeStream(request, response, url, {
+      hub,
+      // Only the key of the VM the stream is for (see shared/agent-identity.ts).
+      secretOf: (accessKeyId, resourceGroup, vm) => {
+        const agent = agentOfAccessKey(accessKeyId);
+        return agent?.resourceGroup === resourceGroup && agent.vm === vm ? agentCredentials(credentials.masterKey, resourceGroup, vm).secretAccessKey : undefined;
+      },
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.apiPort ?? 7480, '127.0.0.1', () => resolve());
@@ -124,7 +137,8 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   const publicUrl = (options.publicUrl ?? apiUrl).replace(/\/$/, '');
 
   const reconciler = createReconcilerHandler({
-    store,
+    // Every document written is announced to its VM's agent (the push channel).
+    store: nudgingStore(store, hub),
     masterKey: credentials.masterKey,
     signer: documentSigner(credentials.masterKey),
     ...(options.clock ? { now: options.clock } : {}),
@@ -162,6 +176,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     },
     queue,
     store,
+    nudges: hub,
     s3Requests: s3.requests,
     refresh,
     stop: async () => {

@@ -59,10 +59,14 @@ function toEvent(request: IncomingMessage, url: URL, sourceIp: string, body: Buf
   };
 }
 
-export function createApiServer(api: ApiHandler, onError: (error: unknown) => void): Server {
+/** A request answered as a stream rather than by the functions (true when it was one). */
+export type StreamHandler = (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<boolean>;
+
+export function createApiServer(api: ApiHandler, onError: (error: unknown) => void, streams?: StreamHandler): Server {
   return createServer(async (request, response) => {
     try {
       const url = new URL(request.url ?? '/', 'http://localhost');
+      if (streams && (await streams(request, response, url))) return;
       // Read before the body: a body cut short ends the request stream, and its socket with it.
       const sourceIp = request.socket.remoteAddress ?? '';
       const { body, cut } = await readBody(request);

@@ -21,7 +21,7 @@ import { type RoleAssignment, assignRoles } from './role-assignment.ts';
 import { DOCUMENT_API_VERSION, type KubernetesTasks, type VmDocument } from './schema/document.ts';
 import type { ResourceGroup } from './schema/resource-group.ts';
 import type { Vm } from './schema/vm.ts';
-import { agentTokenOf } from './secrets.ts';
+import { agentJoinToken, agentTokenOf } from './secrets.ts';
 import type { SlotTable } from './slots.ts';
 import { kubernetesRolesOf } from './topology.ts';
 
@@ -102,13 +102,19 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
     ...(model.topology.webgateways.length > 0 ? haproxy.findings : []),
   ]);
   const blocked = blockedVms(findings);
-  // The server token goes to the server alone; agents and the webgateway join with the agent token.
+  // The server token goes to the server alone; agents and the webgateway join with the agent
+  // token, which the server accepts in its short form and they present in the secure one.
   const secretFile = (secret: string | undefined) => {
     const content = `${secret ?? ''}\n`;
     return { content, sha256: `sha256:${sha256Hex(content)}` };
   };
   const serverToken = rg.secrets.clusterToken;
-  const tokens = { server: secretFile(serverToken), agent: secretFile(serverToken === undefined ? undefined : agentTokenOf(serverToken, rg.name)) };
+  const agentToken = serverToken === undefined ? undefined : agentTokenOf(serverToken, rg.name);
+  const tokens = {
+    server: secretFile(serverToken),
+    accepted: secretFile(agentToken),
+    join: secretFile(agentToken === undefined ? undefined : agentJoinToken(agentToken, rg.secrets.clusterCaHash)),
+  };
   const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokens, kubeconfigRequests: options.kubeconfigRequests ?? [], acme: options.acme ?? DEFAULT_ACME };
 
   const documents: VmDocument[] = [];

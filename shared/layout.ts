@@ -4,7 +4,7 @@
  * nginx can check what we render without touching /etc.
  */
 
-export type DaemonName = 'k3s' | 'haproxy' | 'nginx' | 'nfs';
+export type DaemonName = 'nftables' | 'k3s' | 'haproxy' | 'nginx' | 'nfs';
 
 export interface Layout {
   readonly k3sConfig: string;
@@ -26,6 +26,8 @@ export interface Layout {
   readonly acmeWebroot: string;
   readonly nfsExportsFile: string;
   readonly nfsExportDir: string;
+  /** The server's and the webgateway's nftables rules (see render/firewall.ts). */
+  readonly firewallRules: string;
   /** The command that reloads (or restarts) a daemon after its files changed. */
   readonly reload: (daemon: DaemonName) => string[];
 }
@@ -37,10 +39,15 @@ function systemdReload(daemon: DaemonName): string[] {
       return ['systemctl', 'restart', 'k3s.service'];
     case 'nfs':
       return ['exportfs', '-ra'];
+    case 'nftables':
+      // One transaction (the file replaces our table whole); the kernel keeps it until a reboot.
+      return ['nft', '-f', FIREWALL_RULES];
     default:
       return ['systemctl', 'reload', `${daemon}.service`];
   }
 }
+
+const FIREWALL_RULES = '/etc/nftables.d/ringmaster-k3s.nft';
 
 export const DEFAULT_LAYOUT: Layout = {
   k3sConfig: '/etc/rancher/k3s/config.yaml',
@@ -60,6 +67,7 @@ export const DEFAULT_LAYOUT: Layout = {
   acmeWebroot: '/var/lib/acme/acme-challenge',
   nfsExportsFile: '/etc/exports.d/kubernetes.exports',
   nfsExportDir: '/srv/nfs/kubernetes',
+  firewallRules: FIREWALL_RULES,
   reload: systemdReload,
 };
 

@@ -32,6 +32,7 @@ const SYSTEMCTL = program('systemctl', 'systemd (systemctl)');
 
 /** Matches the commands of `serviceCommands` on a production layout. */
 export const SERVICE_PREREQUISITES: Readonly<Record<ServiceName, readonly Prerequisite[]>> = {
+  nftables: [program('nft', 'nftables (nft)')],
   postgresql: [program('psql', 'the PostgreSQL client (psql)'), program('runuser'), unit('postgresql.service', 'the PostgreSQL server (postgresql.service)')],
   k3s: [program('k3s', 'the k3s binary'), SYSTEMCTL, unit('k3s.service', 'the k3s systemd unit (k3s.service)')],
   haproxy: [program('haproxy'), SYSTEMCTL, unit('haproxy.service', 'the haproxy systemd unit (haproxy.service)')],
@@ -39,9 +40,25 @@ export const SERVICE_PREREQUISITES: Readonly<Record<ServiceName, readonly Prereq
   nfs: [program('exportfs', 'the NFS server tools (exportfs)'), unit('nfs-server.service', 'the NFS server (nfs-server.service)')],
 };
 
+/**
+ * What users with sudo-srv are promised on the k3s server after SSH login (the spec: kubectl and
+ * helm). Missing ones are reported by name but block nothing: the cluster runs without them.
+ */
+export const LOGIN_TOOLS: readonly Prerequisite[] = [program('kubectl', 'kubectl (the k3s installer links it to k3s)'), program('helm')];
+
+export interface PrerequisiteCandidates {
+  readonly prerequisite: Prerequisite;
+  readonly candidates: readonly string[];
+}
+
 /** What `services` need, each once, with the paths it may be found at. */
-export function prerequisitesOf(services: readonly ServiceName[], paths: PrerequisitePaths): Array<{ readonly prerequisite: Prerequisite; readonly candidates: readonly string[] }> {
-  const needed = [...new Map(services.flatMap((service) => SERVICE_PREREQUISITES[service]).map((p) => [`${p.kind}:${p.file}`, p])).values()];
+export function prerequisitesOf(services: readonly ServiceName[], paths: PrerequisitePaths): PrerequisiteCandidates[] {
+  return candidatesOf(services.flatMap((service) => SERVICE_PREREQUISITES[service]), paths);
+}
+
+/** Each prerequisite once, with the paths it may be found at. */
+export function candidatesOf(prerequisites: readonly Prerequisite[], paths: PrerequisitePaths): PrerequisiteCandidates[] {
+  const needed = [...new Map(prerequisites.map((p) => [`${p.kind}:${p.file}`, p])).values()];
   return needed.map((prerequisite) => ({
     prerequisite,
     candidates: (prerequisite.kind === 'program' ? paths.programFolders : paths.unitFolders).map((folder) => `${folder.replace(/\/$/, '')}/${prerequisite.file}`),

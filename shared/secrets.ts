@@ -26,3 +26,13 @@ export function deriveSecret(key: string, resourceGroup: string, scope: string, 
 export function agentTokenOf(serverToken: string, resourceGroup: string): string {
   return deriveSecret(serverToken, resourceGroup, 'k3s', 'agent-token');
 }
+
+/**
+ * What an agent or the webgateway joins with: k3s' secure token form (`K10<CA hash>::node:<agent
+ * token>`) once the server's CA is known, so the node checks the server's CA before it sends its
+ * credentials (k3s docs, `k3s token`: "The secure format is preferred"); the short form (the
+ * agent token alone) until then. The user name is k3s' own for agents (it joins them as `node`).
+ */
+export function agentJoinToken(agentToken: string, clusterCaHash: string | undefined): string {
+  return clusterCaHash === undefined ? agentToken : `K10${clusterCaHash}::node:${agentToken}`;
+}

@@ -9,7 +9,7 @@ import type { Layout } from './layout.ts';
 import { datastoreInitCommand } from './render/datastore.ts';
 import type { KubernetesRole } from './roles.ts';
 
-export const SERVICE_NAMES = ['postgresql', 'k3s', 'haproxy', 'nginx', 'nfs'] as const;
+export const SERVICE_NAMES = ['nftables', 'postgresql', 'k3s', 'haproxy', 'nginx', 'nfs'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export interface ServiceCommands {
@@ -21,11 +21,17 @@ export interface ServiceCommands {
    * may run as another user, who cannot open the root-only file itself.
    */
   readonly reloadInput?: string;
+  /**
+   * What `reload` loads lives only in the kernel (gone after a reboot): the agent loads it again
+   * when it starts, from the document it applied last.
+   */
+  readonly reloadOnStart?: boolean;
 }
 
 /** How each service is checked and (re)loaded on a VM of this layout. */
 export function serviceCommands(layout: Layout): Readonly<Record<ServiceName, ServiceCommands>> {
   return {
+    nftables: { validate: ['nft', '-c', '-f', layout.firewallRules], reload: layout.reload('nftables'), reloadOnStart: true },
     // The datastore's role and database, prepared before k3s (re)starts; idempotent SQL. psql
     // runs as postgres and reads the SQL (it holds the password: root only) from its stdin.
     postgresql: { reload: datastoreInitCommand(), reloadInput: layout.datastoreInitFile },
@@ -38,15 +44,16 @@ export function serviceCommands(layout: Layout): Readonly<Record<ServiceName, Se
 
 /** The services each role runs. */
 export const ROLE_SERVICES: Readonly<Record<KubernetesRole, readonly ServiceName[]>> = {
-  'k3s-server': ['postgresql', 'k3s', 'nginx'],
+  'k3s-server': ['nftables', 'postgresql', 'k3s', 'nginx'],
   'k3s-agent': ['k3s'],
-  webgateway: ['k3s', 'haproxy', 'nginx'],
+  webgateway: ['nftables', 'k3s', 'haproxy', 'nginx'],
   'k3s-nfs': ['nfs'],
 };
 
 /** The folders each service's files and folders live in, on a VM of this layout. */
 function serviceFolders(layout: Layout): Readonly<Record<ServiceName, readonly string[]>> {
   return {
+    nftables: [dirname(layout.firewallRules)],
     postgresql: [dirname(layout.datastoreInitFile)],
     k3s: [dirname(layout.k3sConfig), dirname(layout.k3sTokenFile), layout.k3sManifestsDir, dirname(layout.webhookKeyFile)],
     haproxy: [dirname(layout.haproxyConfig), dirname(layout.haproxySocket), dirname(layout.haproxyStateFile)],

@@ -66,5 +66,5 @@ test('a webgateway VM without k3s and the systemd units is told what is missing 
   mkdirSync(units);
   for (const unit of ['k3s.service', 'haproxy.service']) writeFileSync(join(units, unit), '[Service]\n');
   clockAheadMs = 301_000;
-  expect(await agent.poll()).toMatchObject({ kind: 'applied', generation: 1, result: { reloaded: ['k3s', 'haproxy'] } });
+  expect(await agent.poll()).toMatchObject({ kind: 'applied', generation: 1, result: { reloaded: ['nftables', 'k3s', 'haproxy'] } });
 });

@@ -49,7 +49,7 @@ test('the server deploys an NFS provisioner with its StorageClass per k3s-nfs VM
 
 test("the server's own PostgreSQL is prepared before k3s starts, with a password only the server's document holds", () => {
   const server = doc('kube01');
-  expect(server.services.map((s) => s.name)).toEqual(['postgresql', 'k3s', 'nginx']);
+  expect(server.services.map((s) => s.name)).toEqual(['postgresql', 'nftables', 'k3s', 'nginx']);
   const endpoint = parse(fileOf(server, '/etc/rancher/k3s/config.yaml'))['datastore-endpoint'] as string;
   expect(endpoint).toBe(`postgres://kubernetes:${DATASTORE_PASSWORD}@127.0.0.1:5432/kubernetes?sslmode=disable`);
   expect(fileOf(server, 'k3s-datastore.sql')).toContain(`ALTER ROLE kubernetes WITH LOGIN PASSWORD '${DATASTORE_PASSWORD}';`);
@@ -184,7 +184,7 @@ test("every rendered document stays within its roles' services and folders (what
     }
   }
   const web = doc('web01');
-  expect(beyondRoles({ ...web, roles: ['k3s-agent'] }, DEFAULT_LAYOUT)).toMatch(/service\(s\) haproxy(, nginx)?, which its roles \(k3s-agent\) do not run/);
+  expect(beyondRoles({ ...web, roles: ['k3s-agent'] }, DEFAULT_LAYOUT)).toMatch(/service\(s\) nftables, haproxy(, nginx)?, which its roles \(k3s-agent\) do not run/);
   expect(beyondRoles({ ...web, files: [{ path: '/etc/haproxy/../shadow' }] }, DEFAULT_LAYOUT)).toMatch(/writes \/etc\/haproxy\/\.\.\/shadow, outside/);
   expect(beyondRoles({ ...web, directories: [{ path: '/etc/haproxyx' }] }, DEFAULT_LAYOUT)).toMatch(/outside/);
 });

@@ -401,6 +401,38 @@ describe('the served OpenAPI document describes every answer of every route', ()
     expect(read.headers.get('cache-control')).toBe('no-store');
 });
 
+  test('POST /v1/clusters/{rg}/ca: the first hash is pinned and agents join with the secure token; another hash is refused', async () => {
+    const caHash = 'ab'.repeat(32);
+    expect((await call('postClusterCa', { rg: 'demo' }, badlySigned({ caHash }))).status).toBe(401);
+    expect((await call('postClusterCa', { rg: 'demo' }, signed({ caHash: 'not-a-hash' }))).status).toBe(400);
+    expect((await call('postClusterCa', { rg: 'demo' }, { ...asText, auth: 'none' })).status).toBe(415);
+    expect((await call('postClusterCa', { rg: 'demo' }, { ...oversized('postClusterCa'), auth: 'none' })).status).toBe(413);
+    const report = signed({ caHash });
+    expect((await call('postClusterCa', { rg: 'demo' }, report)).status).toBe(202);
+    expect((await call('postClusterCa', { rg: 'demo' }, report)).status).toBe(409);
+    // What an agent finds in its token file once the reconciler ran: k3s' secure form with the pinned hash.
+    const token = await waitFor('the agent token in the secure form', async () => {
+      const document = JSON.parse((await cp.store.get(storeKeys.desired('demo', 'kube02')))!.body) as { files: Array<{ path: string; content: string }> };
+      const file = document.files.find((f) => f.path.endsWith('/k3s-token'))!.content;
+      return file.startsWith('K10') ? file : undefined;
+    });
+    expect(token).toMatch(new RegExp(`^K10${caHash}::node:[0-9a-f]{64}\n$`));
+    const server = JSON.parse((await cp.store.get(storeKeys.desired('demo', 'kube01')))!.body) as { files: Array<{ path: string; content: string }>; kubernetes: { clusterCaHash?: string } };
+    expect(server.kubernetes.clusterCaHash).toBe(caHash);
+    // The server keeps its own token and accepts the agent token in the short form.
+    expect(server.files.find((f) => f.path.endsWith('/k3s-agent-token'))!.content).toBe(`${token.split('::node:')[1]}`);
+    expect(server.files.find((f) => f.path.endsWith('/k3s-token'))!.content).not.toMatch(/^K10/);
+
+    expect((await call('postClusterCa', { rg: 'demo' }, signed({ caHash: 'cd'.repeat(32) }))).status).toBe(202);
+    const refused = await waitFor('the other CA refused', async () => {
+      const view = await demoStatus();
+      return view?.rejections.find((r) => r.reason.startsWith('the cluster CA changed')) ?? undefined;
+    });
+    expect(refused.reason).toMatch(/pinned abababababab…, reported cdcdcdcdcdcd…/);
+    const after = JSON.parse((await cp.store.get(storeKeys.desired('demo', 'kube02')))!.body) as { files: Array<{ path: string; content: string }> };
+    expect(after.files.find((f) => f.path.endsWith('/k3s-token'))!.content).toBe(token);
+  });
+
   test('GET /v1/dead-letters and POST /v1/dead-letters/replay: listed, replayed, and refusals', async () => {
     expect((await call('listDeadLetters', {})).body).toEqual({ deadLetters: [] });
     expect((await call('listDeadLetters', {}, { auth: 'none' })).status).toBe(401);

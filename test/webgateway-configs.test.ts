@@ -135,7 +135,7 @@ describe('scenario 2: TCP passed to an internal ingress controller', () => {
   });
 
   test('no nginx is configured when no frontend asks for a virtual host', () => {
-    expect(document.services.map((s) => s.name).sort()).toEqual(['haproxy', 'k3s']);
+    expect(document.services.map((s) => s.name).sort()).toEqual(['haproxy', 'k3s', 'nftables']);
   });
 });
 

@@ -6,6 +6,7 @@
  * a failing part is reported and tried again next round, never stops the others.
  */
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesTasks } from '../../shared/schema/document.ts';
@@ -14,8 +15,15 @@ import { routeUrl } from '../../shared/contract/routes.ts';
 import { describeApiError } from './api-errors.ts';
 import { ClusterAccess, clusterCaData, issueKubeconfig } from './cluster-access.ts';
 import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
+import { HomeKubeconfigs, type HomeKubeconfigsOptions } from './home-kubeconfigs.ts';
+import { installLoginFiles } from './login-files.ts';
+import { missingOf } from '../prerequisites.ts';
+import { candidatesOf, LOGIN_TOOLS, type PrerequisitePaths } from '../../shared/prerequisites.ts';
 import { NodeDrainer } from './node-drain.ts';
 import { delivered, postSigned, signRequest } from './signed-post.ts';
+
+/** Where k3s keeps the cluster's server CA, the file its `/cacerts` serves and joining nodes hash. */
+export const K3S_SERVER_CA = '/var/lib/rancher/k3s/server/tls/server-ca.crt';
 
 export interface ServerTasksOptions {
   /** The cluster admin's kubeconfig (k3s writes `/etc/rancher/k3s/k3s.yaml`). */
@@ -25,12 +33,22 @@ export interface ServerTasksOptions {
   readonly resourceGroup: string;
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
   readonly now?: () => Date;
-  /** Seconds between rounds while idle and while a drain runs. */
+  /** Seconds between rounds while idle, while a drain runs, and while a kubeconfig waits to be delivered. */
   readonly idleIntervalSeconds?: number;
+  readonly deliveryRetrySeconds?: number;
   readonly drainIntervalSeconds?: number;
   /** Batching of endpoint changes (tests and benchmarks tune it). */
   readonly batchDelayMs?: number;
   readonly onWebhookSent?: (batch: WebhookBatch, sentAt: number) => void;
+  /**
+   * Keeps a kubeconfig in the home of each user with access, and the login files that go with
+   * it (see home-kubeconfigs.ts, login-files.ts). The agent always does; unset in tests of the
+   * other tasks, which run without Unix users.
+   */
+  readonly homes?: Omit<HomeKubeconfigsOptions, 'now' | 'log'> & {
+    /** Where users' programs are looked for, to report a missing kubectl or helm (unset: not checked). */
+    readonly toolPaths?: PrerequisitePaths;
+  };
 }
 
 interface Connected {
@@ -45,21 +63,30 @@ export class ServerTasks {
   #tasks: KubernetesTasks | undefined;
   #connected: Connected | undefined;
   #answered = new Set<string>();
+  /** Kubeconfigs issued but not yet delivered, by user: sent again as they are, not issued again. */
+  #undelivered = new Map<string, { kubeconfig: string; expiresAt: string; requestIds: string[] }>();
   #round: Promise<KubernetesReport> | undefined;
   #nextRound: Promise<KubernetesReport> | undefined;
   #webhook = { calls: 0, failures: 0, lastSentAt: undefined as string | undefined, lastRefusal: undefined as string | undefined };
   #lastReport: KubernetesReport | undefined;
+  readonly #homes: HomeKubeconfigs | undefined;
 
   constructor(options: ServerTasksOptions) {
     this.#options = options;
+    if (options.homes) this.#homes = new HomeKubeconfigs({ ...options.homes, ...(options.now ? { now: options.now } : {}), ...(options.log ? { log: options.log } : {}) });
   }
 
   get lastReport(): KubernetesReport | undefined {
     return this.#lastReport;
   }
 
-  /** The pause before the next round: short while a node is being drained. */
+  /**
+   * The pause before the next round: a second while an issued kubeconfig waits for the control
+   * plane (so it arrives within two seconds of the control plane being back, at the cost of one
+   * request a second while it is away), short while a node is being drained, a minute otherwise.
+   */
   get intervalSeconds(): number {
+    if (this.#undelivered.size > 0) return this.#options.deliveryRetrySeconds ?? 1;
     const draining = this.#lastReport?.drain.some((d) => d.phase === 'evicting' || d.phase === 'postponed') ?? false;
     return draining ? (this.#options.drainIntervalSeconds ?? 10) : (this.#options.idleIntervalSeconds ?? 60);
   }
@@ -196,6 +223,8 @@ export class ServerTasks {
       errors.push(`access: ${describeApiError(error)}`);
     }
     report.kubeconfigsDelivered = await this.#answerRequests(connected, tasks, errors);
+    await this.#reportClusterCa(tasks, errors);
+    if (this.#homes) await this.#keepHomeKubeconfigs(this.#homes, connected, tasks, report);
     try {
       report.drain = await connected.drainer.reconcile(tasks.drainNodes, tasks.drainTimeoutSeconds);
     } catch (error) {
@@ -215,6 +244,47 @@ export class ServerTasks {
     return report;
   }
 
+  /**
+   * Tells the control plane the hash of the CA k3s made, until the document shows it pinned:
+   * then agents join with the secure token form. No CA file yet (k3s has not started) is normal.
+   */
+  async #reportClusterCa(tasks: KubernetesTasks, errors: string[]): Promise<void> {
+    const ca = await readFile(this.#options.onDisk(K3S_SERVER_CA)).catch(() => undefined);
+    if (!ca) return;
+    const caHash = createHash('sha256').update(ca).digest('hex');
+    if (tasks.clusterCaHash === caHash) return;
+    if (tasks.clusterCaHash !== undefined) {
+      // Said once by the control plane already (it refuses a second hash): said here every round.
+      errors.push(`k3s' CA (${caHash.slice(0, 12)}…) is not the one the control plane pinned (${tasks.clusterCaHash.slice(0, 12)}…): agents keep joining only the pinned one`);
+      return;
+    }
+    try {
+      const target = await this.#controlPlane();
+      if (!target) return;
+      const response = await postSigned(signRequest(routeUrl(target.apiUrl, 'postClusterCa', { rg: this.#options.resourceGroup }), target.key, JSON.stringify({ caHash })));
+      if (!delivered(response.status)) throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+      this.#log('cluster CA reported', { caHash });
+    } catch (error) {
+      errors.push(`cluster CA: ${describeApiError(error)}`);
+    }
+  }
+
+  /** Login files first (they name who has access), then each user's own kubeconfig. */
+  async #keepHomeKubeconfigs(homes: HomeKubeconfigs, connected: Connected, tasks: KubernetesTasks, report: { homeKubeconfigs?: KubernetesReport['homeKubeconfigs']; errors: string[] }): Promise<void> {
+    try {
+      await installLoginFiles(this.#options.onDisk, tasks.accessUsers);
+    } catch (error) {
+      report.errors.push(`login files: ${(error as Error).message.slice(0, 300)}`);
+    }
+    const toolPaths = this.#options.homes?.toolPaths;
+    const missingTools = toolPaths ? await missingOf(candidatesOf(LOGIN_TOOLS, toolPaths)) : [];
+    if (missingTools.length > 0) report.errors.push(`users with sudo-srv lack ${missingTools.map((tool) => tool.name).join(' and ')} on this server (see "What a VM needs" in the README)`);
+    // Users whose access failed to be granted this round still get a file: issuing grants again.
+    const kept = await homes.reconcile(tasks.accessUsers, (user) => this.issue(user, connected));
+    report.homeKubeconfigs = kept.kubeconfigs;
+    report.errors.push(...kept.errors);
+  }
+
   /** Issues one kubeconfig per user with open requests and delivers it; undelivered ones are tried next round. */
   async #answerRequests(connected: Connected, tasks: KubernetesTasks, errors: string[]): Promise<KubernetesReport['kubeconfigsDelivered']> {
     // Only requests still listed are remembered: the control plane drops the ones it saw answered.
@@ -223,15 +293,25 @@ export class ServerTasks {
     const open = tasks.kubeconfigRequests.filter((request) => !this.#answered.has(request.requestId) && tasks.accessUsers.includes(request.user));
     const users = [...new Set(open.map((request) => request.user))].sort();
     const deliveredList: Array<KubernetesReport['kubeconfigsDelivered'][number]> = [];
+    for (const user of this.#undelivered.keys()) if (!users.includes(user)) this.#undelivered.delete(user);
+    // Half its lifetime left at least, or it is issued anew: the portal hands out what it gets.
+    const fresh = (expiresAt: string) => Date.parse(expiresAt) - Date.now() > (tasks.kubeconfigTtlHours * 3600_000) / 2;
     for (const user of users) {
       const requestIds = open.filter((request) => request.user === user).map((request) => request.requestId);
       try {
         const target = await this.#controlPlane();
         if (!target) throw new Error('the document names no control plane to deliver to');
-        const issued = await this.issue(user, connected);
+        const pending = this.#undelivered.get(user);
+        const issued = pending && fresh(pending.expiresAt) ? pending : await this.issue(user, connected);
+        this.#undelivered.set(user, { kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt, requestIds });
         const body = JSON.stringify({ user, kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt, requestIds });
         const response = await postSigned(signRequest(routeUrl(target.apiUrl, 'postClusterKubeconfig', { rg: this.#options.resourceGroup }), target.key, body));
-        if (!delivered(response.status)) throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+        if (!delivered(response.status)) {
+          // A refusal will not pass by sending the same bytes again: the next round issues anew.
+          if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) this.#undelivered.delete(user);
+          throw new Error(`the control plane answered ${response.status}: ${response.text.slice(0, 300)}`);
+        }
+        this.#undelivered.delete(user);
         for (const id of requestIds) this.#answered.add(id);
         deliveredList.push({ user, expiresAt: issued.expiresAt, requestIds });
         this.#log('kubeconfig issued and delivered', { user, expiresAt: issued.expiresAt, answers: requestIds.length });

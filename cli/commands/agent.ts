@@ -3,11 +3,13 @@
  * (RINGMASTER_* and the usual AWS_* variables for credentials and region); all of it checked
  * before anything starts.
  */
+import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { Agent, type LogLevel } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
+import { listenForNudges } from '../../agent/nudge-listener.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
 import { trustedKey } from '../../shared/contract/document-signing.ts';
 import { DEFAULT_PREREQUISITE_PATHS } from '../../shared/prerequisites.ts';
@@ -26,6 +28,7 @@ export interface AgentFlags {
   readonly once?: boolean;
   readonly kubeconfig?: string;
   readonly trustKey?: readonly string[];
+  readonly pushUrl?: string;
 }
 
 /** One or more base64 public keys (comma-separated in the environment). */
@@ -54,6 +57,7 @@ const agentConfigSchema = z.strictObject({
   once: z.boolean(),
   kubeconfig: z.string().regex(/^\//, 'must be an absolute path'),
   trustedKeys: trustedKeysSchema,
+  pushUrl: z.url({ protocol: /^https?$/, error: 'must be the http:// or https:// URL of the control plane' }).optional(),
 });
 
 const FLAG: Record<string, string> = {
@@ -66,6 +70,7 @@ const FLAG: Record<string, string> = {
   stateDir: '--state-dir',
   kubeconfig: '--kubeconfig (RINGMASTER_KUBECONFIG)',
   trustedKeys: '--trust-key (RINGMASTER_TRUSTED_KEYS)',
+  pushUrl: '--push-url (RINGMASTER_PUSH_URL)',
 };
 
 /** Where k3s writes the cluster admin's kubeconfig on the server. */
@@ -84,15 +89,24 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     once: flags.once ?? false,
     kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
     trustedKeys: flags.trustKey?.length ? flags.trustKey : (env.RINGMASTER_TRUSTED_KEYS ?? '').split(',').filter((text) => text.trim() !== ''),
+    pushUrl: flags.pushUrl ?? env.RINGMASTER_PUSH_URL,
   });
   if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
   const config = parsed.data;
   const logger = createLogger('ringmaster-agent');
   const log = (message: string, fields?: Record<string, unknown>, level: LogLevel = 'info') => logger[level](message, fields ?? {});
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
-  const kubernetes = new LazyServerTasks({ kubeconfigPath: config.kubeconfig, onDisk: (path) => onDisk(config.root, path), resourceGroup: config.resourceGroup, log });
+  const kubernetes = new LazyServerTasks({
+    kubeconfigPath: config.kubeconfig,
+    onDisk: (path) => onDisk(config.root, path),
+    resourceGroup: config.resourceGroup,
+    log,
+    homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json'), toolPaths: DEFAULT_PREREQUISITE_PATHS },
+  });
+  const client = new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) });
+  const { pushUrl } = config;
   const agent = new Agent({
-    client: new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) }),
+    client,
     identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
     trustedKeys: config.trustedKeys,
     root: config.root,
@@ -100,6 +114,15 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     prerequisites: DEFAULT_PREREQUISITE_PATHS,
     log,
     kubernetes,
+    // Nudged at once when its document changes; polling goes on, slower, as the safety net.
+    ...(pushUrl
+      ? {
+          push: {
+            listen: (handlers, signal) =>
+              listenForNudges({ url: pushUrl, resourceGroup: config.resourceGroup, vm: config.vm, region: config.region, credentials: client.config.credentials, log, ...handlers }, signal),
+          },
+        }
+      : {}),
   });
   if (config.once) {
     const outcome = await agent.poll().finally(() => kubernetes.stop());

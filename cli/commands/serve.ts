@@ -89,6 +89,8 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
       `AWS_SECRET_ACCESS_KEY=${secretAccessKey}`,
       // Not a secret: the public key the agent checks every document's signature with.
       `RINGMASTER_TRUSTED_KEYS=${documentPublicKey(masterKey)}`,
+      // Where the agent hears of its document's changes at once (serve's API, default port).
+      `RINGMASTER_PUSH_URL=http://127.0.0.1:7480`,
       '',
     ].join('\n'),
   );

@@ -6,10 +6,12 @@
  *   `kubeconfigs/<rg>/<user>/<delivery id>.yaml`, a prefix only the portal reads, and a
  *   `kubeconfig.issued` event without the secret is queued so the state and status say where
  *   it is and until when. The kubeconfig never enters the queue, the state, a document or a log.
+ * - `postClusterCa`: the hash of k3s' CA on the server, queued as `cluster.ca-observed`.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MAX_QUEUED_BODY_BYTES, type RoutesOf } from '../../shared/contract/routes.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
+import type { ClusterCaObservedEvent } from '../../shared/events/cluster-ca-events.ts';
 import type { EndpointsChangedEvent } from '../../shared/events/endpoint-events.ts';
 import type { KubeconfigIssuedEvent } from '../../shared/events/kubeconfig-events.ts';
 import type { EventQueue, ObjectStore } from '../../shared/ports.ts';
@@ -40,6 +42,17 @@ export function createClusterHandlers(deps: ClusterDependencies): RouteHandlers<
       await deps.queue.send([{ id, group: resourceGroup, body: message }]);
       verifier.accepted(request);
       deps.logger.info('endpoint changes accepted', { resourceGroup, id, changes: changes.changes.length, resync: changes.resync });
+      return json(202, { accepted: [id] });
+    },
+
+    postClusterCa: async ({ event, parameters, body }) => {
+      const request = await verifier.verify(parameters.rg, event, body);
+      const report = parseBody('postClusterCa', body, 'the CA report is invalid; nothing was accepted');
+      const { id, resourceGroup } = request;
+      const observed: ClusterCaObservedEvent = { id, type: 'cluster.ca-observed', resourceGroup, occurredAt: request.sentAt, payload: report };
+      await deps.queue.send([{ id, group: resourceGroup, body: JSON.stringify(observed) }]);
+      verifier.accepted(request);
+      deps.logger.info('cluster CA reported', { resourceGroup, id, caHash: report.caHash });
       return json(202, { accepted: [id] });
     },
 

@@ -24,6 +24,8 @@ export const kubernetesReportSchema = z.strictObject({
   /** Users whose ServiceAccount and binding were removed in this round. */
   revoked: z.array(z.string()),
   kubeconfigsDelivered: z.array(z.strictObject({ user: z.string(), expiresAt: z.string(), requestIds: z.array(z.string()) })),
+  /** The kubeconfig each user with access finds in their home on the server (no token: when it expires and is renewed). */
+  homeKubeconfigs: boundedList(z.strictObject({ user: z.string(), expiresAt: z.string(), renewsAt: z.string() }), 200).optional(),
   drain: z.array(drainStepSchema),
   endpointWebhook: z.strictObject({ calls: z.number().int().min(0), failures: z.number().int().min(0), lastSentAt: z.string().optional() }),
   /** The round's failures, first ones first. */

@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import { endpointWebhookBodySchema } from '../events/endpoint-events.ts';
 import { kubeconfigDeliverySchema, MAX_KUBECONFIG_BYTES } from '../events/kubeconfig-events.ts';
+import { clusterCaReportSchema } from '../events/cluster-ca-events.ts';
 import { dnsLabel } from '../schema/primitives.ts';
 import { userSchema } from '../schema/user.ts';
 import {
@@ -107,6 +108,19 @@ export const routes = {
     responses: {
       202: { description: 'Stored; a kubeconfig.issued event is queued', body: kubeconfigStoredSchema },
       400: problem('Invalid delivery (field and reason); nothing was stored'),
+    },
+  },
+  postClusterCa: {
+    method: 'POST',
+    path: '/v1/clusters/{rg}/ca',
+    function: 'cluster',
+    auth: 'cluster',
+    summary: "The hash of the CA k3s made on the cluster's server, signed with its key: pinned, then agents join with the secure token form",
+    pathParameters: rg,
+    body: { schema: clusterCaReportSchema, maxBytes: 1024 },
+    responses: {
+      202: { description: 'Queued (a hash other than the pinned one is refused in the status)', body: acceptedSchema },
+      400: problem('Not a CA hash (field and reason); nothing was queued'),
     },
   },
   getResourceGroup: {

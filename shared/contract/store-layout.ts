@@ -63,6 +63,15 @@ export const reportedVm = (rg: string, key: string): string | undefined => vmUnd
 /** The VM a key under `desired/<rg>/` is the document of, or undefined for any other key. */
 export const documentVm = (rg: string, key: string): string | undefined => vmUnder(storeKeys.desiredOf(rg), key);
 
+/** The group and VM of a `desired/<rg>/<vm>.json` key, or undefined for any other key. */
+export function documentOwner(key: string): { resourceGroup: string; vm: string } | undefined {
+  if (!key.startsWith(storePrefixes.desired)) return undefined;
+  const [resourceGroup, file, ...rest] = key.slice(storePrefixes.desired.length).split('/');
+  if (resourceGroup === undefined || file === undefined || rest.length > 0 || !DNS_LABEL_PATTERN.test(resourceGroup)) return undefined;
+  const vm = documentVm(resourceGroup, key);
+  return vm === undefined ? undefined : { resourceGroup, vm };
+}
+
 /** The resource group a `state/<rg>.json` key holds, or undefined for any other key. */
 export function stateGroup(key: string): string | undefined {
   if (!key.startsWith(storePrefixes.state) || !key.endsWith('.json')) return undefined;

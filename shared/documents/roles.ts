@@ -13,6 +13,7 @@ import { localDatastoreEndpoint, renderDatastoreInit } from '../render/datastore
 import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k3s.ts';
 import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
 import { renderExports } from '../render/nfs.ts';
+import { renderFirewall } from '../render/firewall.ts';
 import { certificateFiles, frontendVirtualHosts, renderNginx, tlsHosts, type VirtualHost } from '../render/nginx.ts';
 import type { KubernetesTasks } from '../schema/document.ts';
 import { SUDO_SRV } from '../schema/user.ts';
@@ -27,9 +28,10 @@ export interface RenderContext {
   readonly apiUrl: string | undefined;
   /**
    * The join tokens, each hashed once for every node: the server token (only the server's
-   * document holds it: with it a node could join as a server) and the agent token.
+   * document holds it: with it a node could join as a server), the agent token the server
+   * accepts, and what agents and the webgateway join with (the same, with the CA's hash once known).
    */
-  readonly tokens: { readonly server: SecretFileContent; readonly agent: SecretFileContent };
+  readonly tokens: { readonly server: SecretFileContent; readonly accepted: SecretFileContent; readonly join: SecretFileContent };
   /** Kubeconfig requests the server's agent answers. */
   readonly kubeconfigRequests: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
   /** Where the VMs with TLS hosts order their certificates. */
@@ -52,9 +54,18 @@ function k3sFiles(parts: DocumentParts, ctx: RenderContext, config: string, node
     .directory(dirname(layout.k3sConfig))
     .directory(dirname(layout.k3sTokenFile), '0700')
     .file({ path: layout.k3sConfig, mode: '0600', content: config, secret: configIsSecret })
-    .file({ path: layout.k3sTokenFile, mode: '0600', ...tokens[node], secret: true });
-  if (node === 'server') parts.file({ path: layout.k3sAgentTokenFile, mode: '0600', ...tokens.agent, secret: true });
+    .file({ path: layout.k3sTokenFile, mode: '0600', ...(node === 'server' ? tokens.server : tokens.join), secret: true });
+  if (node === 'server') parts.file({ path: layout.k3sAgentTokenFile, mode: '0600', ...tokens.accepted, secret: true });
   parts.service({ name: 'k3s', files: [layout.k3sConfig, layout.k3sTokenFile, ...(node === 'server' ? [layout.k3sAgentTokenFile] : [])] });
+}
+
+/** The server's and the webgateway's host firewall (they have public addresses), loaded before k3s (re)starts. */
+function hostFirewall(parts: DocumentParts, ctx: RenderContext): void {
+  const { layout, model } = ctx;
+  parts
+    .directory(dirname(layout.firewallRules))
+    .file({ path: layout.firewallRules, mode: '0644', content: renderFirewall(model.cluster!.network.srvInterface, layout) })
+    .service({ name: 'nftables', files: [layout.firewallRules] });
 }
 
 function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly VirtualHost[]): void {
@@ -78,6 +89,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
       .file({ path: layout.datastoreInitFile, mode: '0600', content: renderDatastoreInit(password), secret: true })
       .service({ name: 'postgresql', files: [layout.datastoreInitFile] });
   }
+  hostFirewall(parts, ctx);
   // The endpoint carries the datastore's password, or may: the config is a secret file.
   // (Without either, a topology finding withholds this document: see secrets.datastore-password-missing.)
   k3sFiles(parts, ctx, renderServerConfig(model, vm, layout, datastoreEndpoint ?? ''), 'server', true);
@@ -115,6 +127,7 @@ export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): 
     watchedServices: [...watched.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value),
     drainNodes: maintenanceQueue(model).slice(0, 1).map((agent) => agent.name),
     drainTimeoutSeconds: cluster.drainTimeoutSeconds,
+    ...(model.rg.secrets.clusterCaHash ? { clusterCaHash: model.rg.secrets.clusterCaHash } : {}),
     ...(webhookKey && ctx.apiUrl ? { controlPlane: { apiUrl: ctx.apiUrl, keyFile: layout.webhookKeyFile } } : {}),
   };
 }
@@ -125,6 +138,7 @@ export function renderAgent(parts: DocumentParts, vm: Vm, server: Vm, ctx: Rende
 
 export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: RenderContext): void {
   const { layout, model } = ctx;
+  hostFirewall(parts, ctx);
   k3sFiles(parts, ctx, renderAgentConfig(model, vm, server, layout, 'webgateway'), 'agent');
   parts
     .directory(dirname(layout.haproxyConfig))

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { endpointSliceSchema, servicePortSchema } from '../schema/endpoints.ts';
 import { dnsLabel, serviceName } from '../schema/primitives.ts';
 import { eventId } from './portal-events.ts';
+import { queuedEventSchema } from './queued-event.ts';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -46,13 +47,7 @@ export const endpointWebhookBodySchema = z.strictObject({
 });
 
 /** The queued form of one webhook call. */
-export const endpointsChangedEventSchema = z.strictObject({
-  id: eventId,
-  type: z.literal('endpoints.changed'),
-  resourceGroup: dnsLabel,
-  occurredAt: z.iso.datetime({ offset: true }),
-  payload: endpointWebhookBodySchema,
-});
+export const endpointsChangedEventSchema = queuedEventSchema('endpoints.changed', endpointWebhookBodySchema);
 
 export type EndpointChange = z.output<typeof endpointChangeSchema>;
 export type EndpointWebhookBody = z.output<typeof endpointWebhookBodySchema>;

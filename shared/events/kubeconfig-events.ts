@@ -6,9 +6,9 @@
  */
 import { z } from 'zod';
 import { kubeconfigKeyPattern } from '../contract/store-layout.ts';
-import { dnsLabel } from '../schema/primitives.ts';
 import { userSchema } from '../schema/user.ts';
 import { eventId } from './portal-events.ts';
+import { queuedEventSchema } from './queued-event.ts';
 
 export const MAX_KUBECONFIG_BYTES = 64 * 1024;
 
@@ -21,19 +21,16 @@ export const kubeconfigDeliverySchema = z.strictObject({
   requestIds: z.array(eventId).max(100).default([]),
 });
 
-export const kubeconfigIssuedEventSchema = z.strictObject({
-  id: eventId,
-  type: z.literal('kubeconfig.issued'),
-  resourceGroup: dnsLabel,
-  occurredAt: z.iso.datetime({ offset: true }),
-  payload: z.strictObject({
+export const kubeconfigIssuedEventSchema = queuedEventSchema(
+  'kubeconfig.issued',
+  z.strictObject({
     user: userSchema.shape.name,
     expiresAt: z.iso.datetime({ offset: true }),
     /** The store key it was written to: under `kubeconfigs/` and nowhere else (the reconciler deletes these). */
     location: z.string().regex(kubeconfigKeyPattern, 'must be a key under kubeconfigs/<rg>/<user>/'),
     requestIds: z.array(eventId).max(100).default([]),
   }),
-});
+);
 
 export type KubeconfigDelivery = z.output<typeof kubeconfigDeliverySchema>;
 export type KubeconfigIssuedEvent = z.output<typeof kubeconfigIssuedEventSchema>;

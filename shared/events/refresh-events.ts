@@ -4,16 +4,9 @@
  * signed more than a day ago, so a quiet group's documents never expire.
  */
 import { z } from 'zod';
-import { dnsLabel } from '../schema/primitives.ts';
-import { eventId } from './portal-events.ts';
+import { queuedEventSchema } from './queued-event.ts';
 
-export const refreshEventSchema = z.strictObject({
-  id: eventId,
-  type: z.literal('documents.refresh'),
-  resourceGroup: dnsLabel,
-  occurredAt: z.iso.datetime({ offset: true }),
-  payload: z.strictObject({}),
-});
+export const refreshEventSchema = queuedEventSchema('documents.refresh', z.strictObject({}));
 
 export type RefreshEvent = z.output<typeof refreshEventSchema>;
 

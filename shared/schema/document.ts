@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { KUBERNETES_ROLES } from '../roles.ts';
 import { SERVICE_NAMES } from '../services.ts';
 import { acmeSettingsSchema } from '../certificates/acme-settings.ts';
-import { hostName } from './primitives.ts';
+import { caHash, hostName } from './primitives.ts';
 
 export const DOCUMENT_API_VERSION = 'ringmaster.io/v1' as const;
 
@@ -100,6 +100,8 @@ export const kubernetesTasksSchema = z.strictObject({
   drainNodes: z.array(z.string()),
   drainTimeoutSeconds: z.number(),
   /** Where the server's agent calls the control plane (endpoint changes, issued kubeconfigs; routes from the contract) and the key it signs with. */
+  /** The server CA's hash the control plane pinned; the agent reports k3s' CA while this is unset. */
+  clusterCaHash: caHash.optional(),
   controlPlane: z.strictObject({ apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), keyFile: absolutePath }).optional(),
 });
 

@@ -67,3 +67,6 @@ export const boundedText = (max: number) => z.string().overwrite((text) => (text
 
 /** A list kept to its first `max` items, for the same reason. */
 export const boundedList = <T extends z.ZodType>(item: T, max: number) => z.array(item).overwrite((items) => items.slice(0, max)).max(max);
+
+/** A k3s cluster CA's hash: "the SHA256 sum of the PEM-formatted certificate, as stored on disk" (k3s docs, `k3s token`), in hex. */
+export const caHash = z.string().regex(/^[0-9a-f]{64}$/, 'must be the SHA-256 of the server CA certificate file (64 lowercase hex digits)');

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { clusterSchema } from './cluster.ts';
 import { serviceEndpointsSchema } from './endpoints.ts';
 import { frontendName, frontendSchema } from './frontend.ts';
-import { dnsLabel, secretValue, serviceName } from './primitives.ts';
+import { caHash, dnsLabel, secretValue, serviceName } from './primitives.ts';
 import { userSchema } from './user.ts';
 import { vmInputSchema, vmSchema } from './vm.ts';
 
@@ -18,6 +18,12 @@ export const secretsSchema = z.strictObject({
   webhookKey: secretValue.optional(),
   /** The k3s datastore's password on the server's own PostgreSQL; only the server's document carries it. */
   datastorePassword: secretValue.optional(),
+  /**
+   * The hash of the server CA k3s made on its first start, as the server's agent first reported
+   * it (pinned: another one is refused). Not secret, but it lives and dies with the cluster as
+   * the secrets do. Agents and the webgateway join with `K10<hash>::node:<agent token>`.
+   */
+  clusterCaHash: caHash.optional(),
 });
 
 /** Marks duplicates of `key(item)` in a list as issues at `path[index]`. */

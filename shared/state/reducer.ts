@@ -9,6 +9,7 @@
 import { compareText } from '../compare.ts';
 import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
 import type { KubeconfigIssuedEvent } from '../events/kubeconfig-events.ts';
+import type { ClusterCaObservedEvent } from '../events/cluster-ca-events.ts';
 import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import type { PortalEvent } from '../events/portal-events.ts';
@@ -81,6 +82,10 @@ export function reduce(state: RgState, event: ControlPlaneEvent, context: Reduce
   // Not remembered: a refresh is idempotent, and must not push real event ids out of the window.
   if (event.type === 'documents.refresh') return { state, outcome: { kind: 'refresh' } };
   if (event.type === 'endpoints.changed') return { state: remember(applyEndpoints(state, event), event), outcome: { kind: 'applied' } };
+  if (event.type === 'cluster.ca-observed') {
+    const result = applyObservedCa(state, event);
+    return typeof result === 'string' ? reject(state, event, result) : { state: remember(result, event), outcome: { kind: 'applied' } };
+  }
   if (event.type === 'kubeconfig.issued') {
     const result = applyIssuedKubeconfig(state, event);
     return typeof result === 'string' ? reject(state, event, result) : { state: remember(result, event), outcome: { kind: 'applied' } };
@@ -176,6 +181,23 @@ function applyPortalEvent(state: RgState, event: PortalEvent, context: ReducerCo
 function withoutAccess(state: RgState, user: string): RgState {
   const { [user]: _revoked, ...kubeconfigs } = state.kubeconfigs;
   return { ...state, kubeconfigRequests: state.kubeconfigRequests.filter((request) => request.user !== user), kubeconfigs };
+}
+
+/**
+ * The server's agent saw k3s' CA: the first hash is pinned (trust on first use, as k3s' own
+ * `node-token` file does), the same one again changes nothing, another one is refused: a server
+ * answering with another CA is not the cluster the nodes joined, and they must not be told to
+ * trust it.
+ */
+function applyObservedCa(state: RgState, event: ClusterCaObservedEvent): RgState | string {
+  const { secrets } = state.description;
+  if (!state.description.cluster || !secrets.clusterToken) return `no cluster is provisioned in resource group ${state.description.name}`;
+  const pinned = secrets.clusterCaHash;
+  if (pinned === event.payload.caHash) return state;
+  if (pinned !== undefined) {
+    return `the cluster CA changed (pinned ${pinned.slice(0, 12)}…, reported ${event.payload.caHash.slice(0, 12)}…): nodes keep joining only the CA they know; a new CA means a new cluster (decommission and provision it again)`;
+  }
+  return withDescription(state, { secrets: { ...secrets, clusterCaHash: event.payload.caHash } });
 }
 
 /** The server issued a kubeconfig: record where and until when, and close the requests it answers. */
