@@ -443,12 +443,20 @@ export class Agent {
         this.#wakeCertificates = undefined;
         continue;
       }
+      // A round may wait on an ACME server for a while (a directory that does not answer): the
+      // agent stops without waiting for it, and a round left behind fails quietly.
+      const round = this.certificateRound();
+      round.catch(() => undefined);
+      let stopped: () => void = () => undefined;
       try {
-        await this.certificateRound();
+        await Promise.race([round, new Promise<void>((resolve) => signal.addEventListener('abort', (stopped = () => resolve()), { once: true }))]);
       } catch (error) {
         // Not the ACME server (a host's failure is in its status): the disk. A minute, then again.
         this.#log('certificate round failed', { error: (error as Error).message }, 'warn');
         await sleep(60, signal);
+      } finally {
+        // The listener goes with the round: an agent runs thousands of rounds.
+        signal.removeEventListener('abort', stopped);
       }
     }
   }
