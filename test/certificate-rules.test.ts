@@ -12,10 +12,13 @@ import {
   nextCheckAt,
   orderReason,
   recordFailure,
+  recordIssued,
   recordOrderStarted,
   recordSuccess,
+  recordWaitingForLimit,
   renewalAt,
   retryDelayMs,
+  weeklyLimitUntil,
 } from '../shared/certificates/renewal.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { DEFAULT_LAYOUT } from '../shared/layout.ts';
@@ -88,6 +91,22 @@ describe('failures back off', () => {
     const failing = recordFailure(record, 'rate limited', T0);
     expect(certificateStatus('myapp.example.com', issued(20), failing, T0)).toMatchObject({ state: 'failing', notAfter: at(20 * DAY).toISOString(), error: 'rate limited' });
     expect(certificateStatus('myapp.example.com', issued(20), record, at(21 * DAY))).toMatchObject({ state: 'failing', error: expect.stringMatching(/expired/) });
+  });
+
+  test("never a sixth certificate for the same host within a week (Let's Encrypt's duplicate limit), even if nginx refused the first five", () => {
+    let state = record;
+    for (const hours of [0, 1, 2, 3]) state = recordIssued(state, at(hours * 3_600_000));
+    expect(weeklyLimitUntil(state, at(4 * 3_600_000))).toBeUndefined();
+    state = recordIssued(state, at(4 * 3_600_000));
+    expect(weeklyLimitUntil(state, at(5 * 3_600_000))).toEqual(at(7 * DAY));
+    expect(certificateStatus('myapp.example.com', { kind: 'placeholder', notAfter: at(DAY) }, recordWaitingForLimit(state, at(7 * DAY)), at(5 * 3_600_000))).toMatchObject({
+      state: 'failing',
+      error: `5 certificates were issued for myapp.example.com this week (Let's Encrypt's limit for the same names); no order before ${at(7 * DAY).toISOString()}`,
+      nextTryAt: at(7 * DAY).toISOString(),
+    });
+    // A week after the first, one slot is free again; older issuances are forgotten.
+    expect(weeklyLimitUntil(state, at(7 * DAY))).toBeUndefined();
+    expect(recordIssued(state, at(8 * DAY)).issued).toEqual([at(8 * DAY).toISOString()]);
   });
 
   test('a wildcard host is failing for good: HTTP-01 cannot get it', () => {

@@ -20,8 +20,11 @@ import {
   nextCheckAt,
   orderReason,
   recordFailure,
+  recordIssued,
   recordOrderStarted,
   recordSuccess,
+  recordWaitingForLimit,
+  weeklyLimitUntil,
 } from '../../shared/certificates/renewal.ts';
 import type { Layout } from '../../shared/layout.ts';
 import type { AcmeSpec, CertificateSpec } from '../../shared/schema/document.ts';
@@ -133,6 +136,12 @@ export class CertificateManager {
       return record;
     }
     if (!mayTryNow(record, now)) return record;
+    const limit = weeklyLimitUntil(record, now);
+    if (limit) {
+      record = recordWaitingForLimit(record, limit);
+      await this.#writeRecord(record);
+      return record;
+    }
     // Counted before it is placed: an order cut short by a crash still counts against the limits.
     record = recordOrderStarted(record, now);
     await this.#writeRecord(record);
@@ -141,6 +150,8 @@ export class CertificateManager {
       const acmeOrder = await this.#acmeOrder();
       const pair = await acmeOrder.orderCertificate({ host: spec.host, directoryUrl: acme.directoryUrl, email: acme.email, accountKey: await this.#accountKey(acme.directoryUrl), webroot: acme.webroot, root });
       const leaf = leafCertificate(pair.certificate);
+      // Counted as soon as it exists: the CA counts it whether or not nginx takes it.
+      record = recordIssued(record, this.#now());
       if (!leaf?.names.includes(spec.host)) throw new Error(`the issued certificate names ${leaf?.names.join(', ') || 'nothing'}, not ${spec.host}`);
       await this.#options.exclusive(() => this.#install(spec, pair));
       record = recordSuccess(record, acme.directoryUrl);

@@ -22,6 +22,9 @@ export const CHECK_JITTER_MS = 60 * MINUTE;
 /** A failed order is tried again after 10 minutes, then 20, 40, … at most a day apart: at most three failures in any hour. */
 export const RETRY_FIRST_MS = 10 * MINUTE;
 export const RETRY_MAX_MS = DAY;
+/** Let's Encrypt issues at most five certificates for the same names a week: the agent never asks for a sixth. */
+export const ISSUED_PER_WEEK = 5;
+const WEEK = 7 * DAY;
 
 /** What the files on disk hold for a host. */
 export type InstalledCertificate =
@@ -44,6 +47,8 @@ export const hostRecordSchema = z.strictObject({
   lastOrderAt: z.iso.datetime({ offset: true }).optional(),
   /** The ACME directory the installed certificate came from: another directory means a new order. */
   issuedBy: z.string().optional(),
+  /** When certificates were issued for this host in the last week (Let's Encrypt's duplicate-certificate limit counts them). */
+  issued: z.array(z.iso.datetime({ offset: true })).optional(),
 });
 
 export type HostRecord = Readonly<z.output<typeof hostRecordSchema>>;
@@ -92,6 +97,28 @@ export function retryDelayMs(failures: number): number {
 
 export function recordOrderStarted(record: HostRecord, now: Date): HostRecord {
   return { ...record, orders: record.orders + 1, lastOrderAt: now.toISOString() };
+}
+
+/** A certificate was issued now (whether or not nginx then takes it). */
+export function recordIssued(record: HostRecord, now: Date): HostRecord {
+  return { ...record, issued: [...issuedThisWeek(record, now), now.toISOString()] };
+}
+
+function issuedThisWeek(record: HostRecord, now: Date): string[] {
+  return (record.issued ?? []).filter((at) => now.getTime() - Date.parse(at) < WEEK);
+}
+
+/** Until when the host may not be ordered for again (the week's issuance is used up), or undefined. */
+export function weeklyLimitUntil(record: HostRecord, now: Date): Date | undefined {
+  const recent = issuedThisWeek(record, now).sort();
+  if (recent.length < ISSUED_PER_WEEK) return undefined;
+  // The oldest that still counts leaves the week then.
+  return new Date(Date.parse(recent[recent.length - ISSUED_PER_WEEK]!) + WEEK);
+}
+
+/** The host waits for Let's Encrypt's weekly limit: failing, with the reason and when it may be ordered again. */
+export function recordWaitingForLimit(record: HostRecord, until: Date): HostRecord {
+  return { ...record, failures: Math.max(1, record.failures), lastError: `${ISSUED_PER_WEEK} certificates were issued for ${record.host} this week (Let's Encrypt's limit for the same names); no order before ${until.toISOString()}`, nextTryAt: until.toISOString() };
 }
 
 export function recordFailure(record: HostRecord, error: string, now: Date): HostRecord {
