@@ -28,8 +28,6 @@ export interface ApplyOptions {
   readonly run: CommandRunner;
   /** Where this VM's daemons keep their files, as documents name them; the services' commands come from it. */
   readonly layout: Layout;
-  /** The time placeholder certificates start at (default: now). */
-  readonly now?: () => Date;
 }
 
 /** How each service is checked and reloaded on this disk (a layout under `root` when it is not "/"): the agent's own commands, never a document's. */
@@ -143,7 +141,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     // Before nginx validates: a TLS host without files gets a self-signed placeholder (ACME
     // replaces it later, after the apply). Not journaled: a placeholder is the agent's own
     // certificate state, as good for the next try as for this one, never a document's file.
-    await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], options.now?.() ?? new Date()));
+    await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], new Date()));
     for (const service of touched) {
       const { validate } = commands[service.name];
       if (!validate) continue;
