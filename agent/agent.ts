@@ -12,8 +12,8 @@ import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import { type CertificateReport, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
-import { type ApplyResult, applyDocument, type CommandRunner, reloadOnStart } from './apply.ts';
-import { CertificateManager, type CertificateOptions } from './certificates/certificate-manager.ts';
+import { type ApplyResult, applyDocument, type CommandRunner, commandsOnDisk, reloadOnStart } from './apply.ts';
+import { CertificateManager, type CertificateOptions, type NginxControl } from './certificates/certificate-manager.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { readIfExists, writeAtomically } from './files.ts';
 import { missingPrerequisites } from './prerequisites.ts';
@@ -151,8 +151,7 @@ export class Agent {
       ...options.certificates,
       root: options.root,
       stateDir: join(options.stateDir, 'certificates'),
-      layout: options.layout ?? DEFAULT_LAYOUT,
-      run: options.run ?? runCommand,
+      nginx: nginxControl(options),
       log: (message, fields, level) => this.#log(message, fields, level),
       exclusive: (work) => this.#exclusive(work),
     });
@@ -494,6 +493,16 @@ export class Agent {
     const last = this.#lastReport ?? { outcome: 'unchanged' as const, attempted: this.#applied?.generation };
     await this.#report(last.outcome, last.attempted, last.error, last.extraServers);
   }
+}
+
+/** nginx's check and reload as the agent's own commands on this disk run them (`nginx -t`, the layout's reload). */
+function nginxControl(options: AgentOptions): NginxControl {
+  const commands = () => commandsOnDisk(options.root, options.layout ?? DEFAULT_LAYOUT).nginx;
+  const run = options.run ?? runCommand;
+  return {
+    validate: () => run(commands().validate ?? ['true']),
+    reload: () => run(commands().reload),
+  };
 }
 
 /** The store received the request and answered with an error (as opposed to not being reached). */

@@ -26,9 +26,8 @@ import {
   recordWaitingForLimit,
   weeklyLimitUntil,
 } from '../../shared/certificates/renewal.ts';
-import type { Layout } from '../../shared/layout.ts';
 import type { AcmeSpec, CertificateSpec } from '../../shared/schema/document.ts';
-import { type CommandRunner, commandsOnDisk } from '../apply.ts';
+import type { CommandResult } from '../apply.ts';
 import { onDisk, onDiskWithoutLinks, readIfExists, writeAtomically } from '../files.ts';
 import type { AcmeHttpOptions } from './acme-order.ts';
 import { leafCertificate, readInstalled } from './installed.ts';
@@ -40,12 +39,17 @@ export interface CertificateOptions extends AcmeHttpOptions {
   readonly random?: () => number;
 }
 
+/** What the loop needs of nginx: its own check of the files on disk, and a reload (the agent's commands, never a document's). */
+export interface NginxControl {
+  validate(): Promise<CommandResult>;
+  reload(): Promise<CommandResult>;
+}
+
 export interface CertificateManagerOptions extends CertificateOptions {
   readonly root: string;
   /** The agent's own folder for certificate state: the account keys and one record per host. */
   readonly stateDir: string;
-  readonly layout: Layout;
-  readonly run: CommandRunner;
+  readonly nginx: NginxControl;
   readonly log: (message: string, fields?: Record<string, unknown>, level?: 'info' | 'warn') => void;
   /** Runs `work` while no apply runs (installs and nginx reloads never meet an apply half-way). */
   readonly exclusive: <T>(work: () => Promise<T>) => Promise<T>;
@@ -166,14 +170,13 @@ export class CertificateManager {
 
   /** Installs key and certificate, checks nginx accepts them (else puts the old ones back), then reloads nginx. */
   async #install(spec: CertificateSpec, pair: KeyAndCertificate): Promise<void> {
-    const { root, run } = this.#options;
+    const { root } = this.#options;
     const [oldKey, oldCertificate] = await Promise.all([readIfExists(onDisk(root, spec.keyFile)), readIfExists(onDisk(root, spec.certificateFile))]);
     await installKeyAndCertificate(root, spec, pair);
-    const { validate } = commandsOnDisk(root, this.#options.layout).nginx;
-    const check = validate ? await run(validate) : { code: 0, output: '' };
+    const check = await this.#options.nginx.validate();
     if (check.code !== 0) {
       if (oldKey && oldCertificate) await installKeyAndCertificate(root, spec, { key: oldKey.toString(), certificate: oldCertificate.toString() });
-      throw new Error(`nginx refused the new certificate (${validate!.join(' ')}): ${check.output.trim().split('\n').slice(-3).join(' ')}`);
+      throw new Error(`nginx refused the new certificate: ${check.output.trim().split('\n').slice(-3).join(' ')}`);
     }
     this.#reloadPending = true;
     await this.#reloadNginx();
@@ -181,8 +184,7 @@ export class CertificateManager {
 
   /** Reloads nginx; the caller holds the lock (`exclusive`). */
   async #reloadNginx(): Promise<void> {
-    const { reload } = commandsOnDisk(this.#options.root, this.#options.layout).nginx;
-    const result = await this.#options.run(reload);
+    const result = await this.#options.nginx.reload();
     if (result.code === 0) {
       this.#reloadPending = false;
       return;
