@@ -10,6 +10,7 @@ import type { VersionedDocument } from '../shared/contract/document-envelope.ts'
 import { layoutUnder, type Layout } from '../shared/layout.ts';
 import type { ServiceSpec } from '../shared/schema/document.ts';
 import { serviceCommands } from '../shared/services.ts';
+import { placePlaceholders } from './certificates/placeholder.ts';
 import { FileJournal, onDisk, onDiskWithoutLinks, writeAtomically } from './files.ts';
 import { applyRuntime, retiredServerCommands, runtimeCommand, serversState, slotCommands } from './haproxy-runtime.ts';
 
@@ -29,9 +30,9 @@ export interface ApplyOptions {
   readonly layout: Layout;
 }
 
-/** The agent's own commands for each service, naming the files where they are on this disk: a document sends none. */
-function commandsOf(options: ApplyOptions): ReturnType<typeof serviceCommands> {
-  return serviceCommands(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout));
+/** How each service is checked and reloaded on this disk (a layout under `root` when it is not "/"): the agent's own commands, never a document's. */
+export function commandsOnDisk(root: string, layout: Layout): ReturnType<typeof serviceCommands> {
+  return serviceCommands(root === '/' ? layout : layoutUnder(root, layout.reload, layout));
 }
 
 /** The steps of an apply, in order: a failure names the one it happened at. */
@@ -115,7 +116,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     if (result.code !== 0) throw new Error(`cannot give it to ${owner}:${group}: ${excerpt(result.output)}`);
   };
   const touched = next.services.filter((service) => service.files.some((path) => changed.has(path)));
-  const commands = commandsOf(options);
+  const commands = commandsOnDisk(options.root, options.layout);
   /** Services running the new files already (reloaded, or haproxy's servers set at run time). */
   const live: ServiceSpec[] = [];
   const reloaded: string[] = [];
@@ -137,6 +138,10 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
         await own(path, file.owner, file.group);
       });
     }
+    // Before nginx validates: a TLS host without files gets a self-signed placeholder (ACME
+    // replaces it later, after the apply). Not journaled: a placeholder is the agent's own
+    // certificate state, as good for the next try as for this one, never a document's file.
+    await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], new Date()));
     for (const service of touched) {
       const { validate } = commands[service.name];
       if (!validate) continue;
@@ -215,7 +220,7 @@ async function takeRestoredFiles(
  * again. Returns what failed (reported, never stops the agent).
  */
 export async function reloadOnStart(applied: VersionedDocument, options: ApplyOptions): Promise<string[]> {
-  const commands = commandsOf(options);
+  const commands = commandsOnDisk(options.root, options.layout);
   const failures: string[] = [];
   for (const service of applied.services) {
     const command = commands[service.name];

@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { API_FUNCTIONS, type ApiFunction, ROUTE_IDS, routes } from '../shared/contract/routes.ts';
 import { everyKeyUnder, type StorePrefix, storeKeys, storePrefixes } from '../shared/contract/store-layout.ts';
 import { NUDGE_TOPIC_PREFIX } from '../shared/contract/nudges.ts';
+import { parseAcmeSettings } from '../shared/certificates/acme-settings.ts';
 
 export interface RingmasterStackProps extends StackProps {
   /** Names resources apart when several stages share an account. */
@@ -49,6 +50,8 @@ export interface RingmasterStackProps extends StackProps {
    * Unset: agents poll only.
    */
   readonly iotDataEndpoint?: string;
+  /** Where VMs order their TLS certificates: a directory URL or production / staging (Let's Encrypt; default production), and the account's e-mail. */
+  readonly acme?: { readonly directory?: string; readonly email?: string };
 }
 
 /** The principal tags an agent's role (or Roles Anywhere session) carries. */
@@ -235,6 +238,10 @@ export class RingmasterStack extends Stack {
       }
     }
     reconciler.addEnvironment('RINGMASTER_PUBLIC_URL', this.api.apiEndpoint);
+    // Checked at synth (an error names the property), so a deploy never ships a reconciler that fails at cold start.
+    const acme = parseAcmeSettings(props.acme ?? {}, { directory: 'acme.directory', email: 'acme.email' });
+    reconciler.addEnvironment('RINGMASTER_ACME_DIRECTORY', acme.directoryUrl);
+    if (acme.email) reconciler.addEnvironment('RINGMASTER_ACME_EMAIL', acme.email);
 
     // Push: a VM (an IoT thing named `<rg>_<vm>`, with its own certificate) may connect as
     // itself and read its own nudge topic, nothing else; only the reconciler publishes there.

@@ -4,6 +4,7 @@
  * No I/O, no clock, no randomness: the same input gives byte-identical documents, so
  * a reconciler writes only what changed and can re-run at any time.
  */
+import { type AcmeSettings, DEFAULT_ACME } from './certificates/acme-settings.ts';
 import { DocumentParts } from './documents/builder.ts';
 import { type RenderContext, renderAgent, renderNfs, renderServer, renderWebgateway } from './documents/roles.ts';
 import { blockedVms, type Finding, sortFindings } from './findings/finding.ts';
@@ -32,6 +33,8 @@ export interface DesiredStateOptions {
   readonly apiUrl?: string;
   /** Kubeconfig requests waiting for the server's agent (from the state, not the description). */
   readonly kubeconfigRequests?: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
+  /** Where VMs order their certificates (default: Let's Encrypt production, no e-mail). */
+  readonly acme?: AcmeSettings;
 }
 
 export interface BlockedVm {
@@ -69,6 +72,7 @@ function renderDocument(vm: Vm, ctx: RenderContext): VmDocument {
   if (server && roles.includes('webgateway')) renderWebgateway(parts, vm, server, ctx);
   if (roles.includes('k3s-nfs')) renderNfs(parts, ctx);
 
+  const sorted = parts.sorted();
   const body = {
     apiVersion: DOCUMENT_API_VERSION,
     kind: 'VmDocument' as const,
@@ -76,9 +80,10 @@ function renderDocument(vm: Vm, ctx: RenderContext): VmDocument {
     vm: vm.name,
     roles,
     pollIntervalSeconds: pollInterval(model, vm),
-    ...parts.sorted(),
+    ...sorted,
     ...(roles.includes('webgateway') ? { haproxy: ctx.haproxy.runtime } : {}),
     ...(kubernetes ? { kubernetes } : {}),
+    ...(sorted.certificates ? { acme: { ...ctx.acme, webroot: ctx.layout.acmeWebroot } } : {}),
   };
   return { ...body, hash: documentHash(body) };
 }
@@ -110,7 +115,7 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
     accepted: secretFile(agentToken),
     join: secretFile(agentToken === undefined ? undefined : agentJoinToken(agentToken, rg.secrets.clusterCaHash)),
   };
-  const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokens, kubeconfigRequests: options.kubeconfigRequests ?? [] };
+  const ctx: RenderContext = { model, layout, haproxy, apiUrl: options.apiUrl, tokens, kubeconfigRequests: options.kubeconfigRequests ?? [], acme: options.acme ?? DEFAULT_ACME };
 
   const documents: VmDocument[] = [];
   const blockedList: BlockedVm[] = [];

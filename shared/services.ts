@@ -78,12 +78,24 @@ export function isBelow(path: string, folders: readonly string[]): boolean {
  * Why a document asks for more than its roles need (services, or paths outside the roles'
  * folders), or undefined when it does not. Checked before anything is written.
  */
-export function beyondRoles(document: { readonly roles: readonly KubernetesRole[]; readonly services: ReadonlyArray<{ readonly name: string }>; readonly files: ReadonlyArray<{ readonly path: string }>; readonly directories: ReadonlyArray<{ readonly path: string }> }, layout: Layout): string | undefined {
+export function beyondRoles(
+  document: {
+    readonly roles: readonly KubernetesRole[];
+    readonly services: ReadonlyArray<{ readonly name: string }>;
+    readonly files: ReadonlyArray<{ readonly path: string }>;
+    readonly directories: ReadonlyArray<{ readonly path: string }>;
+    readonly certificates?: ReadonlyArray<{ readonly certificateFile: string; readonly keyFile: string }> | undefined;
+    readonly acme?: { readonly webroot: string } | undefined;
+  },
+  layout: Layout,
+): string | undefined {
   const allowed = new Set<string>(document.roles.flatMap((role) => ROLE_SERVICES[role]));
   const services = document.services.map((service) => service.name).filter((name) => !allowed.has(name));
   if (services.length > 0) return `it names service(s) ${services.join(', ')}, which its roles (${document.roles.join(', ') || 'none'}) do not run`;
   const folders = writableFolders(layout, document.roles);
-  const paths = [...document.files, ...document.directories].map((entry) => entry.path).filter((path) => !isBelow(path, folders));
+  // The certificates' files and the challenge webroot are written by the agent itself: the same fence holds.
+  const certificatePaths = (document.certificates ?? []).flatMap((certificate) => [certificate.certificateFile, certificate.keyFile]);
+  const paths = [...[...document.files, ...document.directories].map((entry) => entry.path), ...certificatePaths, ...(document.acme ? [document.acme.webroot] : [])].filter((path) => !isBelow(path, folders));
   if (paths.length > 0) return `it writes ${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''}, outside the folders its roles (${document.roles.join(', ') || 'none'}) own`;
   return undefined;
 }

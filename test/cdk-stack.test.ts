@@ -209,3 +209,13 @@ describe('push over AWS IoT Core', () => {
     pushing.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RINGMASTER_IOT_ENDPOINT: endpoint }) } });
   });
 });
+
+test("the reconciler tells VMs where to order TLS certificates: Let's Encrypt production unless the stack says otherwise; a bad setting fails the synth naming the property", () => {
+  const variables = (of: Template) => (Object.values(of.findResources('AWS::Lambda::Function')).find((f) => JSON.stringify(f).includes('RINGMASTER_MASTER_KEY_SECRET')) as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables;
+  expect(variables(template)).toMatchObject({ RINGMASTER_ACME_DIRECTORY: 'https://acme-v02.api.letsencrypt.org/directory' });
+  expect(variables(template)).not.toHaveProperty('RINGMASTER_ACME_EMAIL');
+  const staging = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const configured = new RingmasterStack(staging, 'Ringmaster-staging', { stage: 'staging', acme: { directory: 'staging', email: 'ops@example.com' }, env: { account: '123456789012', region: 'eu-central-1' } });
+  expect(variables(Template.fromStack(configured))).toMatchObject({ RINGMASTER_ACME_DIRECTORY: 'https://acme-staging-v02.api.letsencrypt.org/directory', RINGMASTER_ACME_EMAIL: 'ops@example.com' });
+  expect(() => new RingmasterStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Ringmaster-bad', { stage: 'bad', acme: { email: 'ops' } })).toThrow('acme.email: must be an e-mail address');
+});

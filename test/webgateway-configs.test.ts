@@ -13,7 +13,8 @@ import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import type { VmDocument } from '../shared/schema/document.ts';
 import { documentOf, example, fileOf } from './helpers/fixtures.ts';
 import { materialize } from './helpers/materialize.ts';
-import { run, selfSignedCertificate } from './helpers/tools.ts';
+import { run } from './helpers/tools.ts';
+import { placePlaceholders } from '../agent/certificates/placeholder.ts';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
@@ -98,8 +99,9 @@ describe('scenario 1: HTTP/s using the platform-managed nginx', () => {
     );
   });
 
-  test('nginx -t accepts the virtual host, which forces SSL and passes to haproxy', () => {
-    selfSignedCertificate(`${root}/var/lib/acme/myapp.example.com`, 'myapp.example.com');
+  test('nginx -t accepts the virtual host, which forces SSL and passes to haproxy, once the agent put the placeholder certificate the document asks for', async () => {
+    expect(document.certificates).toEqual([{ host: 'myapp.example.com', certificateFile: `${root}/var/lib/acme/myapp.example.com/fullchain.pem`, keyFile: `${root}/var/lib/acme/myapp.example.com/key.pem` }]);
+    await placePlaceholders('/', document.certificates ?? [], new Date());
     validate(document, 'nginx', root);
     const nginx = fileOf(document, 'nginx.conf');
     expect(nginx).toContain('server_name myapp.example.com;');

@@ -156,7 +156,10 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   });
   if (config.once) {
     const outcome = await agent.poll().finally(() => kubernetes.stop());
-    process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error })}\n`);
+    // A first boot run once still gets its certificates (or says why not): one round after the apply.
+    const certificates = outcome.kind === 'failed' ? [] : await agent.certificateRound();
+    const hosts = certificates.map(({ host, state, error }) => ({ host, state, ...(error ? { error } : {}) }));
+    process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error, ...(hosts.length > 0 ? { certificates: hosts } : {}) })}\n`);
     return outcome.kind === 'failed' ? 1 : 0;
   }
   const stop = new AbortController();

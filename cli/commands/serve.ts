@@ -12,7 +12,7 @@ import { addLocalRoot, localRoots, localTrustedRoots, retireLocalRoot } from '..
 import { readSigningCredentials } from '../../shared/contract/signing-credentials.ts';
 import { readFileSync } from 'node:fs';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
-import { InputError } from '../input.ts';
+import { acmeSettingsFrom, InputError } from '../input.ts';
 
 export interface ServeOptions {
   readonly historyDepth?: number;
@@ -24,6 +24,9 @@ export interface ServeOptions {
   readonly showCredentials?: boolean;
   /** An MQTT broker to publish nudges on too; its account from RINGMASTER_MQTT_USERNAME / RINGMASTER_MQTT_PASSWORD. */
   readonly mqttUrl?: string;
+  /** Where VMs order TLS certificates (else $RINGMASTER_ACME_DIRECTORY / $RINGMASTER_ACME_EMAIL, else Let's Encrypt production). */
+  readonly acmeDirectory?: string;
+  readonly acmeEmail?: string;
 }
 
 export function describeConnection(info: ConnectionInfo, showCredentials: boolean): string {
@@ -37,6 +40,7 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
     `  S3 endpoint   ${info.s3Endpoint}   bucket ${info.bucket}, region ${info.region}, path-style`,
     `  S3 key        ${info.accessKeyId} / ${secret(info.secretAccessKey)}`,
     `  Root keys     ${info.trustedRoots.join(', ')}   (agents trust these: RINGMASTER_TRUSTED_KEYS)`,
+    ...(info.acme ? [`  ACME          ${info.acme.directoryUrl}${info.acme.email ? `   account ${info.acme.email}` : ''}   (VMs order their TLS certificates here)`] : []),
     '',
     'Try:',
     '  npx ringmaster event send examples/events/reference-architecture.yaml',
@@ -48,7 +52,9 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  const acme = acmeSettingsFrom(options);
   const controlPlane = await startLocalControlPlane({
+    acme,
     dataDir: options.dataDir,
     apiPort: options.apiPort,
     s3Port: options.s3Port,

@@ -4,6 +4,7 @@
  */
 import { compareText } from '../compare.ts';
 import { dirname } from 'node:path/posix';
+import type { AcmeSettings } from '../certificates/acme-settings.ts';
 import type { Layout } from '../layout.ts';
 import type { Model } from '../model.ts';
 import { maintenanceQueue } from '../findings/maintenance.ts';
@@ -13,7 +14,7 @@ import { apiServerUrl, renderAgentConfig, renderServerConfig } from '../render/k
 import { DASHBOARD_NODE_PORT, renderDashboard, renderNfsProvisioner } from '../render/manifests.ts';
 import { renderExports } from '../render/nfs.ts';
 import { renderFirewall } from '../render/firewall.ts';
-import { frontendVirtualHosts, renderNginx, type VirtualHost } from '../render/nginx.ts';
+import { certificateFiles, frontendVirtualHosts, renderNginx, tlsHosts, type VirtualHost } from '../render/nginx.ts';
 import type { KubernetesTasks } from '../schema/document.ts';
 import { SUDO_SRV } from '../schema/user.ts';
 import type { Vm } from '../schema/vm.ts';
@@ -33,6 +34,8 @@ export interface RenderContext {
   readonly tokens: { readonly server: SecretFileContent; readonly accepted: SecretFileContent; readonly join: SecretFileContent };
   /** Kubeconfig requests the server's agent answers. */
   readonly kubeconfigRequests: ReadonlyArray<{ readonly eventId: string; readonly user: string }>;
+  /** Where the VMs with TLS hosts order their certificates. */
+  readonly acme: AcmeSettings;
 }
 
 export interface SecretFileContent {
@@ -71,6 +74,7 @@ function nginxFiles(parts: DocumentParts, layout: Layout, vhosts: readonly Virtu
   parts
     .file({ path: layout.nginxConfig, mode: '0644', content: renderNginx(vhosts, layout) })
     .service({ name: 'nginx', files: [layout.nginxConfig] });
+  for (const host of tlsHosts(vhosts)) parts.certificate({ host, ...certificateFiles(host, layout) });
 }
 
 export function renderServer(parts: DocumentParts, vm: Vm, ctx: RenderContext): KubernetesTasks {

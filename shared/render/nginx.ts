@@ -48,6 +48,17 @@ export function frontendVirtualHosts(frontends: readonly Frontend[], addresses: 
   );
 }
 
+/** Where nginx reads a TLS host's certificate and key; the document's `certificates` name the same files. */
+export function certificateFiles(host: string, layout: Layout): { certificateFile: string; keyFile: string } {
+  const dir = `${layout.acmeDir}/${host}`;
+  return { certificateFile: `${dir}/fullchain.pem`, keyFile: `${dir}/key.pem` };
+}
+
+/** The hosts nginx serves over TLS: each needs a certificate before nginx accepts the config. */
+export function tlsHosts(vhosts: readonly VirtualHost[]): string[] {
+  return [...new Set(vhosts.filter((vhost) => vhost.forceSSL).map((vhost) => vhost.serverName))];
+}
+
 function listen(addresses: readonly string[], port: number, ssl: boolean): string[] {
   const suffix = ssl ? ' ssl' : '';
   if (addresses.length === 0) return [`listen ${port}${suffix};`, `listen [::]:${port}${suffix};`];
@@ -71,14 +82,14 @@ function virtualHostBlocks(vhost: VirtualHost, layout: Layout): string[] {
   if (!vhost.forceSSL) {
     return serverBlock([...listen(vhost.addresses, 80, false), `server_name ${vhost.serverName};`, ...acme, ...locations]);
   }
-  const certDir = `${layout.acmeDir}/${vhost.serverName}`;
+  const { certificateFile, keyFile } = certificateFiles(vhost.serverName, layout);
   return [
     ...serverBlock([...listen(vhost.addresses, 80, false), `server_name ${vhost.serverName};`, ...acme, 'location / {', '    return 301 https://$host$request_uri;', '}']),
     ...serverBlock([
       ...listen(vhost.addresses, 443, true),
       `server_name ${vhost.serverName};`,
-      `ssl_certificate ${certDir}/fullchain.pem;`,
-      `ssl_certificate_key ${certDir}/key.pem;`,
+      `ssl_certificate ${certificateFile};`,
+      `ssl_certificate_key ${keyFile};`,
       'add_header Strict-Transport-Security "max-age=31536000" always;',
       ...locations,
     ]),

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { KUBERNETES_ROLES } from '../roles.ts';
 import { SERVICE_NAMES } from '../services.ts';
-import { caHash } from './primitives.ts';
+import { acmeSettingsSchema } from '../certificates/acme-settings.ts';
+import { caHash, hostName } from './primitives.ts';
 
 export const DOCUMENT_API_VERSION = 'ringmaster.io/v1' as const;
 
@@ -104,6 +105,26 @@ export const kubernetesTasksSchema = z.strictObject({
   controlPlane: z.strictObject({ apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), keyFile: absolutePath }).optional(),
 });
 
+/**
+ * A host nginx serves over TLS (a `forceSSL` virtual host, the dashboard). The document only
+ * says which hosts and where nginx reads their files: the agent makes them, a self-signed
+ * placeholder before nginx is first validated, then the certificate ACME issues. Never content:
+ * a private key is made on the VM and never leaves it.
+ */
+export const certificateSpecSchema = z.strictObject({
+  host: hostName,
+  /** The certificate and its chain (nginx `ssl_certificate`). */
+  certificateFile: absolutePath,
+  /** Its private key (nginx `ssl_certificate_key`), root only. */
+  keyFile: absolutePath,
+});
+
+/** How the VM's certificates are ordered: the ACME directory and account, and where nginx serves HTTP-01 challenges from. */
+export const acmeSpecSchema = acmeSettingsSchema.extend({
+  /** nginx serves `/.well-known/acme-challenge/` of every host from this folder. */
+  webroot: absolutePath,
+});
+
 /** What a VM must run: everything but the envelope (see ../contract/document-envelope.ts). */
 export const vmDocumentContentSchema = z.strictObject({
   apiVersion: z.literal(DOCUMENT_API_VERSION),
@@ -117,6 +138,10 @@ export const vmDocumentContentSchema = z.strictObject({
   services: z.array(serviceSpecSchema),
   haproxy: haproxyRuntimeSchema.optional(),
   kubernetes: kubernetesTasksSchema.optional(),
+  /** The hosts that need a certificate, by host name; absent when none does. */
+  certificates: z.array(certificateSpecSchema).optional(),
+  /** Present with `certificates`. */
+  acme: acmeSpecSchema.optional(),
 });
 
 /** A computed document: its content and the content's hash (see ../contract/document-envelope.ts). */
@@ -134,4 +159,6 @@ export type HaproxyBackend = z.output<typeof haproxyBackendSchema>;
 export type HaproxyRuntime = z.output<typeof haproxyRuntimeSchema>;
 export type LoadBalancer = z.output<typeof loadBalancerSchema>;
 export type KubernetesTasks = z.output<typeof kubernetesTasksSchema>;
+export type CertificateSpec = z.output<typeof certificateSpecSchema>;
+export type AcmeSpec = z.output<typeof acmeSpecSchema>;
 export type SlotState = z.output<typeof slotStateSchema>;
