@@ -13,17 +13,18 @@ import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocum
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
 import { delegationFingerprint } from '../shared/contract/delegation.ts';
 import { type RootTrust, rootTrustFile, rootTrustFileSchema, startingTrust } from '../shared/contract/root-announcement.ts';
-import { type BackendServer, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
-import { type ApplyResult, applyDocument, type CommandRunner } from './apply.ts';
+import { type BackendServer, type CertificateReport, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
+import { type ApplyResult, applyDocument, type CommandRunner, servicesOf } from './apply.ts';
+import { CertificateManager, type CertificateOptions, type NginxControl } from './certificates/certificate-manager.ts';
 import { type Fetched, fetchDocument, type Identity, putReport } from './document-source.ts';
 import { onDisk, readIfExists, writeAtomically } from './files.ts';
 import { backendStates } from './haproxy-runtime.ts';
 import { missingPrerequisites } from './prerequisites.ts';
 import { Redactor } from './redaction.ts';
-import { DEFAULT_LAYOUT, type Layout, layoutUnder } from '../shared/layout.ts';
+import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
 import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
-import { type ServiceManager, systemdServices } from './service-manager/service-manager.ts';
+import type { ServiceManager } from './service-manager/service-manager.ts';
 import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
 
 export interface AgentOptions {
@@ -54,6 +55,8 @@ export interface AgentOptions {
   readonly kubernetes?: KubernetesTaskRunner;
   /** Who checks and (re)loads the services (default: systemd, the layout's commands run by `run`). */
   readonly services?: ServiceManager;
+  /** How TLS certificates are ordered (the ACME directory itself comes with the document). */
+  readonly certificates?: CertificateOptions;
   /**
    * The push channel (agent/nudge-listener.ts), when there is one: a nudge makes the agent poll
    * at once, and while it is connected polling slows to the safety intervals.
@@ -147,6 +150,13 @@ export class Agent {
   /** A webgateway's haproxy servers as last reported, and when haproxy was last asked. */
   #backends: BackendServer[] | undefined;
   #backendsReadAt = 0;
+  /** Orders and renews the TLS hosts' certificates, after applies and on a daily timer. */
+  readonly #certificates: CertificateManager;
+  #certificateReport: CertificateReport[] | undefined;
+  /** Wakes the certificate loop (a document with other hosts was applied). */
+  #wakeCertificates: (() => void) | undefined;
+  /** Applies and certificate installs take turns: nginx is never reloaded half-way through an apply. */
+  #turn: Promise<unknown> = Promise.resolve();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
   /** The push channel is up: polling can slow to the safety interval. */
   #pushConnected = false;
@@ -158,6 +168,14 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#trust = startingTrust(options.trustedKeys, undefined);
+    this.#certificates = new CertificateManager({
+      ...options.certificates,
+      root: options.root,
+      stateDir: join(options.stateDir, 'certificates'),
+      nginx: nginxControl(options),
+      log: (message, fields, level) => this.#log(message, fields, level),
+      exclusive: (work) => this.#exclusive(work),
+    });
   }
 
   /** The root keys this agent trusts now (ids), and those it retired. */
@@ -167,6 +185,29 @@ export class Agent {
 
   #trustPath(): string {
     return join(this.#options.stateDir, 'trust.json');
+  }
+
+  /** Runs `work` once every apply or install before it is done, and before any after it starts. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#turn.catch(() => undefined).then(work);
+    this.#turn = next;
+    return next;
+  }
+
+  /** The running document's TLS hosts, to the certificate loop; it runs at once when they changed. */
+  async #certificatesFor(document: StoredDocument): Promise<void> {
+    if (this.#certificates.update(document)) this.#wakeCertificates?.();
+    // The report says at once what is installed (placeholders, on a fresh VM), before any order.
+    this.#certificateReport = document.certificates ? await this.#certificates.statuses() : undefined;
+  }
+
+  /** One certificate round (orders what is due), then a report with each host's status. */
+  async certificateRound(): Promise<CertificateReport[]> {
+    await this.#load();
+    const statuses = await this.#certificates.round();
+    this.#certificateReport = statuses.length > 0 ? statuses : undefined;
+    await this.#reportAgain().catch((error: unknown) => this.#log('the certificate report could not be written', { error: (error as Error).message }, 'warn'));
+    return statuses;
   }
 
   get applied(): StoredDocument | undefined {
@@ -208,12 +249,12 @@ export class Agent {
     // sandbox's daemons) is loaded again for the document that runs.
     const failures = await this.#services().resume(document.services.map((service) => service.name));
     for (const failure of failures) this.#log(failure, {}, 'warn');
+    await this.#certificatesFor(document);
   }
 
   /** Who checks and (re)loads the services: the given manager, else systemd with the layout's commands. */
   #services(): ServiceManager {
-    const layout = this.#options.layout ?? DEFAULT_LAYOUT;
-    return this.#options.services ?? systemdServices(this.#options.root === '/' ? layout : layoutUnder(this.#options.root, layout.reload, layout), this.#options.run ?? runCommand);
+    return servicesOf({ root: this.#options.root, run: this.#options.run ?? runCommand, layout: this.#options.layout ?? DEFAULT_LAYOUT, ...(this.#options.services ? { services: this.#options.services } : {}) });
   }
 
   #log(message: string, fields: Record<string, unknown> = {}, level: LogLevel = 'info'): void {
@@ -247,6 +288,7 @@ export class Agent {
         at,
         ...(extraServers && Object.keys(extraServers).length > 0 ? { extraServers } : {}),
         ...(this.#kubernetesReport ? { kubernetes: this.#kubernetesReport } : {}),
+        ...(this.#certificateReport ? { certificates: this.#certificateReport } : {}),
         ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
         ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
         ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
@@ -389,13 +431,15 @@ export class Agent {
     }
     let result: ApplyResult;
     try {
-      result = await applyDocument(document, this.#applied, { root: this.#options.root, run: this.#options.run ?? runCommand, layout, ...(this.#options.services ? { services: this.#options.services } : {}) });
+      const previous = this.#applied;
+      result = await this.#exclusive(() => applyDocument(document, previous, { root: this.#options.root, run: this.#options.run ?? runCommand, layout, ...(this.#options.services ? { services: this.#options.services } : {}) }));
     } catch (error) {
       // applyDocument puts everything back and says why; this is for what it did not foresee.
       return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed: ${(error as Error).message}` };
     }
     if (result.outcome === 'failed') return { kind: 'failed', refused: false, generation: document.generation, error: `apply ${result.error}`, result };
     this.#applied = document;
+    await this.#certificatesFor(document);
     try {
       await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
       await writeAtomically(this.#statePath(), JSON.stringify(document), 0o600);
@@ -423,16 +467,19 @@ export class Agent {
       {
         onNudge: (nudge) => this.nudge(nudge.generation),
         onConnected: (connected) => {
+          const was = this.#pushConnected;
           this.#pushConnected = connected;
-          // Back from a disconnection: what changed meanwhile is fetched now, not a safety interval later.
-          if (connected) this.nudge(undefined);
+          // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
+          // interval later. Just cut off: polled now, and at the document's interval from then on.
+          if (connected || was) this.nudge(undefined);
         },
       },
       signal,
     );
     const backends = this.#runBackendRefresh(signal);
+    const certificates = this.#runCertificateRounds(signal);
     await this.#runPolls(signal);
-    await Promise.all([kubernetes, push, backends]);
+    await Promise.all([kubernetes, push, backends, certificates]);
     await this.#options.kubernetes?.stop();
   }
 
@@ -490,6 +537,40 @@ export class Agent {
     }
   }
 
+  /**
+   * Certificate rounds, never in the way of a poll: when the loop says (the daily check, a
+   * failing host's next try) or at once when an applied document changed the hosts.
+   */
+  async #runCertificateRounds(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const due = this.#certificates.nextCheckAt;
+      // Looked at again within the hour at most: the clock may jump (a suspended VM).
+      const waitMs = due === undefined ? 3_600_000 : Math.min(3_600_000, Math.max(0, due.getTime() - this.#now().getTime()));
+      if (waitMs > 0) {
+        const woken = new AbortController();
+        this.#wakeCertificates = () => woken.abort();
+        await sleep(waitMs / 1000, AbortSignal.any([signal, woken.signal]));
+        this.#wakeCertificates = undefined;
+        continue;
+      }
+      // A round may wait on an ACME server for a while (a directory that does not answer): the
+      // agent stops without waiting for it, and a round left behind fails quietly.
+      const round = this.certificateRound();
+      round.catch(() => undefined);
+      let stopped: () => void = () => undefined;
+      try {
+        await Promise.race([round, new Promise<void>((resolve) => signal.addEventListener('abort', (stopped = () => resolve()), { once: true }))]);
+      } catch (error) {
+        // Not the ACME server (a host's failure is in its status): the disk. A minute, then again.
+        this.#log('certificate round failed', { error: (error as Error).message }, 'warn');
+        await sleep(60, signal);
+      } finally {
+        // The listener goes with the round: an agent runs thousands of rounds.
+        signal.removeEventListener('abort', stopped);
+      }
+    }
+  }
+
   async #runPolls(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       this.#nudgedMeanwhile = false;
@@ -525,6 +606,15 @@ export class Agent {
     const last = this.#lastReport ?? { outcome: 'unchanged' as const, attempted: this.#applied?.generation };
     await this.#report(last.outcome, last.attempted, last.error, last.extraServers);
   }
+}
+
+/** nginx's check and reload as the agent's service manager runs them (systemd: `nginx -t`, the layout's reload; a sandbox: its own nginx). */
+function nginxControl(options: AgentOptions): NginxControl {
+  const services = () => servicesOf({ root: options.root, run: options.run ?? runCommand, layout: options.layout ?? DEFAULT_LAYOUT, ...(options.services ? { services: options.services } : {}) });
+  return {
+    validate: () => services().validate('nginx') ?? Promise.resolve({ code: 0, output: '' }),
+    reload: () => services().reload('nginx'),
+  };
 }
 
 /** The store received the request and answered with an error (as opposed to not being reached). */

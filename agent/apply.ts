@@ -30,12 +30,10 @@ export interface ApplyOptions {
   readonly layout: Layout;
   /** Who checks and (re)loads the services (default: systemd, with the layout's commands run by `run`). */
   readonly services?: ServiceManager;
-  /** The time placeholder certificates start at (default: now). */
-  readonly now?: () => Date;
 }
 
 /** Who checks and (re)loads the services: the given manager, else systemd with the agent's own commands, naming the files where they are on this disk (a document sends none). */
-function servicesOf(options: ApplyOptions): ServiceManager {
+export function servicesOf(options: ApplyOptions): ServiceManager {
   return options.services ?? systemdServices(options.root === '/' ? options.layout : layoutUnder(options.root, options.layout.reload, options.layout), options.run);
 }
 
@@ -143,7 +141,7 @@ export async function applyDocument(next: VersionedDocument, previous: Versioned
     // Before nginx validates: a TLS host without files gets a self-signed placeholder (ACME
     // replaces it later, after the apply). Not journaled: a placeholder is the agent's own
     // certificate state, as good for the next try as for this one, never a document's file.
-    await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], options.now?.() ?? new Date()));
+    await atStep('write', 'placing placeholder certificates', () => placePlaceholders(options.root, next.certificates ?? [], new Date()));
     for (const service of touched) {
       const validation = services.validate(service.name);
       if (!validation) continue;

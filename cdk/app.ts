@@ -5,8 +5,16 @@ import { RingmasterStack } from './ringmaster-stack.ts';
 
 const app = new App();
 const stage = String(app.node.tryGetContext('ringmaster:stage') ?? 'dev');
+const context = (key: string) => {
+  const value: unknown = app.node.tryGetContext(key);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+};
+const acmeDirectory = context('ringmaster:acmeDirectory');
+const acmeEmail = context('ringmaster:acmeEmail');
 new RingmasterStack(app, `Ringmaster-${stage}`, {
   stage,
+  // `-c ringmaster:acmeDirectory=staging -c ringmaster:acmeEmail=ops@example.com`; Let's Encrypt production by default.
+  acme: { ...(acmeDirectory ? { directory: acmeDirectory } : {}), ...(acmeEmail ? { email: acmeEmail } : {}) },
   // Account and region from the deploying credentials; nothing hard-coded.
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

@@ -14,6 +14,7 @@ import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IMetric, TreatM
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnPolicy } from 'aws-cdk-lib/aws-iot';
+import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { type IKey, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -29,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { API_FUNCTIONS, type ApiFunction, ROUTE_IDS, routes } from '../shared/contract/routes.ts';
 import { everyKeyUnder, type StorePrefix, storeKeys, storePrefixes } from '../shared/contract/store-layout.ts';
 import { NUDGE_TOPIC_PREFIX } from '../shared/contract/nudges.ts';
+import { parseAcmeSettings } from '../shared/certificates/acme-settings.ts';
 
 export interface RingmasterStackProps extends StackProps {
   /** Names resources apart when several stages share an account. */
@@ -48,6 +50,8 @@ export interface RingmasterStackProps extends StackProps {
    * Unset: agents poll only.
    */
   readonly iotDataEndpoint?: string;
+  /** Where VMs order their TLS certificates: a directory URL or production / staging (Let's Encrypt; default production), and the account's e-mail. */
+  readonly acme?: { readonly directory?: string; readonly email?: string };
 }
 
 /** The principal tags an agent's role (or Roles Anywhere session) carries. */
@@ -204,6 +208,9 @@ export class RingmasterStack extends Stack {
     signingCredentials.grantWrite(renewer);
     renewer.addEnvironment('RINGMASTER_SIGNING_SECRET', signingCredentials.secretArn);
     renewer.addEnvironment('RINGMASTER_ROOT_KEY_IDS', documentRoots.map((documentRoot) => documentRoot.keyArn).join(','));
+    // The first signing credentials exist once the stack does: the renewer runs during the deploy
+    // (and again whenever it changes), so no document waits a day or for an operator.
+    new Trigger(this, 'RenewOnDeploy', { handler: renewer, timeout: Duration.minutes(2), invocationType: InvocationType.REQUEST_RESPONSE, executeAfter: [signingCredentials, ...documentRoots.filter((made): made is Key => made instanceof Key)] });
     // On the last receive the reconciler dead-letters a failing message itself, with the real reason.
     reconciler.addEnvironment('RINGMASTER_MAX_RECEIVES', String(MAX_RECEIVES));
     reconciler.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: props.reconcilerConcurrency ?? 20 }));
@@ -231,6 +238,10 @@ export class RingmasterStack extends Stack {
       }
     }
     reconciler.addEnvironment('RINGMASTER_PUBLIC_URL', this.api.apiEndpoint);
+    // Checked at synth (an error names the property), so a deploy never ships a reconciler that fails at cold start.
+    const acme = parseAcmeSettings(props.acme ?? {}, { directory: 'acme.directory', email: 'acme.email' });
+    reconciler.addEnvironment('RINGMASTER_ACME_DIRECTORY', acme.directoryUrl);
+    if (acme.email) reconciler.addEnvironment('RINGMASTER_ACME_EMAIL', acme.email);
 
     // Push: a VM (an IoT thing named `<rg>_<vm>`, with its own certificate) may connect as
     // itself and read its own nudge topic, nothing else; only the reconciler publishes there.

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { fieldErrors, formatFieldErrors } from '../shared/schema/errors.ts';
 import { type ResourceGroup, resourceGroupInputSchema } from '../shared/schema/resource-group.ts';
+import { type AcmeSettings, AcmeSettingsError, parseAcmeSettings } from '../shared/certificates/acme-settings.ts';
 
 /** Bad input: the CLI prints the lines and exits with code 2. */
 export class InputError extends Error {
@@ -48,4 +49,24 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The ACME settings of `plan` and `serve`: the flags, else RINGMASTER_ACME_DIRECTORY and
+ * RINGMASTER_ACME_EMAIL, else Let's Encrypt production. An error names the flag (or variable).
+ */
+export function acmeSettingsFrom(flags: { acmeDirectory?: string | undefined; acmeEmail?: string | undefined }, env: NodeJS.ProcessEnv = process.env): AcmeSettings {
+  const directory = flags.acmeDirectory ?? env.RINGMASTER_ACME_DIRECTORY;
+  const email = flags.acmeEmail ?? env.RINGMASTER_ACME_EMAIL;
+  const fields = {
+    directory: flags.acmeDirectory !== undefined ? '--acme-directory' : 'RINGMASTER_ACME_DIRECTORY',
+    email: flags.acmeEmail !== undefined ? '--acme-email' : 'RINGMASTER_ACME_EMAIL',
+  };
+  try {
+    return parseAcmeSettings({ directory, email }, fields);
+  } catch (error) {
+    if (!(error instanceof AcmeSettingsError)) throw error;
+    const [field, ...reason] = error.message.split(': ');
+    throw new InputError(field!, [reason.join(': ')]);
+  }
 }

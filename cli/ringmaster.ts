@@ -62,6 +62,9 @@ function mqttUrl(value: string): string {
   }
   throw new InvalidArgumentError('must be an mqtt://, mqtts://, ws:// or wss:// URL of a broker');
 }
+/** Where VMs order TLS certificates: the same flags for `plan` and `serve`, checked by the command (errors name the flag). */
+const ACME_DIRECTORY_OPTION = ['--acme-directory <url>', "ACME directory VMs order TLS certificates from: a URL, or production / staging (Let's Encrypt) (default: $RINGMASTER_ACME_DIRECTORY, else production)"] as const;
+const ACME_EMAIL_OPTION = ['--acme-email <address>', "the ACME account's contact e-mail (default: $RINGMASTER_ACME_EMAIL)"] as const;
 
 const program = new Command()
   .name('ringmaster')
@@ -77,7 +80,9 @@ program
   .option('--json', 'print findings and documents as JSON (secret contents redacted)')
   .option('--token-file <file>', 'the cluster token to use when the description carries none')
   .option('--root <dir>', 'render every path under DIR (dry runs and tests)')
-  .action(async (file: string, options: { out?: string; json?: boolean; tokenFile?: string; root?: string }) => {
+  .option(...ACME_DIRECTORY_OPTION)
+  .option(...ACME_EMAIL_OPTION)
+  .action(async (file: string, options: { out?: string; json?: boolean; tokenFile?: string; root?: string; acmeDirectory?: string; acmeEmail?: string }) => {
     process.exitCode = await (await commands.plan()).plan(file, options);
   });
 
@@ -93,7 +98,9 @@ program
   .option('--history-depth <n>', "generations of each VM's document kept in the audit trail (ringmaster history)", historyDepth, 10)
   .option('--sandbox-root <dir>', 'sandboxed VMs: render each VM\'s paths under DIR/<rg>/<vm> (run its agent there with --service-manager sandbox)')
   .option('--mqtt-url <url>', 'also publish nudges on this MQTT broker, each VM on its own topic (account: $RINGMASTER_MQTT_USERNAME, $RINGMASTER_MQTT_PASSWORD)', mqttUrl)
-  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; sandboxRoot?: string; mqttUrl?: string }) => {
+  .option(...ACME_DIRECTORY_OPTION)
+  .option(...ACME_EMAIL_OPTION)
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; sandboxRoot?: string; mqttUrl?: string; acmeDirectory?: string; acmeEmail?: string }) => {
     await (await commands.serve()).serve(options);
   });
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
 import type { VmLayouts } from '../shared/layout.ts';
+import { type AcmeSettings, DEFAULT_ACME } from '../shared/certificates/acme-settings.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { SqliteQueue } from '../adapters/sqlite-queue.ts';
 import { createClusterHandlers } from '../functions/cluster/handler.ts';
@@ -56,6 +57,8 @@ export interface LocalOptions {
   readonly clock?: () => Date;
   /** An MQTT broker to publish nudges on too (each VM's own topic), with the control plane's account there. */
   readonly mqtt?: { readonly url: string; readonly username?: string; readonly password?: string };
+  /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
+  readonly acme?: AcmeSettings;
 }
 
 export interface ConnectionInfo {
@@ -69,6 +72,8 @@ export interface ConnectionInfo {
   readonly dataDir: string;
   /** The root keys agents must trust (base64 SPKI), at start: every document's signing key is delegated by one. */
   readonly trustedRoots: readonly string[];
+  /** Where VMs order their TLS certificates. */
+  readonly acme?: AcmeSettings;
 }
 
 export interface LocalControlPlane {
@@ -175,6 +180,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
     ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
     ...(options.onReconciled ? { onReconciled: options.onReconciled } : {}),
     ...(options.layout ? { layout: options.layout } : {}),
+    ...(options.acme ? { acme: options.acme } : {}),
   });
   // Documents hold for a week and are signed again after a day: every group is nudged now and then.
   const refresh = createRefreshHandler({ store, queue, logger, ...(options.clock ? { now: options.clock } : {}) });
@@ -201,6 +207,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       secretAccessKey: credentials.secretAccessKey,
       dataDir: options.dataDir,
       trustedRoots: localTrustedRoots(options.dataDir),
+      acme: options.acme ?? DEFAULT_ACME,
     },
     queue,
     store,

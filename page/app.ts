@@ -12,7 +12,7 @@
  * HTML strings: a report's text (written by a VM) cannot become markup.
  */
 import type { StatusView } from '../shared/contract/status-view.ts';
-import { ago, type Badge, shortText, statusGlance, type VmGlance } from '../shared/status-badges.ts';
+import { ago, type Badge, certificateDetail, shortText, statusGlance, type VmGlance } from '../shared/status-badges.ts';
 
 const POLL_MS = 3000;
 const TOKEN_KEY = 'ringmaster.apiToken';
@@ -233,6 +233,13 @@ function drawGroup(view: StatusView): HTMLElement {
       view.maintenance.length === 0
         ? h('p', { class: 'muted' }, 'No VM in maintenance.')
         : table('Drains as the k3s server reports them', ['VM', 'Phase', 'Safe to take down', 'Pods left', 'Blocked pods', 'Message', 'Reported'], view.maintenance.map((m) => [m.vm, m.phase, m.safeToTakeDown ? 'yes' : 'no', String(m.remainingPods), m.blockedPods.join(', ') || '—', m.message, timeAgo(m.reportedAt)])),
+    ),
+    section(
+      'Certificates',
+      'certificates',
+      view.certificates.length === 0
+        ? h('p', { class: 'muted' }, 'No TLS host.')
+        : table('Each TLS host\'s certificate, as its VM reports it', ['VM', 'Host', 'State', 'Detail', 'Reported'], view.certificates.map((c) => [c.vm, c.host, h('span', { class: `certificate certificate-${c.state}` }, c.state), certificateDetail(c), timeAgo(c.reportedAt)])),
     ),
     section(
       'Kubeconfigs',

@@ -1,13 +1,14 @@
 /**
  * What a resource group's status view means at a glance: two badges, **sync** (does every VM
  * run the document the control plane stored for it?) and **health** (the worst finding, failed
- * or unreadable reports, signatures about to run out), the group taking the worst of its VMs.
+ * or unreadable reports, signatures about to run out, certificates failing or about to expire),
+ * the group taking the worst of its VMs.
  *
  * Pure and free of runtime imports (types only): the status page runs this very module in the
  * browser (bundled by esbuild), the CLI and the tests run it in Node, so the rules are written
  * once and the page holds no second copy of them.
  */
-import type { DocumentView, StatusView } from './contract/status-view.ts';
+import type { CertificateView, DocumentView, StatusView } from './contract/status-view.ts';
 
 /** How a badge looks: `good` green, `pending` blue, `unknown` grey, `warning` amber, `bad` red. */
 export type BadgeTone = 'good' | 'pending' | 'unknown' | 'warning' | 'bad';
@@ -92,7 +93,20 @@ function syncBadge(vms: readonly VmGlance[]): Badge {
   return { tone: state === 'no document' || state === 'unreadable report' ? 'warning' : 'pending', label: 'syncing', detail: `${inSync} of ${count(vms.length, 'VM')} in sync; waiting for ${waiting.join(', ')}` };
 }
 
-function healthBadge(status: StatusView, vms: readonly VmGlance[]): Badge {
+/** A valid certificate this close to its end has missed its renewal (due with 30 days left). */
+export const CERTIFICATE_EXPIRING_WITHIN_MS = 14 * 24 * 3600 * 1000;
+
+/** Certificates that need someone: failing (why is in the table), or valid yet about to expire. */
+function certificateWarnings(certificates: StatusView['certificates'], now: Date): string[] {
+  const failing = certificates.filter((c) => c.state === 'failing');
+  const expiring = certificates.filter((c) => c.state === 'valid' && c.notAfter !== undefined && Date.parse(c.notAfter) - now.getTime() < CERTIFICATE_EXPIRING_WITHIN_MS);
+  return [
+    ...(failing.length > 0 ? [`certificate failing: ${failing.map((c) => `${c.host} on ${c.vm}${c.nextTryAt ? ` (next try ${c.nextTryAt})` : ''}`).join(', ')}`] : []),
+    ...(expiring.length > 0 ? [`certificate expiring: ${expiring.map((c) => `${c.host} on ${c.vm} (${c.notAfter})`).join(', ')}`] : []),
+  ];
+}
+
+function healthBadge(status: StatusView, vms: readonly VmGlance[], now: Date): Badge {
   const errors = status.findings.filter((f) => f.severity === 'error');
   const warnings = status.findings.filter((f) => f.severity === 'warning');
   const failed = vms.filter((v) => v.health === 'failed');
@@ -101,8 +115,9 @@ function healthBadge(status: StatusView, vms: readonly VmGlance[]): Badge {
     return { tone: 'bad', label: 'failing', detail: reasons.join('; ') };
   }
   const expiring = vms.filter((v) => v.health === 'expiring');
-  if (warnings.length > 0 || expiring.length > 0) {
-    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : [])];
+  const certificates = certificateWarnings(status.certificates, now);
+  if (warnings.length > 0 || expiring.length > 0 || certificates.length > 0) {
+    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : []), ...certificates];
     return { tone: 'warning', label: 'warning', detail: reasons.join('; ') };
   }
   const silent = vms.filter((v) => v.health === 'no report');
@@ -113,7 +128,19 @@ function healthBadge(status: StatusView, vms: readonly VmGlance[]): Badge {
 /** The group at a glance: its two badges and each VM's line. */
 export function statusGlance(status: StatusView, now: Date): StatusGlance {
   const vms = status.documents.map((document) => vmGlance(document, now));
-  return { sync: syncBadge(vms), health: healthBadge(status, vms), vms };
+  return { sync: syncBadge(vms), health: healthBadge(status, vms, now), vms };
+}
+
+/** What a certificate's state means for its host, in words (the CLI's and the page's DETAIL). */
+export function certificateDetail(certificate: CertificateView): string {
+  switch (certificate.state) {
+    case 'valid':
+      return `valid until ${certificate.notAfter ?? '?'}, renewed from ${certificate.renewAt ?? '?'}`;
+    case 'placeholder':
+      return 'self-signed placeholder until the first certificate is issued';
+    case 'failing':
+      return `${certificate.error ?? 'failed'}${certificate.nextTryAt ? `; next try ${certificate.nextTryAt}` : ''}${certificate.notAfter ? `; the current one is valid until ${certificate.notAfter}` : ''}`;
+  }
 }
 
 /** A short, one-line form of an error (first line, at most `max` characters, cut with `…`). */

@@ -164,6 +164,16 @@ describe('documents signed under a KMS root', () => {
     expect(readers.every((roles) => /RenewerServiceRole|ReconcilerServiceRole/.test(roles))).toBe(true);
   });
 
+  test('the first signing credentials are made during the deploy: a trigger runs the renewer once the secret and the root exist', () => {
+    const trigger = Object.values(template.findResources('Custom::Trigger')) as Array<{ Properties: { HandlerArn: unknown; InvocationType: string }; DependsOn?: string[] }>;
+    expect(trigger).toHaveLength(1);
+    expect(JSON.stringify(trigger[0]!.Properties.HandlerArn)).toContain('Renewer');
+    // Waited for (a failed first renewal fails the deploy, rather than leaving documents unsigned).
+    expect(trigger[0]!.Properties.InvocationType).toBe('RequestResponse');
+    const secret = logicalId(template, 'AWS::SecretsManager::Secret', (r) => JSON.stringify(r).includes('online document key'));
+    expect(trigger[0]!.DependsOn).toEqual(expect.arrayContaining([secret]));
+  });
+
   test('rotation: with two roots configured, the renewer may sign with both (to announce the new one) and the last is active', () => {
     const rotatingApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const roots = ['arn:aws:kms:eu-central-1:123456789012:key/11111111-1111-1111-1111-111111111111', 'arn:aws:kms:eu-central-1:123456789012:key/22222222-2222-2222-2222-222222222222'];
@@ -198,4 +208,14 @@ describe('push over AWS IoT Core', () => {
     expect(grantsIn(pushing).find((g) => g.actions.includes('iot:Publish'))!.resource).toContain(':topic/ringmaster/nudges/*');
     pushing.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RINGMASTER_IOT_ENDPOINT: endpoint }) } });
   });
+});
+
+test("the reconciler tells VMs where to order TLS certificates: Let's Encrypt production unless the stack says otherwise; a bad setting fails the synth naming the property", () => {
+  const variables = (of: Template) => (Object.values(of.findResources('AWS::Lambda::Function')).find((f) => JSON.stringify(f).includes('RINGMASTER_MASTER_KEY_SECRET')) as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables;
+  expect(variables(template)).toMatchObject({ RINGMASTER_ACME_DIRECTORY: 'https://acme-v02.api.letsencrypt.org/directory' });
+  expect(variables(template)).not.toHaveProperty('RINGMASTER_ACME_EMAIL');
+  const staging = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const configured = new RingmasterStack(staging, 'Ringmaster-staging', { stage: 'staging', acme: { directory: 'staging', email: 'ops@example.com' }, env: { account: '123456789012', region: 'eu-central-1' } });
+  expect(variables(Template.fromStack(configured))).toMatchObject({ RINGMASTER_ACME_DIRECTORY: 'https://acme-staging-v02.api.letsencrypt.org/directory', RINGMASTER_ACME_EMAIL: 'ops@example.com' });
+  expect(() => new RingmasterStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Ringmaster-bad', { stage: 'bad', acme: { email: 'ops' } })).toThrow('acme.email: must be an e-mail address');
 });

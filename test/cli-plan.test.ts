@@ -133,3 +133,16 @@ test('`ringmaster plan … | head` ends quietly when the reader has closed the p
   expect(result.stderr).not.toMatch(/EPIPE|Error|at /);
   expect(result.status).toBe(0);
 });
+
+test("--acme-directory and --acme-email put where VMs order certificates into the documents; a bad one: exit code 2 naming the flag", () => {
+  const tokenFile = writeInput('token-acme', `${TOKEN}\n`);
+  const out = join(dir, 'out-acme');
+  const result = ringmaster('plan', 'examples/scenario-1-http.yaml', '--out', out, '--token-file', tokenFile, '--acme-directory', 'staging', '--acme-email', 'ops@example.com');
+  expect(result.status).toBe(0);
+  const web = JSON.parse(readFileSync(join(out, 'web01.json'), 'utf8'));
+  expect(web.acme).toEqual({ directoryUrl: 'https://acme-staging-v02.api.letsencrypt.org/directory', email: 'ops@example.com', webroot: '/var/lib/acme/acme-challenge' });
+  expect(web.certificates.map((c: { host: string }) => c.host)).toEqual(['myapp.example.com']);
+  const bad = ringmaster('plan', 'examples/scenario-1-http.yaml', '--token-file', tokenFile, '--acme-directory', 'http://acme.internal/dir');
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toContain('--acme-directory: must be an https URL of an ACME directory');
+});

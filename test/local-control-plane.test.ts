@@ -267,6 +267,25 @@ test('a VM other than the k3s server cannot report maintenance steps for others'
   expect(status.maintenance).toEqual([]);
 });
 
+test("ringmaster status lists each TLS host's certificate as the webgateway's agent reports it: valid until when, or failing with why and the next try", async () => {
+  const { masterKey } = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { masterKey: string };
+  const web01 = new S3Store({ bucket: cp.info.bucket, endpoint: cp.info.s3Endpoint, region: cp.info.region, credentials: agentCredentials(masterKey, 'demo', 'web01') });
+  const report = {
+    resourceGroup: 'demo', vm: 'web01', appliedGeneration: 1, appliedHash: 'sha256:x', outcome: 'applied', at: new Date().toISOString(),
+    certificates: [
+      { host: 'myapp.example.com', state: 'valid', notAfter: '2027-03-04T16:01:11Z', renewAt: '2027-02-02T16:01:11Z', orders: 1 },
+      { host: 'shop.example.com', state: 'failing', error: 'the directory cannot be reached: ECONNREFUSED', nextTryAt: '2026-12-04T16:22:29Z', orders: 3 },
+    ],
+  };
+  await web01.put(storeKeys.report('demo', 'web01'), JSON.stringify(report));
+  const printed = spawnSync(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'status', 'demo', '--wide', '--api-url', cp.info.apiUrl, '--data-dir', dataDir], { encoding: 'utf8' });
+  expect(printed.status).toBe(0);
+  expect(printed.stdout).toMatch(/Certificates:\nVM\s+HOST\s+STATE\s+DETAIL\n/);
+  expect(printed.stdout).toMatch(/web01\s+myapp\.example\.com\s+valid\s+valid until 2027-03-04T16:01:11Z, renewed from 2027-02-02T16:01:11Z/);
+  expect(printed.stdout).toMatch(/web01\s+shop\.example\.com\s+failing\s+the directory cannot be reached: ECONNREFUSED; next try 2026-12-04T16:22:29Z/);
+  expect(printed.stdout).toMatch(/health: warning \(.*certificate failing: shop\.example\.com on web01 \(next try 2026-12-04T16:22:29Z\)/);
+});
+
 async function status_(rg = 'demo') {
   const response = await cp.api('GET', `/v1/resource-groups/${rg}`);
   return response.status === 200 ? response.body : undefined;

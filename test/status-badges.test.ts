@@ -16,8 +16,8 @@ function vm(name: string, agent: DocumentView['agent'], overrides: Partial<Docum
   return { vm: name, roles: ['k3s-agent'], generation: 3, hash, expiresAt: inAWeek, blockedBy: [], agent, inSync, stored: { generation: 3, hash }, storedAsWanted: true, ...overrides };
 }
 
-function view(documents: DocumentView[], findings: StatusView['findings'] = []): StatusView {
-  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], dashboard: null, maintenance: [], strayDocuments: [] };
+function view(documents: DocumentView[], findings: StatusView['findings'] = [], certificates: StatusView['certificates'] = []): StatusView {
+  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], dashboard: null, maintenance: [], strayDocuments: [], certificates };
 }
 
 const finding = (severity: 'error' | 'warning' | 'info'): StatusView['findings'][number] => ({ code: `x-${severity}`, severity, subject: { kind: 'vm', name: 'kube02' }, message: severity, blocks: [] });
@@ -98,5 +98,24 @@ describe('a VM line', () => {
     expect(ago('2026-12-04T11:57:00Z', now)).toBe('3 min ago');
     expect(ago('2026-12-04T09:00:00Z', now)).toBe('3 h ago');
     expect(ago('2026-11-30T12:00:00Z', now)).toBe('4 d ago');
+  });
+});
+
+describe('certificates in the health badge', () => {
+  const healthy = () => [vm('web01', report('web01'))];
+  const certificate = (overrides: Partial<StatusView['certificates'][number]>): StatusView['certificates'][number] => ({ vm: 'web01', host: 'myapp.example.com', state: 'valid', notAfter: '2027-03-01T00:00:00Z', renewAt: '2027-01-30T00:00:00Z', orders: 1, reportedAt: now.toISOString(), ...overrides });
+
+  test('valid certificates and a fresh placeholder leave the group healthy', () => {
+    const glance = statusGlance(view(healthy(), [], [certificate({}), certificate({ host: 'shop.example.com', state: 'placeholder', notAfter: undefined, renewAt: undefined, orders: 0 })]), now);
+    expect(glance.health).toMatchObject({ tone: 'good', label: 'healthy' });
+  });
+
+  test('a failing certificate warns, naming the host, its VM and the next try', () => {
+    const failing = certificate({ host: 'shop.example.com', state: 'failing', renewAt: undefined, error: 'the directory cannot be reached: ECONNREFUSED', nextTryAt: '2026-12-04T12:10:00Z' });
+    expect(statusGlance(view(healthy(), [], [certificate({}), failing]), now).health).toEqual({ tone: 'warning', label: 'warning', detail: 'certificate failing: shop.example.com on web01 (next try 2026-12-04T12:10:00Z)' });
+  });
+
+  test('a valid certificate that expires within two weeks (renewal should have come at 30 days) warns too', () => {
+    expect(statusGlance(view(healthy(), [], [certificate({ notAfter: '2026-12-10T00:00:00Z' })]), now).health).toMatchObject({ tone: 'warning', detail: 'certificate expiring: myapp.example.com on web01 (2026-12-10T00:00:00Z)' });
   });
 });

@@ -123,6 +123,26 @@ test('every VM reports its document applied (the test stands in for the agents, 
   await page.screenshot({ path: join(SCREENSHOTS, '2-in-sync.png'), fullPage: true });
 }, 30000);
 
+test("the webgateway's certificates as its agent reports them: a Certificates table per host, and a failing one turns the health badge amber", async () => {
+  const web01 = agentOf('web01');
+  const { generation, hash } = await web01.document();
+  const at = new Date().toISOString();
+  const nextTryAt = new Date(Date.now() + 600_000).toISOString();
+  await web01.report({
+    appliedGeneration: generation, appliedHash: hash, attemptedGeneration: generation, outcome: 'applied', at, lastContact: at,
+    certificates: [
+      { host: 'myapp.example.com', state: 'valid', notAfter: '2027-03-04T16:01:11.000Z', renewAt: '2027-02-02T16:01:11.000Z', orders: 1 },
+      { host: 'shop.example.com', state: 'failing', error: 'ordering the certificate for shop.example.com failed: the directory cannot be reached: ECONNREFUSED', nextTryAt, orders: 1 },
+    ],
+  });
+  await badgeShows(page, 'health', 'warning');
+  expect(await badge(page, 'health').textContent()).toContain('certificate failing: shop.example.com on web01');
+  const rows = await page.locator('section[aria-labelledby="certificates"] tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => (td.textContent ?? '').trim())));
+  expect(rows.map((cells) => cells.slice(0, 3))).toEqual([['web01', 'myapp.example.com', 'valid'], ['web01', 'shop.example.com', 'failing']]);
+  expect(rows[1]![3]).toContain(`ECONNREFUSED; next try ${nextTryAt}`);
+  await page.screenshot({ path: join(SCREENSHOTS, '3-certificates.png'), fullPage: true });
+}, 30000);
+
 test("a failed apply shows the agent's error, short and expandable from the keyboard, and the health badge turns red", async () => {
   const web01 = agentOf('web01');
   const { generation, hash } = await web01.document();
@@ -145,7 +165,7 @@ test("a failed apply shows the agent's error, short and expandable from the keyb
   // The next refresh keeps it open (the page redraws only when the data changes).
   await page.waitForTimeout(3500);
   expect(await page.locator('#vm-table details').first().evaluate((element) => (element as HTMLDetailsElement).open)).toBe(true);
-  await page.screenshot({ path: join(SCREENSHOTS, '3-failed.png'), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, '4-failed.png'), fullPage: true });
 }, 30000);
 
 test('the overview lists the group with its badges; a tab without the token is told how to get one', async () => {

@@ -174,9 +174,16 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     await sandbox?.stop();
   };
   if (config.once) {
-    // A sandbox's daemons live as long as its agent: a single poll leaves nothing running.
-    const outcome = await agent.poll().finally(stopAll);
-    process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error })}\n`);
+    // A sandbox's daemons live as long as its agent: a single poll (and its certificate round) leaves nothing running.
+    const once = async () => {
+      const outcome = await agent.poll();
+      await kubernetes?.stop();
+      // A first boot run once still gets its certificates (or says why not): one round after the apply.
+      const certificates = outcome.kind === 'failed' ? [] : await agent.certificateRound();
+      return { outcome, hosts: certificates.map(({ host, state, error }) => ({ host, state, ...(error ? { error } : {}) })) };
+    };
+    const { outcome, hosts } = await once().finally(stopAll);
+    process.stdout.write(`${JSON.stringify({ outcome: outcome.kind, generation: outcome.generation, error: outcome.error, ...(hosts.length > 0 ? { certificates: hosts } : {}) })}\n`);
     return outcome.kind === 'failed' ? 1 : 0;
   }
   const stop = new AbortController();

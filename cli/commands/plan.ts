@@ -12,7 +12,7 @@ import type { ResourceGroup } from '../../shared/schema/resource-group.ts';
 import type { VmDocument } from '../../shared/schema/document.ts';
 import { secretValue } from '../../shared/schema/primitives.ts';
 import { deriveSecret } from '../../shared/secrets.ts';
-import { InputError, readResourceGroup } from '../input.ts';
+import { acmeSettingsFrom, InputError, readResourceGroup } from '../input.ts';
 import { table } from '../table.ts';
 
 export interface PlanOptions {
@@ -20,6 +20,9 @@ export interface PlanOptions {
   readonly json?: boolean;
   readonly tokenFile?: string;
   readonly root?: string;
+  /** Where VMs order TLS certificates (else $RINGMASTER_ACME_DIRECTORY / $RINGMASTER_ACME_EMAIL, else Let's Encrypt production). */
+  readonly acmeDirectory?: string;
+  readonly acmeEmail?: string;
 }
 
 export function redactSecrets(document: VmDocument): VmDocument {
@@ -70,8 +73,9 @@ export function documentsTable(state: DesiredState): string {
 }
 
 export async function plan(file: string, options: PlanOptions): Promise<number> {
+  const acme = acmeSettingsFrom(options);
   const { rg, generated } = await withSecrets(await readResourceGroup(file), options.tokenFile);
-  const state = computeDesiredState(rg, options.root ? { layout: layoutUnder(options.root) } : {});
+  const state = computeDesiredState(rg, { acme, ...(options.root ? { layout: layoutUnder(options.root) } : {}) });
   const hasErrors = state.findings.some((f) => f.severity === 'error');
 
   if (options.json && !options.out) {

@@ -13,7 +13,7 @@ import { readSigningCredentials } from '../../shared/contract/signing-credential
 import { readFileSync } from 'node:fs';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { sandboxLayouts } from '../../shared/layout.ts';
-import { InputError } from '../input.ts';
+import { acmeSettingsFrom, InputError } from '../input.ts';
 
 export interface ServeOptions {
   readonly historyDepth?: number;
@@ -27,6 +27,9 @@ export interface ServeOptions {
   readonly sandboxRoot?: string;
   /** An MQTT broker to publish nudges on too; its account from RINGMASTER_MQTT_USERNAME / RINGMASTER_MQTT_PASSWORD. */
   readonly mqttUrl?: string;
+  /** Where VMs order TLS certificates (else $RINGMASTER_ACME_DIRECTORY / $RINGMASTER_ACME_EMAIL, else Let's Encrypt production). */
+  readonly acmeDirectory?: string;
+  readonly acmeEmail?: string;
 }
 
 export function describeConnection(info: ConnectionInfo, showCredentials: boolean): string {
@@ -40,6 +43,7 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
     `  S3 endpoint   ${info.s3Endpoint}   bucket ${info.bucket}, region ${info.region}, path-style`,
     `  S3 key        ${info.accessKeyId} / ${secret(info.secretAccessKey)}`,
     `  Root keys     ${info.trustedRoots.join(', ')}   (agents trust these: RINGMASTER_TRUSTED_KEYS)`,
+    ...(info.acme ? [`  ACME          ${info.acme.directoryUrl}${info.acme.email ? `   account ${info.acme.email}` : ''}   (VMs order their TLS certificates here)`] : []),
     '',
     'Try:',
     '  npx ringmaster event send examples/events/reference-architecture.yaml',
@@ -51,7 +55,9 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  const acme = acmeSettingsFrom(options);
   const controlPlane = await startLocalControlPlane({
+    acme,
     dataDir: options.dataDir,
     apiPort: options.apiPort,
     s3Port: options.s3Port,

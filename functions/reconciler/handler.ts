@@ -10,6 +10,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
+import type { AcmeSettings } from '../../shared/certificates/acme-settings.ts';
 import type { VmLayouts } from '../../shared/layout.ts';
 import { type DocumentSigner, signDocument, signingEpoch } from '../../shared/contract/document-envelope.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
@@ -40,6 +41,8 @@ export interface ReconcilerDependencies {
   /** The API's URL as clusters reach it (their servers call it back), when the control plane has one. */
   readonly apiUrl?: string;
   readonly layout?: VmLayouts;
+  /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
+  readonly acme?: AcmeSettings;
   readonly now?: () => Date;
   /**
    * The queue's maximum receives (its redrive policy): on that last receive a failing group's
@@ -106,6 +109,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
       now: now().toISOString(),
       ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}),
       ...(deps.layout ? { layout: deps.layout } : {}),
+      ...(deps.acme ? { acme: deps.acme } : {}),
       ...(found ? { stored: found.copies } : {}),
       ...(deps.historyDepth ? { historyDepth: deps.historyDepth } : {}),
     });

@@ -6,6 +6,7 @@ import { createLogger } from '../shared/logger.ts';
 import { createReconcilerHandler } from './handler.ts';
 import { nudgingStore } from '../shared/nudging-store.ts';
 import { IotNudgePublisher } from '../../adapters/iot-nudge-publisher.ts';
+import { parseAcmeSettings } from '../../shared/certificates/acme-settings.ts';
 
 const env = awsEnvironment();
 const queue = awsQueue(env);
@@ -29,6 +30,7 @@ async function build(): Promise<ReturnType<typeof createReconcilerHandler>> {
     ...(env.RINGMASTER_MAX_RECEIVES ? { maxReceives: env.RINGMASTER_MAX_RECEIVES } : {}),
     ...(env.RINGMASTER_HISTORY_DEPTH ? { historyDepth: env.RINGMASTER_HISTORY_DEPTH } : {}),
     ...(env.RINGMASTER_PUBLIC_URL ? { apiUrl: env.RINGMASTER_PUBLIC_URL } : {}),
+    acme: parseAcmeSettings({ directory: env.RINGMASTER_ACME_DIRECTORY, email: env.RINGMASTER_ACME_EMAIL }, { directory: 'RINGMASTER_ACME_DIRECTORY', email: 'RINGMASTER_ACME_EMAIL' }),
     onReconciled: (plan) => {
       const count = (kind: string) => plan.outcomes.filter((o) => o.outcome.kind === kind).length;
       metrics.addMetric('EventsApplied', MetricUnit.Count, count('applied'));

@@ -31,6 +31,10 @@ const environmentSchema = z.object({
   RINGMASTER_HISTORY_DEPTH: z.coerce.number().int().min(1).max(1000).optional(),
   /** The account's IoT Core data endpoint: set, every document written is nudged to its VM over MQTT. */
   RINGMASTER_IOT_ENDPOINT: z.url().optional(),
+  /** The ACME directory VMs order certificates from: a URL, or `production` / `staging` (Let's Encrypt; default production). */
+  RINGMASTER_ACME_DIRECTORY: z.string().min(1).optional(),
+  /** The ACME account's contact e-mail. */
+  RINGMASTER_ACME_EMAIL: z.string().min(1).optional(),
   /** For S3-compatible stores that want path-style requests (endpoints come from AWS_ENDPOINT_URL_S3). */
   RINGMASTER_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
 });
@@ -65,7 +69,7 @@ export async function awsDocumentSigner(env: AwsEnvironment): Promise<DocumentSi
   if (!env.RINGMASTER_SIGNING_SECRET) throw new Error('the function is misconfigured: RINGMASTER_SIGNING_SECRET: is required');
   const value = await getSecret(env.RINGMASTER_SIGNING_SECRET, { maxAge: 300 });
   const credentials = readSigningCredentials(typeof value === 'string' ? value : undefined);
-  if (!credentials) throw new Error(`no signing credentials in ${env.RINGMASTER_SIGNING_SECRET} yet: the renewer function makes them (daily; invoke it once after the first deploy)`);
+  if (!credentials) throw new Error(`no signing credentials in ${env.RINGMASTER_SIGNING_SECRET} yet: the renewer function makes them (at deploy and daily; invoke it to renew now)`);
   if (cachedSigner?.delegation.signature !== credentials.delegation.signature) cachedSigner = documentSignerOf(credentials);
   return cachedSigner;
 }

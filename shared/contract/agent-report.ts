@@ -32,6 +32,27 @@ export const kubernetesReportSchema = z.strictObject({
   errors: boundedList(boundedText(1000), 20),
 });
 
+/** A TLS host's certificate, as of the agent's last certificate round. */
+export const certificateReportSchema = z.strictObject({
+  host: z.string(),
+  /** placeholder: self-signed, waiting for its first certificate; valid: issued and not expired; failing: the last order failed (or cannot be made). */
+  state: z.enum(['placeholder', 'valid', 'failing']),
+  /** Of the issued certificate nginx serves now (a failing renewal still has one). */
+  notAfter: z.iso.datetime({ offset: true }).optional(),
+  /** When a valid certificate will be renewed. */
+  renewAt: z.iso.datetime({ offset: true }).optional(),
+  error: boundedText(500).optional(),
+  /** When a failing host is tried again. */
+  nextTryAt: z.iso.datetime({ offset: true }).optional(),
+  /** ACME orders this VM placed for the host. */
+  orders: z.number().int().min(0),
+});
+
+export type CertificateReport = z.output<typeof certificateReportSchema>;
+
+/** Hosts an agent reports certificates of (a webgateway with more is cut, never refused). */
+export const REPORTED_CERTIFICATES = 200;
+
 /** Generations an agent remembers the outcome of, in its report. */
 export const RECENT_OUTCOMES = 10;
 
@@ -88,6 +109,8 @@ export const agentReportSchema = z.strictObject({
   lastContact: z.iso.datetime({ offset: true }).optional(),
   /** The last time it could not, for how long. */
   lastOutage: z.strictObject({ startedAt: z.iso.datetime({ offset: true }), endedAt: z.iso.datetime({ offset: true }), seconds: z.number().min(0) }).optional(),
+  /** Each TLS host's certificate, as of the last certificate round. */
+  certificates: boundedList(certificateReportSchema, REPORTED_CERTIFICATES).optional(),
   /** The last outcome per generation the agent tried since it started, newest first (the audit trail joins them). */
   recent: boundedList(recentOutcomeSchema, RECENT_OUTCOMES).optional(),
   /** A webgateway's haproxy servers as haproxy has them when the report was written. */

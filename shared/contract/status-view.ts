@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { rgStatusSchema, documentStatusSchema, type RgStatus } from '../state/status.ts';
-import { agentReportSchema, drainStepSchema, type ReadReport, unreadableReportSchema } from './agent-report.ts';
+import { agentReportSchema, certificateReportSchema, drainStepSchema, type ReadReport, unreadableReportSchema } from './agent-report.ts';
 import type { StoredDocuments } from './document-envelope.ts';
 import { storeKeys } from './store-layout.ts';
 
@@ -28,6 +28,13 @@ export const maintenanceViewSchema = drainStepSchema.extend({
   reportedAt: z.string(),
 });
 
+export const certificateViewSchema = certificateReportSchema.extend({
+  /** The VM that serves the host (its own report says so; no VM speaks for another's hosts). */
+  vm: z.string(),
+  /** When that VM's agent reported it. */
+  reportedAt: z.string(),
+});
+
 /**
  * The stored status without its audit trail, plus the joins below. It carries `dashboard`
  * (`{url, vpnOnly}` or null, issue 20's shape), which the reconciler computes from the group's
@@ -39,10 +46,13 @@ export const statusViewSchema = rgStatusSchema.omit({ history: true }).extend({
   maintenance: z.array(maintenanceViewSchema),
   /** Keys under `desired/<rg>/` that hold no VM's wanted document: none, unless something went wrong. */
   strayDocuments: z.array(z.string()),
+  /** Every TLS host's certificate, by VM then host: placeholder, valid (until when) or failing (why, next try). */
+  certificates: z.array(certificateViewSchema),
 });
 
 export type StatusView = z.output<typeof statusViewSchema>;
 export type DocumentView = z.output<typeof documentViewSchema>;
+export type CertificateView = z.output<typeof certificateViewSchema>;
 
 const isReport = (report: ReadReport | undefined): report is z.output<typeof agentReportSchema> => report !== undefined && !('invalid' in report);
 
@@ -61,9 +71,15 @@ export function statusView(status: RgStatus, reports: ReadonlyMap<string, ReadRe
     return kubernetes ? kubernetes.drain.map((step) => ({ vm: step.node, ...step, reportedAt: kubernetes.at })) : [];
   });
   const { history: _served, ...shown } = status;
+  // Each VM's own report, for the hosts of its own document.
+  const certificates = status.documents.flatMap((document) => {
+    const report = reports.get(document.vm);
+    return isReport(report) ? (report.certificates ?? []).map((certificate) => ({ vm: document.vm, ...certificate, reportedAt: report.at })) : [];
+  });
   return {
     ...shown,
     maintenance,
+    certificates,
     documents: status.documents.map((document) => {
       const report = reports.get(document.vm);
       const copy = stored.copies[document.vm];

@@ -15,6 +15,7 @@ import { DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/documen
 import { copiesToResign } from './resigning.ts';
 import { type ClusterAuth, clusterKeyFingerprint } from '../contract/cluster-auth.ts';
 import { storeKeys } from '../contract/store-layout.ts';
+import type { AcmeSettings } from '../certificates/acme-settings.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import { computeDesiredState, type DesiredState } from '../desired-state.ts';
 import type { VmLayouts } from '../layout.ts';
@@ -39,6 +40,8 @@ export interface ReconcileContext extends ReducerContext {
   readonly historyDepth?: number;
   /** The signer's epoch (`signingEpoch`): copies signed in another one are signed again. */
   readonly signingEpoch?: string;
+  /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
+  readonly acme?: AcmeSettings;
 }
 
 /** A stored document as the store holds it: its content hash, generation and expiry. */
@@ -82,6 +85,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     previousSlots: state.slots,
     ...(context.layout ? { layout: context.layout } : {}),
     ...(context.apiUrl ? { apiUrl: context.apiUrl } : {}),
+    ...(context.acme ? { acme: context.acme } : {}),
     kubeconfigRequests: state.kubeconfigRequests,
   });
 

@@ -29,7 +29,10 @@ export interface TlsGateway {
   readonly layout: Layout;
   /** The loopback address nginx listens on (ports 80 and 443). */
   readonly address: string;
+  /** The running agent (a new one after `restartAgent`). */
   readonly agent: Agent;
+  /** A new agent process, as after a restart: the same folders, nothing kept in memory. */
+  restartAgent(): Agent;
   /** Stores a document for `hosts` (each a forceSSL virtual host) and returns its generation. */
   publish(hosts: readonly string[]): Promise<number>;
   document(hosts: readonly string[]): VmDocument;
@@ -72,12 +75,19 @@ export async function startTlsGateway(options: { address: string; acme?: AcmeSet
     const state = computeDesiredState(resourceGroup(hosts), { layout, ...(options.acme ? { acme: options.acme } : {}) });
     return documentOf(state.documents, 'web01');
   };
-  const agent = new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), services: folder.services, ...options.agent });
+  const newAgent = () => new Agent({ client, identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, root: '/', layout, stateDir: join(root, 'agent-state'), services: folder.services, ...options.agent });
+  let agent = newAgent();
   return {
     root,
     layout,
     address: options.address,
-    agent,
+    get agent() {
+      return agent;
+    },
+    restartAgent() {
+      agent = newAgent();
+      return agent;
+    },
     document,
     async publish(hosts) {
       await store.put(storeKeys.desired('demo', 'web01'), JSON.stringify(signedForTest(document(hosts), ++generation)));
@@ -98,6 +108,18 @@ export async function startTlsGateway(options: { address: string; acme?: AcmeSet
       }
     },
   };
+}
+
+/** Whether a TLS request to `address`:443 for `host` accepts nginx's certificate as issued by `ca` alone (the chain up to that root). */
+export function chainsTo(address: string, host: string, ca: string): Promise<{ authorized: boolean; error?: string }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port: 443, servername: host, ca, rejectUnauthorized: false }, () => {
+      const result = { authorized: socket.authorized, ...(socket.authorizationError ? { error: String(socket.authorizationError) } : {}) };
+      socket.end();
+      resolve(result);
+    });
+    socket.on('error', (error) => resolve({ authorized: false, error: error.message }));
+  });
 }
 
 /** The certificate nginx presents for `host` (SNI) at `address`:443, whoever issued it. */
