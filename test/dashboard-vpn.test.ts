@@ -5,13 +5,15 @@
  * 127.0.0.3 for a public one. The server's document is applied by the agent's own apply into an
  * empty folder (the certificate is the agent's placeholder, as on a fresh VM); the dashboard
  * itself (a pod behind a NodePort, which needs k3s) is stood in for by a small HTTPS server on
- * its NodePort. PostgreSQL and k3s are stood in for too (their commands succeed without running).
+ * its NodePort. systemd is stood in for by the sandbox service manager (nginx run by the agent);
+ * PostgreSQL and k3s are not run (their steps succeed without running).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, request, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDocument, type CommandRunner } from '../agent/apply.ts';
+import { type ServiceManager, systemdServices } from '../agent/service-manager/service-manager.ts';
 import { runCommand } from '../agent/agent.ts';
 import { placeholderCertificate } from '../agent/certificates/placeholder.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
@@ -36,6 +38,12 @@ function group(address: string, vpnNetworks: string[]): ResourceGroup {
   };
 }
 
+/** The folder VM's sandbox as a plain service manager (its methods bound). */
+function sandboxOf(folder: FolderVm): ServiceManager {
+  const sandbox = folder.services;
+  return { kind: sandbox.kind, validate: (s) => sandbox.validate(s), reload: (s) => sandbox.reload(s), notices: (n) => sandbox.notices(n), resume: (n) => sandbox.resume(n), stop: () => sandbox.stop() };
+}
+
 /** Applies the server's first document into an empty folder, with real nginx; returns the findings. */
 async function serverWithDashboard(address: string, vpnNetworks: string[]): Promise<string[]> {
   const root = mkdtempSync(join(tmpdir(), 'ringmaster-vpn-'));
@@ -47,7 +55,10 @@ async function serverWithDashboard(address: string, vpnNetworks: string[]): Prom
   const document = { ...documentOf(state.documents, 'kube01'), generation: 1 };
   // PostgreSQL's preparation (psql as postgres) stood in for; nginx, nft and the rest run for real.
   const run: CommandRunner = (argv, stdinFile) => (argv[0] === 'runuser' ? Promise.resolve({ code: 0, output: '' }) : runCommand(argv, stdinFile));
-  const result = await applyDocument(document, undefined, { root: '/', run, layout: folder.layout });
+  // The sandbox runs nginx (k3s and PostgreSQL it does not run); the firewall rules are checked by the real nft, as systemd's commands do.
+  const systemd = systemdServices(folder.layout, run);
+  const services: ServiceManager = { ...sandboxOf(folder), validate: (service) => (service === 'nftables' ? systemd.validate(service) : folder.services.validate(service)) };
+  const result = await applyDocument(document, undefined, { root: '/', run, layout: folder.layout, services });
   expect(result).toMatchObject({ outcome: 'applied' });
   return state.findings.map((finding) => finding.code);
 }
@@ -71,7 +82,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const folder of folders) folder.stopNginx();
+  for (const folder of folders) await folder.stopNginx();
   await new Promise((resolve) => dashboard?.close(resolve));
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });

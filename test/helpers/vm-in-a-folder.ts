@@ -2,7 +2,7 @@
  * A VM that lives in a folder, for tests and benchmarks with a real haproxy (and, if asked, a
  * real nginx): documents are rendered under the folder, and the product's sandbox service
  * manager (agent/service-manager/sandbox.ts) starts the daemons on their first reload and
- * reloads them after that; k3s (and nginx unless asked) are not run.
+ * reloads them after that; k3s (and nginx and PostgreSQL unless asked) are not run.
  */
 import type { Layout } from '../../shared/layout.ts';
 import { SandboxServices } from '../../agent/service-manager/sandbox.ts';
@@ -19,8 +19,8 @@ export interface FolderVm {
   stopNginx(): Promise<void>;
 }
 
-export function vmInFolder(root: string, options: { nginx?: boolean } = {}): FolderVm {
-  const services = new SandboxServices({ root, notRun: options.nginx ? [] : ['nginx', 'postgresql'] });
+export function vmInFolder(root: string, options: { nginx?: boolean; postgresql?: boolean } = {}): FolderVm {
+  const services = new SandboxServices({ root, notRun: [...(options.nginx ? [] : ['nginx' as const]), ...(options.postgresql ? [] : ['postgresql' as const])] });
   return {
     layout: services.layout,
     socket: services.layout.haproxySocket,
