@@ -57,6 +57,8 @@ export interface AgentOptions {
   readonly services?: ServiceManager;
   /** How TLS certificates are ordered (the ACME directory itself comes with the document). */
   readonly certificates?: CertificateOptions;
+  /** false: no certificate is ordered, the hosts keep their placeholders (a sandboxed VM no CA can reach). */
+  readonly orderCertificates?: boolean;
   /**
    * The push channel (agent/nudge-listener.ts), when there is one: a nudge makes the agent poll
    * at once, and while it is connected polling slows to the safety intervals.
@@ -321,7 +323,10 @@ export class Agent {
 
   /** What the service manager says of the running document's services ("k3s: not run in sandbox"). */
   #notices(): { notices?: string[] } {
-    const notices = this.#options.services?.notices(this.#applied?.services.map((service) => service.name) ?? []) ?? [];
+    const notices = [
+      ...(this.#options.services?.notices(this.#applied?.services.map((service) => service.name) ?? []) ?? []),
+      ...(this.#options.orderCertificates === false && (this.#applied?.certificates?.length ?? 0) > 0 ? ['certificates: placeholders only, none ordered (no CA can reach this VM)'] : []),
+    ];
     return notices.length > 0 ? { notices } : {};
   }
 
@@ -477,7 +482,7 @@ export class Agent {
       signal,
     );
     const backends = this.#runBackendRefresh(signal);
-    const certificates = this.#runCertificateRounds(signal);
+    const certificates = this.#options.orderCertificates === false ? undefined : this.#runCertificateRounds(signal);
     await this.#runPolls(signal);
     await Promise.all([kubernetes, push, backends, certificates]);
     await this.#options.kubernetes?.stop();

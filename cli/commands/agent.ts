@@ -165,7 +165,8 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     trustedKeys: config.trustedKeys,
     stateDir: config.stateDir,
     log,
-    ...(sandbox ? { root: '/', layout: sandbox.layout, services: sandbox } : { root: config.root, prerequisites: DEFAULT_PREREQUISITE_PATHS, kubernetes: kubernetes! }),
+    // A sandboxed VM is a folder on this machine: no CA can reach it to validate an order.
+    ...(sandbox ? { root: '/', layout: sandbox.layout, services: sandbox, orderCertificates: false } : { root: config.root, prerequisites: DEFAULT_PREREQUISITE_PATHS, kubernetes: kubernetes! }),
     // Nudged at once when its document changes (MQTT, else the control plane's stream); polling goes on, slower, as the safety net.
     ...(push ? { push: { listen: push } } : {}),
   });
@@ -179,7 +180,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
       const outcome = await agent.poll();
       await kubernetes?.stop();
       // A first boot run once still gets its certificates (or says why not): one round after the apply.
-      const certificates = outcome.kind === 'failed' ? [] : await agent.certificateRound();
+      const certificates = outcome.kind === 'failed' || sandbox ? [] : await agent.certificateRound();
       return { outcome, hosts: certificates.map(({ host, state, error }) => ({ host, state, ...(error ? { error } : {}) })) };
     };
     const { outcome, hosts } = await once().finally(stopAll);

@@ -270,7 +270,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     let endpointsSent = false;
     let answer: string | undefined;
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`not in sync after ${seconds(CONVERGE_TIMEOUT_MS)}: see the table above and the agents' logs in ${logs}`);
+      if (Date.now() > deadline) {
+        // Whatever was drawn last, the whole table with every error says why.
+        if (status) process.stdout.write(`${statusText(status, { wide: true, columns: 0 })}\n`);
+        throw new Error(`not in sync after ${seconds(CONVERGE_TIMEOUT_MS)}: see the table above and the agents' logs in ${logs}`);
+      }
       const ended = agents.findIndex((agent) => agent.exitCode !== null || agent.signalCode !== null);
       if (ended >= 0) {
         const log = join(logs, `agent-${vms[ended]}.log`);
