@@ -3,6 +3,7 @@
  * (RINGMASTER_* and the usual AWS_* variables for credentials and region); all of it checked
  * before anything starts.
  */
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
@@ -128,6 +129,8 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   // written where they say (under the root, the only place its roles may write), and the
   // sandbox runs the daemons; k3s and so the Kubernetes tasks do not run there.
   const sandbox = config.serviceManager === 'sandbox' ? new SandboxServices({ root: resolve(config.root) }) : undefined;
+  // A sandboxed VM's folder is its "/" (0755 like a VM's): made before any document's private folder below it.
+  if (sandbox) mkdirSync(resolve(config.root), { recursive: true, mode: 0o755 });
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
   const kubernetes = sandbox
     ? undefined

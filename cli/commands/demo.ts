@@ -262,6 +262,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await sleep(200);
     }
     const vms = status.documents.filter((d) => d.generation !== undefined).map((d) => d.vm);
+    // Each VM's folder is its "/": made here, before any agent runs, so that none of them makes
+    // the shared folders above it with the mode of its own private ones (PostgreSQL, running as
+    // postgres, must pass through them).
+    for (const vm of vms) mkdirSync(sandboxRoot(sandbox, RESOURCE_GROUP, vm), { recursive: true, mode: 0o755 });
     for (const vm of vms) agents.push(startAgent(vm, { sandbox, logs, info, masterKey }));
 
     // The k3s server's watcher would send the pods' EndpointSlice, signed with the key its document gave it: the demo does, once the server's agent wrote it.
