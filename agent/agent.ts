@@ -151,7 +151,8 @@ export class Agent {
   readonly #redact = new Redactor();
   /** A webgateway's haproxy servers as last reported, and when haproxy was last asked. */
   #backends: BackendServer[] | undefined;
-  #backendsReadAt = 0;
+  /** haproxy's servers changed since the last report: the poll loop reports, right after the store answered. */
+  #backendsChanged = false;
   /** Orders and renews the TLS hosts' certificates, after applies and on a daily timer. */
   readonly #certificates: CertificateManager;
   #certificateReport: CertificateReport[] | undefined;
@@ -306,20 +307,10 @@ export class Agent {
   /** The running document's haproxy servers as haproxy has them now (undefined: no haproxy, or it does not answer). */
   async #readBackends(): Promise<BackendServer[] | undefined> {
     const runtime = this.#applied?.haproxy;
-    this.#backendsReadAt = Date.now();
     if (!runtime) return undefined;
     return backendStates(runtime, onDisk(this.#options.root, runtime.socket)).catch(() => undefined);
   }
 
-  /**
-   * Health checks change what haproxy serves between documents: asked every few seconds, a
-   * change (a pod down, a backup up) is reported, so the status shows what haproxy does.
-   */
-  async #refreshBackends(): Promise<void> {
-    if (!this.#applied?.haproxy || Date.now() - this.#backendsReadAt < BACKEND_REFRESH_MS / 2) return;
-    const now = await this.#readBackends();
-    if (now !== undefined && JSON.stringify(now) !== JSON.stringify(this.#backends)) await this.#reportAgain();
-  }
 
   /** What the service manager says of the running document's services ("k3s: not run in sandbox"). */
   #notices(): { notices?: string[] } {
@@ -523,10 +514,16 @@ export class Agent {
   async #runBackendRefresh(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await sleep(BACKEND_REFRESH_MS / 1000, signal);
-      if (signal.aborted) return;
-      // While the store cannot be reached the poll loop says so; the servers go with the next report.
-      if (this.#outage) continue;
-      await this.#refreshBackends().catch(() => undefined);
+      if (signal.aborted || !this.#applied?.haproxy) continue;
+      // Health checks change what haproxy serves between documents (a pod down, a backup up).
+      // The report is the poll loop's, written right after the store answered (never a write
+      // left hanging on a store that went away, to land later over a newer report).
+      const now = await this.#readBackends();
+      if (now !== undefined && JSON.stringify(now) !== JSON.stringify(this.#backends)) {
+        this.#backendsChanged = true;
+        // While the store is away the poll loop keeps its own pace; the next poll that reaches it reports.
+        if (!this.#outage) this.nudge(undefined);
+      }
     }
   }
 
@@ -582,6 +579,10 @@ export class Agent {
       let wait: number;
       try {
         await this.poll();
+        if (this.#backendsChanged) {
+          this.#backendsChanged = false;
+          await this.#reportAgain();
+        }
         // The interval of the document that runs now: after the first apply, a webgateway's 1 s, not the 5 s of no document.
         wait = this.#pollWait();
       } catch (error) {
