@@ -11,6 +11,8 @@ import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import type { KubernetesTasks } from '../shared/schema/document.ts';
 import { notOwnedBy, parseStoredDocument, type StoredDocument, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
 import type { TrustedKey } from '../shared/contract/document-signing.ts';
+import { delegationFingerprint } from '../shared/contract/delegation.ts';
+import { type RootTrust, rootTrustFile, rootTrustFileSchema, startingTrust } from '../shared/contract/root-announcement.ts';
 import { type CertificateReport, type KubernetesReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
 import { type ApplyResult, applyDocument, type CommandRunner, commandsOnDisk, reloadOnStart } from './apply.ts';
 import { CertificateManager, type CertificateOptions, type NginxControl } from './certificates/certificate-manager.ts';
@@ -26,7 +28,11 @@ import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
 export interface AgentOptions {
   readonly client: S3Client;
   readonly identity: Identity;
-  /** The control plane's document keys: a document signed by no key of these is never applied. */
+  /**
+   * The control plane's root keys, from the configuration: a document whose signing key no
+   * trusted root delegated is never applied. Root announcements in documents change the set;
+   * the agent keeps it in `trust.json` of its state dir (a retired root stays retired).
+   */
   readonly trustedKeys: readonly TrustedKey[];
   /** Prefix for every path the agent writes ("/" on a VM). */
   readonly root: string;
@@ -111,6 +117,10 @@ export class Agent {
   readonly #options: AgentOptions;
   #applied: StoredDocument | undefined;
   #loaded = false;
+  /** The roots trusted now: the configured ones, then as announcements say. */
+  #trust: RootTrust;
+  /** The last delegation whose root signature verified: the day's documents all carry it. */
+  #verifiedDelegation: string | undefined;
   /** The ETag of the document that runs: a poll asks the store only whether it changed. */
   #etag: string | undefined;
   /**
@@ -147,6 +157,7 @@ export class Agent {
 
   constructor(options: AgentOptions) {
     this.#options = options;
+    this.#trust = startingTrust(options.trustedKeys, undefined);
     this.#certificates = new CertificateManager({
       ...options.certificates,
       root: options.root,
@@ -155,6 +166,15 @@ export class Agent {
       log: (message, fields, level) => this.#log(message, fields, level),
       exclusive: (work) => this.#exclusive(work),
     });
+  }
+
+  /** The root keys this agent trusts now (ids), and those it retired. */
+  get trust(): { roots: string[]; retired: string[] } {
+    return { roots: this.#trust.roots.map((root) => root.keyId), retired: [...this.#trust.retired] };
+  }
+
+  #trustPath(): string {
+    return join(this.#options.stateDir, 'trust.json');
   }
 
   /** Runs `work` once every apply or install before it is done, and before any after it starts. */
@@ -196,6 +216,15 @@ export class Agent {
 
   async #load(): Promise<void> {
     if (this.#loaded) return;
+    const kept = await readIfExists(this.#trustPath());
+    if (kept) {
+      try {
+        this.#trust = startingTrust(this.#options.trustedKeys, rootTrustFileSchema.parse(JSON.parse(kept.toString('utf8'))));
+      } catch (error) {
+        // Never silently back to a wider trust than kept: a broken file stops the agent (its reason in the log).
+        throw new Error(`${this.#trustPath()} is not a valid trust file (${(error as Error).message}); the agent will not guess which roots to trust`);
+      }
+    }
     this.#loaded = true;
     const saved = await readIfExists(this.#statePath());
     if (!saved) return;
@@ -327,12 +356,21 @@ export class Agent {
   async #attempt(body: string): Promise<{ kind: 'done'; document: StoredDocument; result: ApplyResult } | { kind: 'failed'; refused: boolean; generation?: number; error: string; result?: ApplyResult }> {
     const checked = verifyStoredDocument(body, {
       owner: this.#options.identity,
-      trustedKeys: this.#options.trustedKeys,
+      trust: this.#trust,
       now: this.#now(),
+      ...(this.#verifiedDelegation ? { verifiedDelegation: this.#verifiedDelegation } : {}),
       ...(this.#applied ? { appliedGeneration: this.#applied.generation } : {}),
     });
     if ('reason' in checked) return { kind: 'failed', refused: true, error: `document refused: ${checked.reason}` };
     const { document } = checked;
+    this.#verifiedDelegation = delegationFingerprint(document.signature.delegation);
+    if (checked.trustChanged) {
+      try {
+        await this.#keepTrust(checked.trust);
+      } catch (error) {
+        return { kind: 'failed', refused: false, generation: document.generation, error: `the new root trust could not be kept: ${(error as Error).message}` };
+      }
+    }
     this.#redact.learn(document);
     // Even a validly signed document may not make the agent do what its roles never need.
     const layout = this.#options.layout ?? DEFAULT_LAYOUT;
@@ -364,6 +402,16 @@ export class Agent {
     return { kind: 'done', document, result };
   }
 
+  /** Follows a root announcement: kept on disk first, so a restart never trusts a retired root again. */
+  async #keepTrust(trust: RootTrust): Promise<void> {
+    await mkdir(this.#options.stateDir, { recursive: true, mode: 0o700 });
+    await writeAtomically(this.#trustPath(), JSON.stringify(rootTrustFile(trust)), 0o600);
+    const before = new Set(this.#trust.roots.map((root) => root.keyId));
+    const after = trust.roots.map((root) => root.keyId);
+    this.#trust = trust;
+    this.#log('root keys changed by a signed announcement', { trusted: after, added: after.filter((id) => !before.has(id)), retired: [...before].filter((id) => !after.includes(id)) });
+  }
+
   /** Polls until `signal` aborts: the document's interval with jitter, backing off on errors; at once when nudged. */
   async run(signal: AbortSignal): Promise<void> {
     const kubernetes = this.#options.kubernetes ? this.#runKubernetesRounds(this.#options.kubernetes, signal) : undefined;
@@ -371,9 +419,11 @@ export class Agent {
       {
         onNudge: (nudge) => this.nudge(nudge.generation),
         onConnected: (connected) => {
+          const was = this.#pushConnected;
           this.#pushConnected = connected;
-          // Back from a disconnection: what changed meanwhile is fetched now, not a safety interval later.
-          if (connected) this.nudge(undefined);
+          // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
+          // interval later. Just cut off: polled now, and at the document's interval from then on.
+          if (connected || was) this.nudge(undefined);
         },
       },
       signal,

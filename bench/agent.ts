@@ -16,7 +16,7 @@
  *
  * `npm run bench` runs it last. Needs haproxy and socat (the test setup installs them).
  */
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
 
     const credentials = agentCredentials(JSON.parse(readFileSync(join(root, 'control-plane', 'credentials.json'), 'utf8')).masterKey, 'demo', 'web01');
     const client = new S3Client({ endpoint: cp.info.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
-    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: [trustedKey(cp.info.documentKey)], root: '/', layout, stateDir: join(root, 'agent-state') });
+    const agent = new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)), root: '/', layout, stateDir: join(root, 'agent-state') });
     await sendEndpoints(POD_ADDRESSES.slice(0, 2));
     await sleep(200);
     const first = await agent.poll();
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     const pushed = new Agent({
       client,
       identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' },
-      trustedKeys: [trustedKey(cp.info.documentKey)],
+      trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)),
       root: '/',
       layout,
       stateDir: join(root, 'agent-state'),
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
       mkdirSync(join(root, stateDir), { recursive: true, mode: 0o700 });
       copyFileSync(join(root, 'agent-state', 'applied.json'), join(root, stateDir, 'applied.json'));
       const child = spawn(process.execPath, [entry, 'agent', '--resource-group', 'demo', '--vm', 'web01', '--endpoint', cp.info.s3Endpoint, '--bucket', cp.info.bucket, '--state-dir', join(root, stateDir)], {
-        env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_TRUSTED_KEYS: cp.info.documentKey, RINGMASTER_LOG_LEVEL: 'ERROR' },
+        env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1', RINGMASTER_TRUSTED_KEYS: cp.info.trustedRoots.join(','), RINGMASTER_LOG_LEVEL: 'ERROR' },
         stdio: 'ignore',
       });
       await sleep(3000);

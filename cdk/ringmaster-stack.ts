@@ -13,7 +13,9 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, ManagedPolicy, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { CfnPolicy } from 'aws-cdk-lib/aws-iot';
+import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
+import { type IKey, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -27,6 +29,7 @@ import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { API_FUNCTIONS, type ApiFunction, ROUTE_IDS, routes } from '../shared/contract/routes.ts';
 import { everyKeyUnder, type StorePrefix, storeKeys, storePrefixes } from '../shared/contract/store-layout.ts';
+import { NUDGE_TOPIC_PREFIX } from '../shared/contract/nudges.ts';
 import { parseAcmeSettings } from '../shared/certificates/acme-settings.ts';
 
 export interface RingmasterStackProps extends StackProps {
@@ -34,6 +37,19 @@ export interface RingmasterStackProps extends StackProps {
   readonly stage: string;
   /** Most reconciles running at once (one per resource group at a time, by the FIFO groups). */
   readonly reconcilerConcurrency?: number;
+  /**
+   * The document roots (asymmetric ECC_NIST_P256 KMS keys, SIGN_VERIFY), oldest first: the last
+   * signs delegations. Default: one made by this stack. To rotate, list the current root and its
+   * successor (the renewer announces the successor, signed by the current root), and later the
+   * successor alone (the renewer retires the old root). See the README, "Security model".
+   */
+  readonly documentRootKeyArns?: readonly string[];
+  /**
+   * The account's IoT Core data endpoint (`aws iot describe-endpoint --endpoint-type
+   * iot:Data-ATS`): given, the reconciler nudges each VM over MQTT when its document changes.
+   * Unset: agents poll only.
+   */
+  readonly iotDataEndpoint?: string;
   /** Where VMs order their TLS certificates: a directory URL or production / staging (Let's Encrypt; default production), and the account's e-mail. */
   readonly acme?: { readonly directory?: string; readonly email?: string };
 }
@@ -54,6 +70,8 @@ export class RingmasterStack extends Stack {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly agentPolicy: ManagedPolicy;
+  /** The IoT policy every VM's certificate is attached with: connect as its thing, read its own nudge topic. */
+  readonly devicePolicy: CfnPolicy;
   readonly api: HttpApi;
 
   constructor(scope: Construct, id: string, props: RingmasterStackProps) {
@@ -111,6 +129,23 @@ export class RingmasterStack extends Stack {
       reason: 'Every cluster token, webhook key and datastore password derives from this key; rotating it would re-key running clusters. Rotation is a planned operation, not a schedule.',
     });
 
+    // The root documents are trusted under: an asymmetric KMS key, never out of KMS. Only the
+    // renewer may sign with it (one Sign a day); agents are given its public key.
+    const documentRoots: IKey[] = props.documentRootKeyArns?.length
+      ? props.documentRootKeyArns.map((arn, i) => Key.fromKeyArn(this, `DocumentRoot${i + 1}`, arn))
+      : [new Key(this, 'DocumentRoot', { keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: 'Ringmaster document root: certifies the online key documents are signed with', removalPolicy: RemovalPolicy.RETAIN })];
+    for (const made of documentRoots) {
+      if (made instanceof Key) Validations.of(made).acknowledge({ id: 'AwsSolutions-KMS5', reason: 'An asymmetric signing key cannot rotate automatically: roots rotate by announcement (README, Security model).' });
+    }
+    // The online key, its delegation and the root announcements: written by the renewer only, read by the reconciler.
+    const signingCredentials = new Secret(this, 'SigningCredentials', {
+      description: 'Ringmaster signing credentials: the online document key (Ed25519), its delegation by the root KMS key, root announcements',
+      encryptionKey: key,
+      // A placeholder until the renewer's first run; alphanumeric, so never taken for damaged credentials.
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+    });
+    Validations.of(signingCredentials).acknowledge({ id: 'AwsSolutions-SMG4', reason: 'The renewer function replaces this secret daily (a new online key each time); Secrets Manager rotation would only duplicate it.' });
+
     const environment = { RINGMASTER_BUCKET: this.bucket.bucketName, RINGMASTER_QUEUE_URL: this.queue.queueUrl, RINGMASTER_DLQ_URL: this.deadLetterQueue.queueUrl, POWERTOOLS_LOG_LEVEL: 'INFO' };
     const fn = (name: string, entry: string, timeout = Duration.seconds(10), commandHooks?: ICommandHooks) =>
       new NodejsFunction(this, name, {
@@ -136,9 +171,10 @@ export class RingmasterStack extends Stack {
     const { ingest, cluster, status } = api;
     const deadLetters = api['dead-letters'];
     const reconciler = fn('Reconciler', 'reconciler', RECONCILER_TIMEOUT);
-    // Every six hours, every group is nudged so its documents are signed again after a day (they hold a week).
+    // Every hour, every group is nudged so its documents are signed again after a day (they hold a
+    // week), a share of a large group's per run (shared/state/resigning.ts).
     const refresh = fn('Refresh', 'refresh', Duration.minutes(5));
-    new Rule(this, 'RefreshSchedule', { schedule: Schedule.rate(Duration.hours(6)), targets: [new LambdaFunction(refresh)], description: 'Ringmaster: re-sign documents before they expire' });
+    new Rule(this, 'RefreshSchedule', { schedule: Schedule.rate(Duration.hours(1)), targets: [new LambdaFunction(refresh)], description: 'Ringmaster: re-sign documents before they expire' });
     refresh.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [everyKeyUnder('state')] } } }));
     this.queue.grantSendMessages(refresh);
     this.queue.grantSendMessages(ingest);
@@ -162,6 +198,19 @@ export class RingmasterStack extends Stack {
     this.queue.grantSendMessages(deadLetters);
     masterKey.grantRead(reconciler);
     reconciler.addEnvironment('RINGMASTER_MASTER_KEY_SECRET', masterKey.secretArn);
+    signingCredentials.grantRead(reconciler);
+    reconciler.addEnvironment('RINGMASTER_SIGNING_SECRET', signingCredentials.secretArn);
+    // Daily: a new online key, delegated by the root (one KMS Sign a day), and root announcements when the roots changed.
+    const renewer = fn('Renewer', 'renewer', Duration.minutes(1));
+    new Rule(this, 'RenewSchedule', { schedule: Schedule.rate(Duration.days(1)), targets: [new LambdaFunction(renewer)], description: 'Ringmaster: renew the delegation of the online document key' });
+    for (const documentRoot of documentRoots) documentRoot.grant(renewer, 'kms:Sign', 'kms:GetPublicKey');
+    signingCredentials.grantRead(renewer);
+    signingCredentials.grantWrite(renewer);
+    renewer.addEnvironment('RINGMASTER_SIGNING_SECRET', signingCredentials.secretArn);
+    renewer.addEnvironment('RINGMASTER_ROOT_KEY_IDS', documentRoots.map((documentRoot) => documentRoot.keyArn).join(','));
+    // The first signing credentials exist once the stack does: the renewer runs during the deploy
+    // (and again whenever it changes), so no document waits a day or for an operator.
+    new Trigger(this, 'RenewOnDeploy', { handler: renewer, timeout: Duration.minutes(2), invocationType: InvocationType.REQUEST_RESPONSE, executeAfter: [signingCredentials, ...documentRoots.filter((made): made is Key => made instanceof Key)] });
     // On the last receive the reconciler dead-letters a failing message itself, with the real reason.
     reconciler.addEnvironment('RINGMASTER_MAX_RECEIVES', String(MAX_RECEIVES));
     reconciler.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: props.reconcilerConcurrency ?? 20 }));
@@ -194,6 +243,25 @@ export class RingmasterStack extends Stack {
     reconciler.addEnvironment('RINGMASTER_ACME_DIRECTORY', acme.directoryUrl);
     if (acme.email) reconciler.addEnvironment('RINGMASTER_ACME_EMAIL', acme.email);
 
+    // Push: a VM (an IoT thing named `<rg>_<vm>`, with its own certificate) may connect as
+    // itself and read its own nudge topic, nothing else; only the reconciler publishes there.
+    const nudges = `arn:${this.partition}:iot:${this.region}:${this.account}:topic/${NUDGE_TOPIC_PREFIX}*`;
+    const thing = '${iot:Connection.Thing.ThingName}';
+    this.devicePolicy = new CfnPolicy(this, 'AgentDevicePolicy', {
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: 'iot:Connect', Resource: `arn:${this.partition}:iot:${this.region}:${this.account}:client/${thing}`, Condition: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } } },
+          { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `arn:${this.partition}:iot:${this.region}:${this.account}:topicfilter/${NUDGE_TOPIC_PREFIX}${thing}` },
+          { Effect: 'Allow', Action: 'iot:Receive', Resource: `arn:${this.partition}:iot:${this.region}:${this.account}:topic/${NUDGE_TOPIC_PREFIX}${thing}` },
+        ],
+      },
+    });
+    if (props.iotDataEndpoint) {
+      reconciler.addEnvironment('RINGMASTER_IOT_ENDPOINT', props.iotDataEndpoint);
+      reconciler.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ['iot:Publish'], resources: [nudges] }));
+    }
+
     // Agents: one policy for every VM, scoped by the principal's tags (ABAC), no policy per VM.
     const tag = (name: string) => `\${aws:PrincipalTag/${name}}`;
     const ownDocument = `${this.bucket.bucketArn}/${storeKeys.desired(tag(AGENT_TAGS.resourceGroup), tag(AGENT_TAGS.vm))}`;
@@ -212,7 +280,7 @@ export class RingmasterStack extends Stack {
       new Alarm(this, name, { metric, threshold, evaluationPeriods: 1, comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: TreatMissingData.NOT_BREACHING, alarmDescription: description }).addAlarmAction(new SnsAction(alarms));
     alarm('DeadLettersWaiting', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }), 1, 'Events could not be processed: see `ringmaster dlq list`');
     alarm('EventsDelayed', this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1) }), 300, 'The oldest queued event waits for more than 5 minutes');
-    for (const [name, f] of Object.entries({ ...api, reconciler, refresh })) {
+    for (const [name, f] of Object.entries({ ...api, reconciler, refresh, renewer })) {
       alarm(`${name}Errors`, f.metricErrors({ period: Duration.minutes(5) }), 1, `${name} function errors`);
       alarm(`${name}Throttles`, f.metricThrottles({ period: Duration.minutes(5) }), 1, `${name} function throttled`);
     }
@@ -250,5 +318,7 @@ export class RingmasterStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     new CfnOutput(this, 'AgentPolicyArn', { value: this.agentPolicy.managedPolicyArn });
+    // Agents trust its public key: `aws kms get-public-key --key-id <arn> --query PublicKey --output text` prints it as RINGMASTER_TRUSTED_KEYS wants it.
+    new CfnOutput(this, 'DocumentRootKeyArn', { value: documentRoots.at(-1)!.keyArn });
   }
 }

@@ -52,6 +52,15 @@ function httpUrl(value: string): string {
   throw new InvalidArgumentError('must be an http:// or https:// URL');
 }
 
+function mqttUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) && url.hostname) return value;
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError('must be an mqtt://, mqtts://, ws:// or wss:// URL of a broker');
+}
 /** Where VMs order TLS certificates: the same flags for `plan` and `serve`, checked by the command (errors name the flag). */
 const ACME_DIRECTORY_OPTION = ['--acme-directory <url>', "ACME directory VMs order TLS certificates from: a URL, or production / staging (Let's Encrypt) (default: $RINGMASTER_ACME_DIRECTORY, else production)"] as const;
 const ACME_EMAIL_OPTION = ['--acme-email <address>', "the ACME account's contact e-mail (default: $RINGMASTER_ACME_EMAIL)"] as const;
@@ -86,9 +95,10 @@ program
   .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')
   .option('--history-depth <n>', "generations of each VM's document kept in the audit trail (ringmaster history)", historyDepth, 10)
+  .option('--mqtt-url <url>', 'also publish nudges on this MQTT broker, each VM on its own topic (account: $RINGMASTER_MQTT_USERNAME, $RINGMASTER_MQTT_PASSWORD)', mqttUrl)
   .option(...ACME_DIRECTORY_OPTION)
   .option(...ACME_EMAIL_OPTION)
-  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; acmeDirectory?: string; acmeEmail?: string }) => {
+  .action(async (options: { dataDir: string; apiPort: number; s3Port: number; publicUrl?: string; readyFile?: string; showCredentials?: boolean; historyDepth: number; mqttUrl?: string; acmeDirectory?: string; acmeEmail?: string }) => {
     await (await commands.serve()).serve(options);
   });
 
@@ -114,6 +124,17 @@ program
   });
 
 program
+  .command('roots')
+  .description('the local root keys agents trust: list them, add the next one, retire an old one (rotation)')
+  .argument('<action>', 'list | add | retire')
+  .argument('[key-id]', 'the root to retire')
+  .option('--data-dir <dir>', 'the local data folder', DEFAULT_DATA_DIR)
+  .action(async (action: string, keyId: string | undefined, options: { dataDir: string }) => {
+    if (action !== 'list' && action !== 'add' && action !== 'retire') throw new InputError('ringmaster roots', [`action "${action}" must be list, add or retire`]);
+    process.exitCode = (await commands.serve()).manageRoots(action, options.dataDir, keyId);
+  });
+
+program
   .command('agent')
   .description('the pull agent of one VM: fetch its document, verify, apply, report')
   .option('--resource-group <rg>', 'resource group (default: $RINGMASTER_RESOURCE_GROUP)')
@@ -125,8 +146,12 @@ program
   .option('--state-dir <dir>', 'where the last applied document is kept', '/var/lib/ringmaster-agent')
   .option('--once', 'poll once, apply, report, and exit (code 1 when the apply failed)')
   .option('--kubeconfig <file>', `on the k3s server: the cluster admin's kubeconfig (default: $RINGMASTER_KUBECONFIG or /etc/rancher/k3s/k3s.yaml)`)
-  .option('--trust-key <key...>', "the control plane's document public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents signed otherwise are refused")
+  .option('--trust-key <key...>', "the control plane's root public key(s), base64 (default: $RINGMASTER_TRUSTED_KEYS, comma-separated); documents not signed under one are refused")
   .option('--push-url <url>', 'the control plane to hear "your document changed" from (default: $RINGMASTER_PUSH_URL; unset: polling only)')
+  .option('--push-mqtt-url <url>', 'or an MQTT broker (AWS IoT Core: mqtts://<endpoint>:8883) to hear it from (default: $RINGMASTER_PUSH_MQTT_URL; password for a local broker: $RINGMASTER_MQTT_PASSWORD)')
+  .option('--mqtt-cert <file>', "this VM's certificate for the broker (AWS IoT), PEM")
+  .option('--mqtt-key <file>', "this VM's private key for the broker, PEM")
+  .option('--mqtt-ca <file>', "the CA the broker's certificate chains to, PEM")
   .action(async (options) => {
     process.exitCode = await (await commands.agent()).runAgent(options);
   });

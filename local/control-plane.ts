@@ -20,13 +20,17 @@ import { createReconcilerHandler, type ReconcilerDependencies } from '../functio
 import { createRefreshHandler } from '../functions/refresh/handler.ts';
 import { wholeApi } from '../functions/shared/api.ts';
 import { bearerAuthorizer } from '../functions/shared/http.ts';
-import { documentPublicKey, documentSigner } from '../functions/shared/document-signer.ts';
 import { createLogger } from '../functions/shared/logger.ts';
 import { clusterKeyLookup } from '../functions/shared/state-store.ts';
 import { createStatusHandlers } from '../functions/status/handler.ts';
 import { loadOrCreateCredentials, type LocalCredentials } from './credentials.ts';
+import { localSigningCredentials, localTrustedRoots } from './root-keys.ts';
+import { type DocumentSigner, signingEpoch } from '../shared/contract/document-envelope.ts';
+import { delegationStale, documentSignerOf } from '../shared/contract/signing-credentials.ts';
 import { createApiServer, servedToThisMachine } from './http-server.ts';
-import { NudgeHub, nudgingStore, serveNudgeStream } from './nudges.ts';
+import { NudgeHub, serveNudgeStream } from './nudges.ts';
+import { nudgingStore } from '../functions/shared/nudging-store.ts';
+import { MqttNudgePublisher } from '../adapters/mqtt-nudge-publisher.ts';
 import { buildPageAssets } from '../page/assets.ts';
 import { startWorker } from './worker.ts';
 
@@ -45,12 +49,14 @@ export interface LocalOptions {
   readonly onReconciled?: ReconcilerDependencies['onReconciled'];
   /** Where documents put files on the VMs (default: a production VM's); benchmarks run VMs in a folder. */
   readonly layout?: Layout;
-  /** How often every group's documents are checked for re-signing (default 6 hours; also once at start). */
+  /** How often the signing credentials are renewed if due and every group's documents checked for re-signing (default hourly; also once at start). */
   readonly refreshIntervalMs?: number;
   /** Generations of each VM's document kept in the audit trail (default 10). */
   readonly historyDepth?: number;
   /** The control plane's clock (tests move it to see documents signed again or expire). */
   readonly clock?: () => Date;
+  /** An MQTT broker to publish nudges on too (each VM's own topic), with the control plane's account there. */
+  readonly mqtt?: { readonly url: string; readonly username?: string; readonly password?: string };
   /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
   readonly acme?: AcmeSettings;
 }
@@ -64,8 +70,8 @@ export interface ConnectionInfo {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly dataDir: string;
-  /** The public key agents must trust: every document is signed with its private half. */
-  readonly documentKey: string;
+  /** The root keys agents must trust (base64 SPKI), at start: every document's signing key is delegated by one. */
+  readonly trustedRoots: readonly string[];
   /** Where VMs order their TLS certificates. */
   readonly acme?: AcmeSettings;
 }
@@ -80,6 +86,8 @@ export interface LocalControlPlane {
   readonly s3Requests: Readonly<Record<string, number>>;
   /** Queues a refresh of every group now (as the timer does), so stale signatures are renewed. */
   refresh(): Promise<{ refreshed: number }>;
+  /** Renews the signing credentials now if due (a day old, or roots added or retired), as the timer does. */
+  renewSigning(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -136,11 +144,33 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const publicUrl = (options.publicUrl ?? apiUrl).replace(/\/$/, '');
 
+  const mqtt = options.mqtt ? new MqttNudgePublisher({ ...options.mqtt, onError: (error) => logger.warn('MQTT broker', { error: error.message }) }) : undefined;
+  // The renewer's part, locally: at start and with every refresh; the reconciler asks for the signer at each run that writes.
+  const now = options.clock ?? (() => new Date());
+  let signing = await localSigningCredentials(options.dataDir, now());
+  let signer: DocumentSigner = documentSignerOf(signing);
+  let refreshForEpoch: ((occasion: string) => Promise<unknown>) | undefined;
+  let renewing: Promise<void> | undefined;
+  const renew = async () => {
+    const renewed = await localSigningCredentials(options.dataDir, now());
+    if (renewed.delegation.signature === signing.delegation.signature) return;
+    const before = signingEpoch(signer);
+    [signing, signer] = [renewed, documentSignerOf(renewed)];
+    // A root added or retired: every group's documents are signed again now (a share per run), not within the hour.
+    const epoch = signingEpoch(signer);
+    if (epoch !== before) await refreshForEpoch?.(`epoch-${epoch}`);
+  };
+  // One renewal at a time (the timer and a reconcile may both find the delegation a day old).
+  const renewSigning = () => (renewing ??= renew().finally(() => (renewing = undefined)));
   const reconciler = createReconcilerHandler({
-    // Every document written is announced to its VM's agent (the push channel).
-    store: nudgingStore(store, hub),
+    // Every document written is announced to its VM's agent (the push channels).
+    store: nudgingStore(store, mqtt ? [hub, mqtt] : [hub], (error) => logger.warn('nudge not published', { error: (error as Error).message })),
     masterKey: credentials.masterKey,
-    signer: documentSigner(credentials.masterKey),
+    signer: async () => {
+      // A day-old delegation is renewed before it signs anything more (a quiet machine's timer may lag).
+      if (delegationStale(signing, now())) await renewSigning();
+      return signer;
+    },
     ...(options.clock ? { now: options.clock } : {}),
     logger,
     apiUrl: publicUrl,
@@ -154,8 +184,13 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   });
   // Documents hold for a week and are signed again after a day: every group is nudged now and then.
   const refresh = createRefreshHandler({ store, queue, logger, ...(options.clock ? { now: options.clock } : {}) });
-  const refreshNow = () => void refresh().catch((error: unknown) => logger.error('refresh failed', error as Error));
-  const refreshTimer = setInterval(refreshNow, options.refreshIntervalMs ?? 6 * 3600 * 1000);
+  refreshForEpoch = refresh;
+  const refreshNow = () =>
+    void renewSigning()
+      .catch((error: unknown) => logger.error('renewing the signing credentials failed', error as Error))
+      .then(() => refresh())
+      .catch((error: unknown) => logger.error('refresh failed', error as Error));
+  const refreshTimer = setInterval(refreshNow, options.refreshIntervalMs ?? 3600 * 1000);
   refreshTimer.unref();
   refreshNow();
   // Bigger batches than SQS's 10: a group's waiting events are folded in one reconcile.
@@ -171,20 +206,22 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       accessKeyId: credentials.accessKeyId,
       secretAccessKey: credentials.secretAccessKey,
       dataDir: options.dataDir,
-      documentKey: documentPublicKey(credentials.masterKey),
+      trustedRoots: localTrustedRoots(options.dataDir),
       acme: options.acme ?? DEFAULT_ACME,
     },
     queue,
     store,
     nudges: hub,
     s3Requests: s3.requests,
-    refresh,
+    refresh: () => refresh(),
+    renewSigning,
     stop: async () => {
       clearInterval(refreshTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
       await worker.stop();
+      await mqtt?.close();
       queue.close();
       await s3.close();
     },

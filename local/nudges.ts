@@ -8,13 +8,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifySigV4 } from '../adapters/sigv4-verifier.ts';
 import { NUDGE_PATH_PATTERN, type Nudge } from '../shared/contract/nudges.ts';
-import { documentOwner } from '../shared/contract/store-layout.ts';
-import type { ObjectStore } from '../shared/ports.ts';
+import type { NudgePublisher } from '../shared/ports.ts';
 
 type Listener = (nudge: Nudge) => void;
 
 /** Who is listening, by VM; publishing to a VM nobody listens for costs nothing. */
-export class NudgeHub {
+export class NudgeHub implements NudgePublisher {
   readonly #listeners = new Map<string, Set<Listener>>();
   #published = 0;
 
@@ -41,27 +40,6 @@ export class NudgeHub {
     this.#published++;
     for (const listener of this.#listeners.get(`${nudge.resourceGroup}/${nudge.vm}`) ?? []) listener(nudge);
   }
-}
-
-/**
- * The store as the reconciler writes through it: a document written is announced once the write
- * is done (what S3 event notifications do in AWS), with the generation it carries.
- */
-export function nudgingStore(store: ObjectStore, hub: NudgeHub): ObjectStore {
-  return {
-    get: (key) => store.get(key),
-    delete: (key) => store.delete(key),
-    list: (prefix) => store.list(prefix),
-    put: async (key, body, options) => {
-      const written = await store.put(key, body, options);
-      const owner = documentOwner(key);
-      if (owner) {
-        const generation = (JSON.parse(body) as { generation?: unknown }).generation;
-        if (typeof generation === 'number') hub.publish({ ...owner, generation });
-      }
-      return written;
-    },
-  };
 }
 
 export interface NudgeStreamOptions {

@@ -6,16 +6,16 @@ cd "$(dirname "$0")/.."
 
 missing=()
 # chromium: the status page is tested in a real browser (playwright-core drives Debian's build).
-for tool in haproxy nginx openssl chromium nft; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in haproxy nginx openssl chromium nft mosquitto; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "tests need ${missing[*]}: run 'sudo apt-get install -y haproxy nginx openssl postgresql chromium nftables' first" >&2
+    echo "tests need ${missing[*]}: run 'sudo apt-get install -y haproxy nginx openssl postgresql chromium nftables mosquitto' first" >&2
     exit 1
   fi
   echo "installing ${missing[*]} (Debian packages) for the tests"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy nginx openssl postgresql chromium nftables >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy nginx openssl postgresql chromium nftables mosquitto >/dev/null
 fi
 
 # The envtest-style tests run a real kube-apiserver and etcd, built from source with Go and cached

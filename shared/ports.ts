@@ -67,3 +67,11 @@ export interface EventQueue {
   /** Sends the dead letters with these ids (all when none are given) back to the main queue, under new deduplication ids. */
   replayDeadLetters(ids?: readonly string[]): Promise<number>;
 }
+
+/**
+ * Tells a VM's agent that its document changed (shared/contract/nudges.ts). Best effort: a nudge
+ * lost costs at most the agent's safety poll, so a failure is logged, never fails a reconcile.
+ */
+export interface NudgePublisher {
+  publish(nudge: { readonly resourceGroup: string; readonly vm: string; readonly generation: number }): void | Promise<void>;
+}

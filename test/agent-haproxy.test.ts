@@ -19,9 +19,8 @@ import { computeDesiredState, type DesiredState } from '../shared/desired-state.
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import type { ResourceGroup } from '../shared/schema/resource-group.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
-import { signedForTest, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
+import { newTestRoot, signedForTest, signerUnder, TEST_ROOT, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
 import { signDocument } from '../shared/contract/document-envelope.ts';
-import { ed25519Signer, newSigningKeyPem } from '../shared/contract/document-signing.ts';
 import { freePort, TEST_CREDENTIALS } from './helpers/servers.ts';
 import { vmInFolder } from './helpers/vm-in-a-folder.ts';
 
@@ -288,7 +287,7 @@ test('a document the control plane did not sign as it stands, or asking for more
   const { signature: _signature, expiresAt: _expiresAt, ...content } = good;
   const running = readFileSync(`${root}/etc/haproxy/haproxy.cfg`, 'utf8');
   const pid = await haproxyPid();
-  const stranger = ed25519Signer(newSigningKeyPem());
+  const stranger = signerUnder(newTestRoot());
   const sshKey = { path: '/root/.ssh/authorized_keys', mode: '0600', owner: 'root', group: 'root', secret: false, content: 'ssh-ed25519 AAAA attacker\n', sha256: `sha256:${sha256Hex('ssh-ed25519 AAAA attacker\n')}` };
   const readIfPresent = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
   const refused: Array<[string, object, string]> = [
@@ -296,7 +295,9 @@ test('a document the control plane did not sign as it stands, or asking for more
     ["another VM's", signedForTest({ ...content, vm: 'kube02' }, 10), 'not for demo/web01'],
     // What a bucket writer can make: a valid SHA-256, but no signature at all.
     ['unsigned', { ...content, generation: 11, expiresAt: good.expiresAt }, 'signature'],
-    ['signed by a key the agent does not trust', signDocument({ ...content, generation: 12, expiresAt: good.expiresAt }, stranger), 'does not trust'],
+    ['signed under a root the agent does not trust', signDocument({ ...content, generation: 12, expiresAt: good.expiresAt }, stranger), 'which this agent does not trust'],
+    ['signed under a delegation that expired', signedForTest(content, 19, good.expiresAt, signerUnder(TEST_ROOT, { notBefore: new Date(Date.now() - 9 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) })), 'the delegation of key'],
+    ['signed by another key than its delegation certifies', signedForTest(content, 20, good.expiresAt, signerUnder(TEST_ROOT, { certifyOther: true })), 'but its delegation is for key'],
     ['a signature moved to another generation', { ...good, generation: 13 }, 'does not verify'],
     ['an older generation replayed (rollback)', signedForTest(content, 2), 'rollback'],
     ['expired (a stale copy served for ever)', signedForTest(content, 14, new Date(Date.now() - 1000).toISOString()), 'expired'],

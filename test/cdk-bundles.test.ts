@@ -5,7 +5,8 @@
  */
 import { type PathParameters, type RouteId, routeKey, routePath, routes } from '../shared/contract/routes.ts';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, request as httpRequest } from 'node:http';
@@ -14,9 +15,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/fixtures.ts';
-import { documentPublicKey } from '../functions/shared/document-signer.ts';
+import { Agent } from '../agent/agent.ts';
 import { verifyStoredDocument } from '../shared/contract/document-envelope.ts';
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
+import { startingTrust } from '../shared/contract/root-announcement.ts';
+import { readSigningCredentials } from '../shared/contract/signing-credentials.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { type RunningServer, startMoto, TEST_CREDENTIALS } from './helpers/servers.ts';
 
@@ -24,6 +27,8 @@ const out = mkdtempSync(join(tmpdir(), 'ringmaster-cdk-'));
 let moto: RunningServer;
 const bundles = new Map<string, string>();
 let env: Record<string, string>;
+/** The root's public key as an operator reads it (`aws kms get-public-key … --query PublicKey`): what agents trust. */
+let rootPublicKey: string;
 /** What the last bundle printed (its logs and CloudWatch embedded metrics). */
 let lastOutput = '';
 
@@ -41,6 +46,11 @@ beforeAll(async () => {
   const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'dlq.fifo', Attributes: { FifoQueue: 'true' } }));
   const queue = await sqs.send(new CreateQueueCommand({ QueueName: 'events.fifo', Attributes: { FifoQueue: 'true' } }));
   await new SecretsManagerClient(clients).send(new CreateSecretCommand({ Name: 'ringmaster-master-key', SecretString: 'm'.repeat(64) }));
+  // As the stack makes them: an ECC_NIST_P256 signing key, and the signing secret with a generated placeholder.
+  const kms = new KMSClient(clients);
+  const root = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', Description: 'Ringmaster document root' }));
+  rootPublicKey = Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: root.KeyMetadata!.Arn! }))).PublicKey!).toString('base64');
+  await new SecretsManagerClient(clients).send(new CreateSecretCommand({ Name: 'ringmaster-signing', SecretString: 'generated-placeholder-0123456789' }));
   env = {
     PATH: process.env.PATH ?? '',
     AWS_REGION: 'us-east-1',
@@ -52,6 +62,8 @@ beforeAll(async () => {
     RINGMASTER_QUEUE_URL: queue.QueueUrl!,
     RINGMASTER_DLQ_URL: dlq.QueueUrl!,
     RINGMASTER_MASTER_KEY_SECRET: 'ringmaster-master-key',
+    RINGMASTER_SIGNING_SECRET: 'ringmaster-signing',
+    RINGMASTER_ROOT_KEY_IDS: root.KeyMetadata!.Arn!,
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
 }, 240_000);
@@ -89,7 +101,23 @@ const http = <K extends RouteId>(id: K, parameters: PathParameters<K>, body?: un
 const signedByNobody = { 'content-type': 'application/json', 'x-ringmaster-timestamp': '1', 'x-ringmaster-signature': `v1=${'0'.repeat(64)}` };
 
 test('synth bundles every function for Node.js 24', () => {
-  expect([...bundles.keys()].sort()).toEqual(['ClusterApi', 'DeadLettersApi', 'IngestApi', 'Reconciler', 'Refresh', 'StatusApi']);
+  expect([...bundles.keys()].sort()).toEqual(['ClusterApi', 'DeadLettersApi', 'IngestApi', 'Reconciler', 'Refresh', 'Renewer', 'StatusApi']);
+});
+
+test("renewer: a new online key, delegated by the root KMS key (moto's KMS signs it), written to the signing secret", async () => {
+  const secrets = new SecretsManagerClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS });
+  const read = async () => readSigningCredentials((await secrets.send(new GetSecretValueCommand({ SecretId: 'ringmaster-signing' }))).SecretString);
+  const result = invoke('Renewer', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
+  const root = trustedRoot(rootPublicKey);
+  expect(result).toMatchObject({ rootKeyId: root.keyId, announcements: 0 });
+  const first = await read();
+  expect(first?.delegation).toMatchObject({ keyId: result.keyId, rootKeyId: root.keyId });
+  expect(Date.parse(first!.delegation.notAfter) - Date.now()).toBeGreaterThan(7 * 24 * 3600_000);
+  expect(lastOutput).not.toContain('PRIVATE KEY');
+  // The next day's run: another online key (a stolen one is worth nothing after its delegation).
+  const again = invoke('Renewer', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
+  expect(again.keyId).not.toBe(result.keyId);
+  expect((await read())?.delegation.keyId).toBe(again.keyId);
 });
 
 test('ingest: an IAM-signed portal event is queued; an unsigned call is refused', () => {
@@ -111,9 +139,33 @@ test('reconciler: queued events become state, signed documents and status in the
   const state = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: 'state/rg1.json' }))).Body!.transformToString());
   expect(state.description.cluster).toBeDefined();
   expect(state.description.secrets.clusterToken).toMatch(/^[0-9a-f]{64}$/);
-  // The document is signed with the key derived from the master key in Secrets Manager: what agent-credentials hands out.
+  // Signed with the online key the renewer left in the secret, under the KMS root: what an agent trusting the root's public key verifies.
   const body = await (await s3.send(new GetObjectCommand({ Bucket: 'ringmaster-store', Key: storeKeys.desired('rg1', 'kube01') }))).Body!.transformToString();
-  expect(verifyStoredDocument(body, { owner: { resourceGroup: 'rg1', vm: 'kube01' }, trustedKeys: [trustedKey(documentPublicKey('m'.repeat(64)))], now: new Date() })).toHaveProperty('document');
+  const verified = verifyStoredDocument(body, { owner: { resourceGroup: 'rg1', vm: 'kube01' }, trust: startingTrust([trustedRoot(rootPublicKey)], undefined), now: new Date() });
+  expect(verified).toHaveProperty('document');
+  expect(JSON.parse(body).signature.delegation.rootKeyId).toBe(trustedRoot(rootPublicKey).keyId);
+});
+
+test("an agent trusting only the KMS root (its public key as `aws kms get-public-key` prints it) applies the reconciler's document; under another root it refuses it (the k3s server's service commands stood in for: no k3s here)", async () => {
+  const vmRoot = mkdtempSync(join(tmpdir(), 'ringmaster-kms-agent-'));
+  try {
+    const agentOf = (rootKey: string, stateDir: string) =>
+      new Agent({
+        client: new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: TEST_CREDENTIALS, forcePathStyle: true }),
+        identity: { bucket: 'ringmaster-store', resourceGroup: 'rg1', vm: 'kube01' },
+        trustedKeys: [trustedRoot(rootKey)],
+        root: vmRoot,
+        stateDir: join(vmRoot, stateDir),
+        run: async () => ({ code: 0, output: '' }),
+      });
+    const { generateKeyPairSync } = await import('node:crypto');
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    expect(await agentOf(stranger, 'stranger').poll()).toMatchObject({ kind: 'failed', error: expect.stringContaining('which this agent does not trust') });
+    expect(await agentOf(rootPublicKey, 'state').poll()).toMatchObject({ kind: 'applied', generation: 1 });
+    expect(readFileSync(join(vmRoot, 'etc/rancher/k3s/config.yaml'), 'utf8')).toContain('172.22.0.2');
+  } finally {
+    rmSync(vmRoot, { recursive: true, force: true });
+  }
 });
 
 test('status, cluster and dead-letter functions answer their routes of the table, and 404 to any other', () => {
@@ -189,5 +241,9 @@ test('reconciler: stopped by a timeout between its document writes, then run on 
   expect(await listDesired()).toEqual(before);
   const state = JSON.parse(await read(storeKeys.state('rg2')));
   expect(state.pendingWrite).toBeUndefined();
-  for (const vmName of ['kube01', 'kube02']) expect(JSON.parse(await read(storeKeys.desired('rg2', vmName)))).toMatchObject(state.documents[vmName]);
+  for (const vmName of ['kube01', 'kube02']) {
+    // The state also notes the copy's signing epoch (its own bookkeeping, not in the document).
+    const { epoch: _epoch, ...copy } = state.documents[vmName];
+    expect(JSON.parse(await read(storeKeys.desired('rg2', vmName)))).toMatchObject(copy);
+  }
 });

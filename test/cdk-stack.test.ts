@@ -38,7 +38,7 @@ test('the store: versioned, KMS, no public access, TLS only, old versions expire
 
 test('functions run on Node.js 24, arm64; the reconciler reads the queue with partial batch failures and a concurrency cap', () => {
   const functions = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x', Architectures: ['arm64'] } });
-  expect(Object.keys(functions)).toHaveLength(6);
+  expect(Object.keys(functions)).toHaveLength(7);
   template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
 });
 
@@ -89,8 +89,8 @@ test("an agent's policy reads only desired/<its rg>/<its vm>.json and writes onl
 test('alarms on dead letters, delayed events, function errors and throttles go to an SNS topic', () => {
   template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, AlarmActions: [Match.anyValue()] });
   template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 300 });
-  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Errors' } }))).toHaveLength(6);
-  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }))).toHaveLength(6);
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Errors' } }))).toHaveLength(7);
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'Throttles' } }))).toHaveLength(7);
   template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
 });
 
@@ -103,7 +103,7 @@ test('the master key is generated in Secrets Manager, never in the template or t
 });
 
 test('documents are re-signed before they expire: a schedule runs the refresh function, which may only list state/ and queue events', () => {
-  template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(6 hours)', Targets: [Match.objectLike({ Arn: Match.anyValue() })] });
+  template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)', Targets: [Match.objectLike({ Arn: Match.anyValue() })] });
   const policies = template.findResources('AWS::IAM::Policy');
   const statements = Object.values(policies)
     .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes('RefreshServiceRole'))
@@ -123,6 +123,91 @@ test('the cluster function (open without IAM) reads only cluster-auth/, never th
   const s3Resources = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:'))).map((s) => JSON.stringify(s.Resource));
   expect(s3Resources.some((r) => r.includes('/cluster-auth/*'))).toBe(true);
   expect(s3Resources.some((r) => r.includes('/state/'))).toBe(false);
+});
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+/** Every statement of every IAM policy, with the roles it is attached to. */
+const grantsIn = (made: Template) =>
+  Object.values(made.findResources('AWS::IAM::Policy')).flatMap((p) => {
+    const { Roles, PolicyDocument } = (p as { Properties: { Roles: unknown; PolicyDocument: { Statement: Statement[] } } }).Properties;
+    return PolicyDocument.Statement.map((statement) => ({ roles: JSON.stringify(Roles), actions: [statement.Action].flat(), resource: JSON.stringify(statement.Resource) }));
+  });
+const rolesWith = (made: Template, action: string, resource?: string) =>
+  [...new Set(grantsIn(made).filter((g) => g.actions.some((a) => a === action || (a.endsWith('*') && action.startsWith(a.slice(0, -1)))) && (!resource || g.resource.includes(resource))).map((g) => g.roles))];
+const logicalId = (made: Template, type: string, match: (resource: unknown) => boolean) => Object.entries(made.findResources(type)).find(([, r]) => match(r))![0];
+
+describe('documents signed under a KMS root', () => {
+  test('the root is an asymmetric ECC_NIST_P256 signing key, kept when the stack goes', () => {
+    template.hasResource('AWS::KMS::Key', { Properties: { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }, DeletionPolicy: 'Retain' });
+  });
+
+  test('kms:Sign on the root is granted to the renewer only, and no key policy grants it to anyone else', () => {
+    expect(rolesWith(template, 'kms:Sign')).toEqual([expect.stringContaining('RenewerServiceRole')]);
+    expect(rolesWith(template, 'kms:Sign')[0]).not.toMatch(/Reconciler|Refresh|Api/);
+    const root = logicalId(template, 'AWS::KMS::Key', (r) => JSON.stringify(r).includes('ECC_NIST_P256'));
+    const keyPolicy = (template.findResources('AWS::KMS::Key')[root] as { Properties: { KeyPolicy: { Statement: Array<{ Principal: unknown }> } } }).Properties.KeyPolicy;
+    // The default key policy only: it defers to IAM in this account (no function, no other principal named).
+    expect(keyPolicy.Statement.map((statement) => JSON.stringify(statement.Principal))).toEqual([expect.stringMatching(/:iam::123456789012:root/)]);
+    expect(grantsIn(template).find((g) => g.actions.includes('kms:Sign'))!.resource).toContain(root);
+  });
+
+  test('a daily schedule runs the renewer, which knows its root and its secret', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 day)', Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Renewer'), 'Arn'] } })] });
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RINGMASTER_ROOT_KEY_IDS: Match.anyValue(), RINGMASTER_SIGNING_SECRET: Match.anyValue() }) } });
+  });
+
+  test('the signing credentials: the renewer reads and writes them, the reconciler only reads them, no other function touches them', () => {
+    const secret = logicalId(template, 'AWS::SecretsManager::Secret', (r) => JSON.stringify(r).includes('online document key'));
+    expect(rolesWith(template, 'secretsmanager:PutSecretValue', secret)).toEqual([expect.stringContaining('RenewerServiceRole')]);
+    const readers = rolesWith(template, 'secretsmanager:GetSecretValue', secret);
+    expect(readers).toHaveLength(2);
+    expect(readers.every((roles) => /RenewerServiceRole|ReconcilerServiceRole/.test(roles))).toBe(true);
+  });
+
+  test('the first signing credentials are made during the deploy: a trigger runs the renewer once the secret and the root exist', () => {
+    const trigger = Object.values(template.findResources('Custom::Trigger')) as Array<{ Properties: { HandlerArn: unknown; InvocationType: string }; DependsOn?: string[] }>;
+    expect(trigger).toHaveLength(1);
+    expect(JSON.stringify(trigger[0]!.Properties.HandlerArn)).toContain('Renewer');
+    // Waited for (a failed first renewal fails the deploy, rather than leaving documents unsigned).
+    expect(trigger[0]!.Properties.InvocationType).toBe('RequestResponse');
+    const secret = logicalId(template, 'AWS::SecretsManager::Secret', (r) => JSON.stringify(r).includes('online document key'));
+    expect(trigger[0]!.DependsOn).toEqual(expect.arrayContaining([secret]));
+  });
+
+  test('rotation: with two roots configured, the renewer may sign with both (to announce the new one) and the last is active', () => {
+    const rotatingApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const roots = ['arn:aws:kms:eu-central-1:123456789012:key/11111111-1111-1111-1111-111111111111', 'arn:aws:kms:eu-central-1:123456789012:key/22222222-2222-2222-2222-222222222222'];
+    const rotating = Template.fromStack(new RingmasterStack(rotatingApp, 'Ringmaster-rotating', { stage: 'rotating', env: { account: '123456789012', region: 'eu-central-1' }, documentRootKeyArns: roots }));
+    rotating.resourcePropertiesCountIs('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256' }, 0);
+    rotating.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RINGMASTER_ROOT_KEY_IDS: roots.join(',') }) } });
+    const signing = grantsIn(rotating).filter((g) => g.actions.includes('kms:Sign'));
+    expect(signing.every((g) => g.roles.includes('RenewerServiceRole'))).toBe(true);
+    expect(roots.every((arn) => signing.some((g) => g.resource.includes(arn)))).toBe(true);
+  });
+});
+
+describe('push over AWS IoT Core', () => {
+  const devicePolicy = () => (Object.values(template.findResources('AWS::IoT::Policy'))[0] as { Properties: { PolicyDocument: { Statement: Array<{ Action: string; Resource: unknown; Condition?: unknown }> } } }).Properties.PolicyDocument.Statement;
+
+  test('a VM\'s certificate may connect as its own thing and read its own nudge topic, nothing else (no publish)', () => {
+    const statements = devicePolicy();
+    expect(statements.map((s) => s.Action).sort()).toEqual(['iot:Connect', 'iot:Receive', 'iot:Subscribe']);
+    const resource = (action: string) => JSON.stringify(statements.find((s) => s.Action === action)!.Resource);
+    expect(resource('iot:Connect')).toContain(':client/${iot:Connection.Thing.ThingName}');
+    expect(resource('iot:Subscribe')).toContain(':topicfilter/ringmaster/nudges/${iot:Connection.Thing.ThingName}');
+    expect(resource('iot:Receive')).toContain(':topic/ringmaster/nudges/${iot:Connection.Thing.ThingName}');
+    expect(JSON.stringify(statements)).not.toMatch(/nudges\/\*|iot:\*|iot:Publish/);
+  });
+
+  test('with the data endpoint given, the reconciler alone may publish nudges, and is told where', () => {
+    expect(rolesWith(template, 'iot:Publish')).toEqual([]);
+    const pushApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const endpoint = 'https://example-ats.iot.eu-central-1.amazonaws.com';
+    const pushing = Template.fromStack(new RingmasterStack(pushApp, 'Ringmaster-push', { stage: 'push', env: { account: '123456789012', region: 'eu-central-1' }, iotDataEndpoint: endpoint }));
+    expect(rolesWith(pushing, 'iot:Publish')).toEqual([expect.stringContaining('ReconcilerServiceRole')]);
+    expect(grantsIn(pushing).find((g) => g.actions.includes('iot:Publish'))!.resource).toContain(':topic/ringmaster/nudges/*');
+    pushing.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RINGMASTER_IOT_ENDPOINT: endpoint }) } });
+  });
 });
 
 test("the reconciler tells VMs where to order TLS certificates: Let's Encrypt production unless the stack says otherwise; a bad setting fails the synth naming the property", () => {

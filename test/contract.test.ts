@@ -2,14 +2,15 @@
 import { agentReportSchema, type ReadReport, type RecentOutcome, withOutcome } from '../shared/contract/agent-report.ts';
 import { historyView } from '../shared/contract/history-view.ts';
 import { signDocument, storedDocumentSchema, type StoredDocuments, verifyStoredDocument } from '../shared/contract/document-envelope.ts';
-import { ed25519Signer, newSigningKeyPem, publicKeyText, trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
+import { startingTrust } from '../shared/contract/root-announcement.ts';
 import { ROUTE_IDS, responsesOf, routePath, routes, type RouteSpec, routeUrl } from '../shared/contract/routes.ts';
 import { statusView } from '../shared/contract/status-view.ts';
 import { kubeconfigKeyPattern, reportedVm, storeKeys } from '../shared/contract/store-layout.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { rgStatusSchema } from '../shared/state/status.ts';
 import { documentOf, example } from './helpers/fixtures.ts';
-import { TEST_SIGNER, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
+import { newTestRoot, signerUnder, TEST_ROOT, TEST_SIGNER, TEST_TRUSTED_KEYS } from './helpers/signing.ts';
 
 describe('routes', () => {
   test('every {name} of a path has a schema, and every schema a {name}', () => {
@@ -66,18 +67,23 @@ describe('stored document envelope', () => {
   const content = { ...documentOf(computeDesiredState(example('reference-architecture')).documents, 'web01'), generation: 3 };
   const now = new Date('2026-12-02T10:00:00Z');
   const expiresAt = '2026-12-09T10:00:00Z';
-  const document = signDocument({ ...content, expiresAt }, TEST_SIGNER);
-  const policy = { owner: { resourceGroup: 'demo', vm: 'web01' }, trustedKeys: TEST_TRUSTED_KEYS, now, appliedGeneration: 3 };
+  // Delegated from a date before `now` (the shared test signer's starts a day before the real clock).
+  const signer = signerUnder(TEST_ROOT, { notBefore: new Date('2026-11-01T00:00:00Z') });
+  const document = signDocument({ ...content, expiresAt }, signer);
+  const trust = startingTrust(TEST_TRUSTED_KEYS, undefined);
+  const policy = { owner: { resourceGroup: 'demo', vm: 'web01' }, trust, now, appliedGeneration: 3 };
   const check = (value: unknown, overrides: Partial<typeof policy> = {}) => verifyStoredDocument(typeof value === 'string' ? value : JSON.stringify(value), { ...policy, ...overrides });
 
-  test('a document signed by a trusted key, for its owner, not expired and not older verifies', () => {
-    expect(check(document)).toEqual({ document: storedDocumentSchema.parse(document) });
+  test('a document signed under a trusted root, for its owner, not expired and not older verifies', () => {
+    expect(check(document)).toEqual({ document: storedDocumentSchema.parse(document), trust, trustChanged: false });
     // The content hash leaves the envelope out: the same content under another generation keeps it.
-    expect(signDocument({ ...content, generation: 4, expiresAt }, TEST_SIGNER).hash).toBe(document.hash);
+    expect(signDocument({ ...content, generation: 4, expiresAt }, signer).hash).toBe(document.hash);
   });
 
   test('each way a document can be wrong is refused with its reason', () => {
-    const stranger = ed25519Signer(newSigningKeyPem());
+    const stranger = signerUnder(newTestRoot());
+    const lapsed = signerUnder(TEST_ROOT, { notBefore: new Date('2026-11-20T00:00:00Z'), notAfter: new Date('2026-11-28T00:00:00Z') });
+    const mismatched = signerUnder(TEST_ROOT, { certifyOther: true });
     const { signature: _signature, ...unsigned } = document;
     const cases: Array<[string, unknown, Partial<typeof policy>, string]> = [
       ['broken JSON', '{"apiVersion":', {}, 'not valid JSON'],
@@ -85,7 +91,11 @@ describe('stored document envelope', () => {
       ['content changed after signing', { ...document, pollIntervalSeconds: 99 }, {}, 'hash'],
       ["another VM's", document, { owner: { resourceGroup: 'demo', vm: 'kube01' } }, 'the document is for demo/web01, not for demo/kube01'],
       ['unsigned', unsigned, {}, 'signature'],
-      ['an untrusted key', signDocument({ ...content, expiresAt }, stranger), {}, `signed by key ${stranger.keyId}, which this agent does not trust`],
+      ['a delegation by an untrusted root', signDocument({ ...content, expiresAt }, stranger), {}, `the delegation of key ${stranger.keyId} is signed by root ${stranger.delegation.rootKeyId}, which this agent does not trust`],
+      ['an expired delegation', signDocument({ ...content, expiresAt }, lapsed), {}, `the delegation of key ${lapsed.keyId} expired at 2026-11-28T00:00:00.000Z`],
+      ['a delegation not yet valid', signDocument({ ...content, expiresAt }, signerUnder(TEST_ROOT, { notBefore: new Date('2026-12-03T00:00:00Z') })), {}, 'holds only from 2026-12-03'],
+      ['a document key the delegation does not certify', signDocument({ ...content, expiresAt }, mismatched), {}, `signed by key ${mismatched.keyId}, but its delegation is for key ${mismatched.delegation.keyId}`],
+      ['a delegation changed after the root signed it', { ...document, signature: { ...document.signature, delegation: { ...document.signature.delegation, notAfter: '2099-01-01T00:00:00Z' } } }, {}, 'does not verify against root'],
       ['the envelope changed after signing', { ...document, expiresAt: '2027-12-09T10:00:00Z' }, {}, 'does not verify'],
       ['expired', document, { now: new Date(expiresAt) }, 'expired at 2026-12-09T10:00:00Z'],
       ['a rollback', document, { appliedGeneration: 4 }, 'generation 3 is older than the running 4 (a rollback)'],
@@ -93,11 +103,12 @@ describe('stored document envelope', () => {
     for (const [what, value, overrides, reason] of cases) expect([what, check(value, overrides)]).toEqual([what, { reason: expect.stringContaining(reason) }]);
   });
 
-  test('trusted keys are read as `agent-credentials` prints them, and anything else is refused with the reason', () => {
-    const pem = newSigningKeyPem();
-    expect(trustedKey(publicKeyText(pem)).keyId).toBe(ed25519Signer(pem).keyId);
-    expect(() => trustedKey('not base64!')).toThrow('must be a public key in base64');
-    expect(() => trustedKey(Buffer.from('hello').toString('base64'))).toThrow('is not a public key');
+  test('root keys are read as `agent-credentials` prints them, and anything else is refused with the reason', () => {
+    expect(trustedRoot(TEST_ROOT.publicKey).keyId).toBe(TEST_ROOT.keyId);
+    expect(() => trustedRoot('not base64!')).toThrow('must be a root public key in base64');
+    expect(() => trustedRoot(Buffer.from('hello').toString('base64'))).toThrow('is not a public key');
+    // An Ed25519 key is an online key, never a root.
+    expect(() => trustedRoot(TEST_SIGNER.delegation.publicKey)).toThrow('must be an ECDSA P-256 root key, not ed25519');
   });
 });
 

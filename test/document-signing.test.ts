@@ -7,14 +7,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
-import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
+import type { LocalControlPlane } from '../local/control-plane.ts';
+import { startDemoControlPlane } from './helpers/local-demo.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
-import { ROOT } from './helpers/fixtures.ts';
 
 const HOUR = 3600_000;
 const dataDir = mkdtempSync(join(tmpdir(), 'ringmaster-signing-'));
@@ -22,13 +21,13 @@ let offset = 0;
 const clock = () => new Date(Date.now() + offset);
 let cp: LocalControlPlane;
 
-const stored = async (vm: string) => JSON.parse((await cp.store.get(storeKeys.desired('demo', vm)))!.body) as { generation: number; expiresAt: string; signature: { keyId: string } };
+const stored = async (vm: string) => JSON.parse((await cp.store.get(storeKeys.desired('demo', vm)))!.body) as { generation: number; expiresAt: string; signature: { keyId: string; delegation: { keyId: string; rootKeyId: string } } };
 function agentFor(vm: string, stateDir: string): Agent {
   const { masterKey } = JSON.parse(readFileSync(join(dataDir, 'cp', 'credentials.json'), 'utf8')) as { masterKey: string };
   return new Agent({
     client: new S3Client({ region: cp.info.region, endpoint: cp.info.s3Endpoint, forcePathStyle: true, credentials: agentCredentials(masterKey, 'demo', vm) }),
     identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm },
-    trustedKeys: [trustedKey(cp.info.documentKey)],
+    trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)),
     root: join(dataDir, 'vm-root'),
     stateDir: join(dataDir, stateDir),
     now: clock,
@@ -36,11 +35,7 @@ function agentFor(vm: string, stateDir: string): Agent {
 }
 
 beforeAll(async () => {
-  cp = await startLocalControlPlane({ dataDir: join(dataDir, 'cp'), apiPort: 0, s3Port: 0, clock });
-  const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8'));
-  const response = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(events) });
-  expect(response.status).toBe(202);
-  await waitFor('the documents of demo', async () => ((await cp.store.list('desired/demo/')).length === 6 ? true : undefined));
+  cp = await startDemoControlPlane({ dataDir: join(dataDir, 'cp'), apiPort: 0, s3Port: 0, clock });
 }, 30_000);
 
 afterAll(async () => {
@@ -53,7 +48,8 @@ test('signed for a week, signed again a day later with the same generation; an e
   const first = await stored('db01');
   expect(first.generation).toBe(1);
   expect(Date.parse(first.expiresAt) - clock().getTime()).toBeGreaterThan(7 * 24 * HOUR - 60_000);
-  expect(first.signature.keyId).toBe(trustedKey(cp.info.documentKey).keyId);
+  // Signed by the online key, which the root `agent-credentials` prints delegated.
+  expect(first.signature.delegation).toMatchObject({ keyId: first.signature.keyId, rootKeyId: trustedRoot(cp.info.trustedRoots[0]!).keyId });
   const agent = agentFor('db01', 'state-a');
   // An empty document writes nothing: taken as `unchanged`.
   expect(await agent.poll()).toMatchObject({ kind: 'unchanged', generation: 1 });

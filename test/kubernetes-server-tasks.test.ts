@@ -6,7 +6,7 @@
  * where only the portal reads them, and stop working when the user loses sudo-srv; nodes are
  * drained through the Eviction API, a PodDisruptionBudget postpones instead of forcing.
  */
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -426,7 +426,7 @@ test("the server's agent applies its document, runs the tasks and reports them: 
   const agent = new Agent({
     client: new S3Client({ region: cp.info.region, endpoint: cp.info.s3Endpoint, forcePathStyle: true, credentials: agentCredentials(masterKey, 'demo', 'kube01') }),
     identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'kube01' },
-    trustedKeys: [trustedKey(cp.info.documentKey)],
+    trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)),
     root: join(work, 'agent-root'),
     stateDir: join(work, 'agent-state-kube01'),
     // No systemd, k3s or PostgreSQL on this machine: the document's service commands succeed without running.

@@ -3,7 +3,8 @@
  * architecture by events, read every VM's document through the S3 protocol, and hold the
  * API to its promises on bad input, duplicates, signatures and poison messages.
  */
-import { trustedKey } from '../shared/contract/document-signing.ts';
+import { trustedRoot } from '../shared/contract/document-signing.ts';
+import { startingTrust } from '../shared/contract/root-announcement.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,7 @@ test("the reference architecture's documents are in the store, valid, and each V
   expect(Object.keys(docs).sort()).toEqual(['db01', 'kube01', 'kube02', 'kube03', 'nfs01', 'web01']);
   for (const document of Object.values(docs)) {
     expect(document.generation).toBe(1);
-    expect(verifyStoredDocument(JSON.stringify(document), { owner: { resourceGroup: 'demo', vm: document.vm }, trustedKeys: [trustedKey(cp.info.documentKey)], now: new Date() })).toHaveProperty('document');
+    expect(verifyStoredDocument(JSON.stringify(document), { owner: { resourceGroup: 'demo', vm: document.vm }, trust: startingTrust(cp.info.trustedRoots.map((text) => trustedRoot(text)), undefined), now: new Date() })).toHaveProperty('document');
   }
   expect(docs.web01.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(['/etc/haproxy/haproxy.cfg', '/etc/nginx/nginx.conf', '/etc/rancher/k3s/config.yaml']));
   expect(docs.kube01.kubernetes.accessUsers).toEqual(['alice']);

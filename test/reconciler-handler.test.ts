@@ -3,7 +3,7 @@
  * batch failures per group, and crashes between its writes that the next run repairs, whatever
  * batch that next run is.
  */
-import { documentSigner } from '../functions/shared/document-signer.ts';
+import { TEST_SIGNER } from './helpers/signing.ts';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { S3Store } from '../adapters/s3-store.ts';
@@ -82,7 +82,7 @@ function handlerWith(store: ObjectStore, deadLetters: Array<[OutgoingMessage, st
   return createReconcilerHandler({
     store,
     masterKey,
-    signer: documentSigner(masterKey),
+    signer: async () => TEST_SIGNER,
     now: () => new Date('2026-12-02T10:00:00Z'),
     logger: createLogger('test'),
     deadLetter: async (m, reason) => void deadLetters.push([m, reason]),

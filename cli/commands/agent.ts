@@ -10,8 +10,9 @@ import { Agent, type LogLevel } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { listenForNudges } from '../../agent/nudge-listener.ts';
+import { listenForMqttNudges } from '../../agent/mqtt-nudge-listener.ts';
 import { createLogger } from '../../functions/shared/logger.ts';
-import { trustedKey } from '../../shared/contract/document-signing.ts';
+import { trustedRoot } from '../../shared/contract/document-signing.ts';
 import { DEFAULT_PREREQUISITE_PATHS } from '../../shared/prerequisites.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
@@ -29,16 +30,20 @@ export interface AgentFlags {
   readonly kubeconfig?: string;
   readonly trustKey?: readonly string[];
   readonly pushUrl?: string;
+  readonly pushMqttUrl?: string;
+  readonly mqttCert?: string;
+  readonly mqttKey?: string;
+  readonly mqttCa?: string;
 }
 
-/** One or more base64 public keys (comma-separated in the environment). */
+/** One or more base64 root public keys (comma-separated in the environment). */
 const trustedKeysSchema = z
   .array(z.string())
-  .min(1, 'name the public key(s) documents must be signed with (`ringmaster agent-credentials` prints it)')
+  .min(1, 'name the root public key(s) documents must be signed under (`ringmaster agent-credentials` prints them)')
   .transform((texts, ctx) =>
     texts.flatMap((text) => {
       try {
-        return [trustedKey(text)];
+        return [trustedRoot(text)];
       } catch (error) {
         ctx.addIssue({ code: 'custom', message: `"${text.slice(0, 20)}…" ${(error as Error).message}` });
         return [];
@@ -58,6 +63,10 @@ const agentConfigSchema = z.strictObject({
   kubeconfig: z.string().regex(/^\//, 'must be an absolute path'),
   trustedKeys: trustedKeysSchema,
   pushUrl: z.url({ protocol: /^https?$/, error: 'must be the http:// or https:// URL of the control plane' }).optional(),
+  pushMqttUrl: z.url({ protocol: /^(mqtts?|wss?)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL of a broker' }).optional(),
+  mqttCert: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  mqttKey: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  mqttCa: z.string().regex(/^\//, 'must be an absolute path').optional(),
 });
 
 const FLAG: Record<string, string> = {
@@ -71,6 +80,10 @@ const FLAG: Record<string, string> = {
   kubeconfig: '--kubeconfig (RINGMASTER_KUBECONFIG)',
   trustedKeys: '--trust-key (RINGMASTER_TRUSTED_KEYS)',
   pushUrl: '--push-url (RINGMASTER_PUSH_URL)',
+  pushMqttUrl: '--push-mqtt-url (RINGMASTER_PUSH_MQTT_URL)',
+  mqttCert: '--mqtt-cert',
+  mqttKey: '--mqtt-key',
+  mqttCa: '--mqtt-ca',
 };
 
 /** Where k3s writes the cluster admin's kubeconfig on the server. */
@@ -90,6 +103,10 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
     trustedKeys: flags.trustKey?.length ? flags.trustKey : (env.RINGMASTER_TRUSTED_KEYS ?? '').split(',').filter((text) => text.trim() !== ''),
     pushUrl: flags.pushUrl ?? env.RINGMASTER_PUSH_URL,
+    pushMqttUrl: flags.pushMqttUrl ?? env.RINGMASTER_PUSH_MQTT_URL,
+    mqttCert: flags.mqttCert,
+    mqttKey: flags.mqttKey,
+    mqttCa: flags.mqttCa,
   });
   if (!parsed.success) throw new InputError('ringmaster agent', fieldErrors(parsed.error).map((e) => `${FLAG[e.field] ?? e.field}: ${e.reason}`));
   const config = parsed.data;
@@ -104,7 +121,27 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json'), toolPaths: DEFAULT_PREREQUISITE_PATHS },
   });
   const client = new S3Client({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}) });
-  const { pushUrl } = config;
+  const { pushUrl, pushMqttUrl } = config;
+  const identity = { resourceGroup: config.resourceGroup, vm: config.vm };
+  type Listen = NonNullable<ConstructorParameters<typeof Agent>[0]['push']>['listen'];
+  const push: Listen | undefined = pushMqttUrl
+    ? (handlers, signal) =>
+        listenForMqttNudges(
+          {
+            url: pushMqttUrl,
+            ...identity,
+            ...(env.RINGMASTER_MQTT_PASSWORD ? { password: env.RINGMASTER_MQTT_PASSWORD } : {}),
+            ...(config.mqttCert ? { certFile: config.mqttCert } : {}),
+            ...(config.mqttKey ? { keyFile: config.mqttKey } : {}),
+            ...(config.mqttCa ? { caFile: config.mqttCa } : {}),
+            log,
+            ...handlers,
+          },
+          signal,
+        )
+    : pushUrl
+      ? (handlers, signal) => listenForNudges({ url: pushUrl, ...identity, region: config.region, credentials: client.config.credentials, log, ...handlers }, signal)
+      : undefined;
   const agent = new Agent({
     client,
     identity: { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm },
@@ -114,15 +151,8 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     prerequisites: DEFAULT_PREREQUISITE_PATHS,
     log,
     kubernetes,
-    // Nudged at once when its document changes; polling goes on, slower, as the safety net.
-    ...(pushUrl
-      ? {
-          push: {
-            listen: (handlers, signal) =>
-              listenForNudges({ url: pushUrl, resourceGroup: config.resourceGroup, vm: config.vm, region: config.region, credentials: client.config.credentials, log, ...handlers }, signal),
-          },
-        }
-      : {}),
+    // Nudged at once when its document changes (MQTT, else the control plane's stream); polling goes on, slower, as the safety net.
+    ...(push ? { push: { listen: push } } : {}),
   });
   if (config.once) {
     const outcome = await agent.poll().finally(() => kubernetes.stop());

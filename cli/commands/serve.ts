@@ -8,7 +8,9 @@ import { join, resolve } from 'node:path';
 import { type ConnectionInfo, LOCAL_BUCKET, LOCAL_REGION, startLocalControlPlane } from '../../local/control-plane.ts';
 import { loadOrCreateCredentials } from '../../local/credentials.ts';
 import { agentCredentials } from '../../shared/agent-identity.ts';
-import { documentPublicKey } from '../../functions/shared/document-signer.ts';
+import { addLocalRoot, localRoots, localTrustedRoots, retireLocalRoot } from '../../local/root-keys.ts';
+import { readSigningCredentials } from '../../shared/contract/signing-credentials.ts';
+import { readFileSync } from 'node:fs';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
 import { acmeSettingsFrom, InputError } from '../input.ts';
 
@@ -20,6 +22,8 @@ export interface ServeOptions {
   readonly publicUrl?: string;
   readonly readyFile?: string;
   readonly showCredentials?: boolean;
+  /** An MQTT broker to publish nudges on too; its account from RINGMASTER_MQTT_USERNAME / RINGMASTER_MQTT_PASSWORD. */
+  readonly mqttUrl?: string;
   /** Where VMs order TLS certificates (else $RINGMASTER_ACME_DIRECTORY / $RINGMASTER_ACME_EMAIL, else Let's Encrypt production). */
   readonly acmeDirectory?: string;
   readonly acmeEmail?: string;
@@ -35,6 +39,7 @@ export function describeConnection(info: ConnectionInfo, showCredentials: boolea
     `  API token     ${secret(info.apiToken)}`,
     `  S3 endpoint   ${info.s3Endpoint}   bucket ${info.bucket}, region ${info.region}, path-style`,
     `  S3 key        ${info.accessKeyId} / ${secret(info.secretAccessKey)}`,
+    `  Root keys     ${info.trustedRoots.join(', ')}   (agents trust these: RINGMASTER_TRUSTED_KEYS)`,
     ...(info.acme ? [`  ACME          ${info.acme.directoryUrl}${info.acme.email ? `   account ${info.acme.email}` : ''}   (VMs order their TLS certificates here)`] : []),
     '',
     'Try:',
@@ -55,6 +60,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     s3Port: options.s3Port,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
     ...(options.historyDepth ? { historyDepth: options.historyDepth } : {}),
+    // The broker password stays out of the command line (and so out of `ps`).
+    ...(options.mqttUrl
+      ? {
+          mqtt: {
+            url: options.mqttUrl,
+            ...(process.env.RINGMASTER_MQTT_USERNAME ? { username: process.env.RINGMASTER_MQTT_USERNAME } : {}),
+            ...(process.env.RINGMASTER_MQTT_PASSWORD ? { password: process.env.RINGMASTER_MQTT_PASSWORD } : {}),
+          },
+        }
+      : {}),
   });
   if (options.readyFile) writeFileSync(options.readyFile, `${JSON.stringify(controlPlane.info)}\n`, { mode: 0o600 });
   process.stdout.write(`${describeConnection(controlPlane.info, options.showCredentials ?? false)}\n`);
@@ -79,6 +94,8 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
   if (!existsSync(file)) throw new InputError(file, ['no local control plane data here: start it once with `npx ringmaster serve`']);
   const { masterKey } = loadOrCreateCredentials(file);
   const { accessKeyId, secretAccessKey } = agentCredentials(masterKey, rg, vm);
+  const roots = localTrustedRoots(dataDir);
+  if (roots.length === 0) throw new InputError(dataDir, ['no root key yet: start the control plane once with `npx ringmaster serve` (it makes one)']);
   process.stdout.write(
     [
       `RINGMASTER_RESOURCE_GROUP=${rg}`,
@@ -87,12 +104,42 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
       `AWS_REGION=${LOCAL_REGION}`,
       `AWS_ACCESS_KEY_ID=${accessKeyId}`,
       `AWS_SECRET_ACCESS_KEY=${secretAccessKey}`,
-      // Not a secret: the public key the agent checks every document's signature with.
-      `RINGMASTER_TRUSTED_KEYS=${documentPublicKey(masterKey)}`,
+      // Not a secret: the root keys the agent checks every document's delegation with.
+      `RINGMASTER_TRUSTED_KEYS=${roots.join(',')}`,
       // Where the agent hears of its document's changes at once (serve's API, default port).
       `RINGMASTER_PUSH_URL=http://127.0.0.1:7480`,
       '',
     ].join('\n'),
   );
+  return 0;
+}
+
+/**
+ * `ringmaster roots list|add|retire`: the local root keys. `add` makes the next root (announced
+ * by the current one, active from the next renewal: at start, or within the hour); `retire`
+ * destroys an old root once its successor is announced, and the next renewal tells agents.
+ */
+export function manageRoots(action: 'list' | 'add' | 'retire', dataDir: string, keyId?: string): number {
+  if (!existsSync(join(dataDir, 'credentials.json'))) throw new InputError(dataDir, ['no local control plane data here: start it once with `npx ringmaster serve`']);
+  if (action === 'add') {
+    process.stdout.write(`added root ${addLocalRoot(dataDir).keyId}; \`ringmaster serve\` announces it at its next start or renewal\n`);
+  } else if (action === 'retire') {
+    if (!keyId || !/^[0-9a-f]{16}$/.test(keyId)) throw new InputError('key id', [`"${keyId ?? ''}" must be a root key id (16 hex digits, as \`ringmaster roots list\` prints them)`]);
+    try {
+      retireLocalRoot(dataDir, keyId);
+    } catch (error) {
+      throw new InputError('ringmaster roots retire', [(error as Error).message]);
+    }
+    process.stdout.write(`retired root ${keyId} (its private key is destroyed); the next renewal tells agents\n`);
+  } else {
+    const signingFile = join(dataDir, 'signing.json');
+    const credentials = existsSync(signingFile) ? readSigningCredentials(readFileSync(signingFile, 'utf8')) : undefined;
+    const roots = localRoots(dataDir);
+    for (const [i, root] of roots.entries()) {
+      const state = [i === roots.length - 1 ? 'active' : 'previous', credentials?.roots.includes(root.keyId) ? 'announced' : 'not announced yet'].join(', ');
+      process.stdout.write(`${root.keyId}  ${state}  ${root.publicKey}\n`);
+    }
+    for (const retired of credentials?.retired ?? []) process.stdout.write(`${retired}  retired\n`);
+  }
   return 0;
 }

@@ -12,8 +12,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ControlPlaneEvent, controlPlaneEventSchema } from '../../shared/events/control-plane-event.ts';
 import type { AcmeSettings } from '../../shared/certificates/acme-settings.ts';
 import type { Layout } from '../../shared/layout.ts';
-import { signDocument } from '../../shared/contract/document-envelope.ts';
-import type { DocumentSigner } from '../../shared/contract/document-signing.ts';
+import { type DocumentSigner, signDocument, signingEpoch } from '../../shared/contract/document-envelope.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
 import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../../shared/ports.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
@@ -32,8 +31,12 @@ export interface ReconcilerDependencies {
   /** Moves a message that can never be processed to the dead-letter queue, with the reason. */
   readonly deadLetter: (message: PoisonMessage, reason: string) => Promise<void>;
   readonly masterKey: string;
-  /** Signs every document written (the agents trust its public key). */
-  readonly signer: DocumentSigner;
+  /**
+   * What signs every document written: the current online key and its delegation (renewed
+   * daily by the renewer, so asked for at each run; a cached read is fine). Asked before any
+   * write: without credentials (the renewer never ran) nothing is touched and the group is retried.
+   */
+  readonly signer: () => Promise<DocumentSigner>;
   readonly logger: Logger;
   /** The API's URL as clusters reach it (their servers call it back), when the control plane has one. */
   readonly apiUrl?: string;
@@ -98,7 +101,10 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
         strays: found.strays,
       });
     }
+    // Asked before computing (cached by the shell): which epoch copies are signed in decides what is signed again.
+    const signer = await deps.signer();
     const plan = reconcile(state ?? emptyState(group), events, {
+      signingEpoch: signingEpoch(signer),
       masterKey: deps.masterKey,
       now: now().toISOString(),
       ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}),
@@ -128,7 +134,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     const rewritten = new Set(plan.writes.map((document) => storeKeys.desired(group, document.vm)));
     await inParallel(found?.strays.filter((key) => !rewritten.has(key)) ?? [], MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
-      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, deps.signer)));
+      await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, signer)));
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
     await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));

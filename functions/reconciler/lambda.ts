@@ -1,16 +1,20 @@
 /** AWS Lambda entry: the SQS FIFO event source (partial batch responses enabled). */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent } from 'aws-lambda';
-import { awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
-import { documentSigner } from '../shared/document-signer.ts';
+import { awsDocumentSigner, awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createReconcilerHandler } from './handler.ts';
+import { nudgingStore } from '../shared/nudging-store.ts';
+import { IotNudgePublisher } from '../../adapters/iot-nudge-publisher.ts';
 import { parseAcmeSettings } from '../../shared/certificates/acme-settings.ts';
 
 const env = awsEnvironment();
 const queue = awsQueue(env);
-const store = awsStore(env);
 const logger = createLogger('ringmaster-reconciler');
+// With IoT Core, each document written nudges its VM's agent at once (polling stays the safety net).
+const store = env.RINGMASTER_IOT_ENDPOINT
+  ? nudgingStore(awsStore(env), [new IotNudgePublisher({ endpoint: env.RINGMASTER_IOT_ENDPOINT })], (error) => logger.warn('nudge not published', { error: (error as Error).message }))
+  : awsStore(env);
 const metrics = new Metrics({ namespace: 'Ringmaster', serviceName: 'reconciler' });
 let reconciler: ReturnType<typeof createReconcilerHandler> | undefined;
 
@@ -19,7 +23,7 @@ async function build(): Promise<ReturnType<typeof createReconcilerHandler>> {
   return createReconcilerHandler({
     store,
     masterKey: key,
-    signer: documentSigner(key),
+    signer: () => awsDocumentSigner(env),
     logger,
     // A copy to the DLQ with the reason; Lambda then deletes the original as processed.
     deadLetter: (message, reason) => queue.sendDeadLetter(message, reason),

@@ -17,10 +17,11 @@ export interface RefreshDependencies {
 }
 
 export function createRefreshHandler(deps: RefreshDependencies) {
-  return async (): Promise<{ refreshed: number }> => {
+  /** `occasion`: why, when not the timer (it names the events, so the hour's refresh does not swallow them). */
+  return async (occasion?: string): Promise<{ refreshed: number }> => {
     const now = deps.now?.() ?? new Date();
     const groups = (await deps.store.list(storePrefixes.state)).flatMap((key) => stateGroup(key) ?? []);
-    await deps.queue.send(groups.map((rg) => refreshEvent(rg, now)).map((event) => ({ id: event.id, group: event.resourceGroup, body: JSON.stringify(event) })));
+    await deps.queue.send(groups.map((rg) => refreshEvent(rg, now, occasion)).map((event) => ({ id: event.id, group: event.resourceGroup, body: JSON.stringify(event) })));
     deps.logger.info('refresh queued', { groups: groups.length });
     return { refreshed: groups.length };
   };

@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { canonicalJson, contentHash, sha256Hex } from '../hash.ts';
 import { vmDocumentContentSchema, vmDocumentSchema } from '../schema/document.ts';
 import { fieldErrors, formatFieldErrors } from '../schema/errors.ts';
-import { type DocumentSigner, type TrustedKey, verifySignature } from './document-signing.ts';
+import { checkDelegation, type Delegation, delegationHoldsAt, delegationSchema, keyIdSchema } from './delegation.ts';
+import { verifyOnlineSignature } from './document-signing.ts';
+import { followAnnouncements, type RootAnnouncement, rootAnnouncementSchema, type RootTrust } from './root-announcement.ts';
 
 const envelopeShape = {
   /** `sha256:<hex>` of the content (see `documentHash`). */
@@ -18,8 +20,18 @@ const envelopeShape = {
   generation: z.number().int().min(1),
   /** Until when an agent may apply this copy: a stale copy cannot be served for ever. Re-signed well before. */
   expiresAt: z.iso.datetime({ offset: true }),
-  /** Ed25519 over the statement (`documentStatement`), by the key `keyId` names. */
-  signature: z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be a key id (16 hex digits)'), value: z.base64() }),
+  /**
+   * Ed25519 over the statement (`documentStatement`) by the online key `keyId` names, with the
+   * root's delegation of that key, and the control plane's root announcements (rotation) for
+   * agents to follow first. Those two carry their own root signatures: the document's need not
+   * cover them (taking one away only gets the document refused).
+   */
+  signature: z.strictObject({
+    keyId: keyIdSchema,
+    value: z.base64(),
+    delegation: delegationSchema,
+    announcements: z.array(rootAnnouncementSchema).max(64).optional(),
+  }),
 };
 
 /** The envelope's fields: they describe the stored copy, so the content hash leaves them out. */
@@ -46,8 +58,25 @@ export function documentStatement(document: Pick<StoredDocument, 'apiVersion' | 
   return Buffer.from(`ringmaster.io/document-signature/v1\n${canonicalJson({ apiVersion, kind, resourceGroup, vm, generation, expiresAt, hash })}`);
 }
 
+/** What the control plane signs documents with: its online key, that key's delegation, the root announcements. */
+export interface DocumentSigner {
+  readonly keyId: string;
+  sign(statement: Buffer): Buffer;
+  readonly delegation: Delegation;
+  readonly announcements: readonly RootAnnouncement[];
+}
+
+/**
+ * Which roots a signer's documents are under: the delegating root and how many announcements
+ * they carry. When it changes (a rotation), every document is signed again (shared/state/resigning.ts).
+ */
+export function signingEpoch(signer: Pick<DocumentSigner, 'delegation' | 'announcements'>): string {
+  return `${signer.delegation.rootKeyId}+${signer.announcements.length}`;
+}
+
 export function signDocument(document: UnsignedDocument, signer: DocumentSigner): StoredDocument {
-  return { ...document, signature: { keyId: signer.keyId, value: signer.sign(documentStatement(document)).toString('base64') } };
+  const value = signer.sign(documentStatement(document)).toString('base64');
+  return { ...document, signature: { keyId: signer.keyId, value, delegation: signer.delegation, ...(signer.announcements.length > 0 ? { announcements: [...signer.announcements] } : {}) } };
 }
 
 /**
@@ -72,6 +101,8 @@ export function hasValidHash(document: Readonly<Record<string, unknown>>): boole
 }
 
 export type DocumentCheck = { readonly document: StoredDocument } | { readonly reason: string };
+/** A fetched document that verified, and the agent's root trust after the announcements it carried. */
+export type VerifiedDocument = { readonly document: StoredDocument; readonly trust: RootTrust; readonly trustChanged: boolean } | { readonly reason: string };
 
 /**
  * Parses a stored document's text: JSON, the schema, every hash. Enough for a copy the agent
@@ -99,33 +130,45 @@ export function notOwnedBy(document: Pick<StoredDocument, 'resourceGroup' | 'vm'
 export interface TrustPolicy {
   /** Whose document the reader expects: an agent accepts only its own. */
   readonly owner: { readonly resourceGroup: string; readonly vm: string };
-  /** The control plane's document keys this reader trusts. */
-  readonly trustedKeys: readonly TrustedKey[];
+  /** The root keys this reader trusts (and those it retired). */
+  readonly trust: RootTrust;
   readonly now: Date;
   /** The generation running now: a lower one is a rollback. */
   readonly appliedGeneration?: number;
+  /** The fingerprint of a delegation this reader verified before (`delegationFingerprint`): not verified again. */
+  readonly verifiedDelegation?: string;
 }
 
 /**
  * Everything an agent checks before it acts on a fetched document: it is well formed, its
- * hashes hold, it is this VM's, a trusted key signed it, it has not expired, and it does not
- * go back to an older generation. The reason says which check failed. Every reader of
- * fetched documents goes through here, so they cannot disagree.
+ * hashes hold, it is this VM's, its root announcements follow from a trusted root, a trusted
+ * root delegated its key and the delegation holds, the signature verifies, it has not expired,
+ * and it does not go back to an older generation. The reason says which check failed. Every
+ * reader of fetched documents goes through here, so they cannot disagree.
  */
-export function verifyStoredDocument(body: string, policy: TrustPolicy): DocumentCheck {
+export function verifyStoredDocument(body: string, policy: TrustPolicy): VerifiedDocument {
   const parsed = parseStoredDocument(body);
-  if ('reason' in parsed) return parsed;
-  const { document } = parsed;
+  return 'reason' in parsed ? parsed : verifyParsedDocument(parsed.document, policy);
+}
+
+/** The checks of `verifyStoredDocument` after parsing: owner, roots, delegation, signature, expiry, rollback. */
+export function verifyParsedDocument(document: StoredDocument, policy: TrustPolicy): VerifiedDocument {
   const foreign = notOwnedBy(document, policy.owner);
   if (foreign) return { reason: foreign };
-  const key = policy.trustedKeys.find((trusted) => trusted.keyId === document.signature.keyId);
-  if (!key) return { reason: `the document is signed by key ${document.signature.keyId}, which this agent does not trust` };
-  if (!verifySignature(key, documentStatement(document), Buffer.from(document.signature.value, 'base64'))) return { reason: `the signature by key ${key.keyId} does not verify` };
+  const followed = followAnnouncements(policy.trust, document.signature.announcements ?? []);
+  if ('reason' in followed) return followed;
+  const { delegation } = document.signature;
+  const delegated = checkDelegation(delegation, followed.trust.roots, policy.verifiedDelegation);
+  if ('reason' in delegated) return delegated;
+  if (document.signature.keyId !== delegation.keyId) return { reason: `the document is signed by key ${document.signature.keyId}, but its delegation is for key ${delegation.keyId}` };
+  if (!verifyOnlineSignature(delegated.key, documentStatement(document), Buffer.from(document.signature.value, 'base64'))) return { reason: `the signature by key ${delegation.keyId} does not verify` };
   if (Date.parse(document.expiresAt) <= policy.now.getTime()) return { reason: `the document expired at ${document.expiresAt} (a stale copy: the control plane re-signs documents long before)` };
+  const lapsed = delegationHoldsAt(delegation, policy.now);
+  if (lapsed) return { reason: lapsed };
   if (policy.appliedGeneration !== undefined && document.generation < policy.appliedGeneration) {
     return { reason: `generation ${document.generation} is older than the running ${policy.appliedGeneration} (a rollback)` };
   }
-  return { document };
+  return { document, trust: followed.trust, trustChanged: followed.changed };
 }
 
 /** Which copy a stored document is (hash, generation, expiry), without checking its content. */

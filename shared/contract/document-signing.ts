@@ -1,18 +1,20 @@
 /**
- * Document signatures: the control plane signs every stored document with an Ed25519 key, and
- * an agent applies only documents signed by a key it trusts. A VM so trusts a document
- * because the control plane signed it, not because it sits in the bucket: whoever can write
- * `desired/` (a bucket admin, a leaked operator key, a bug in a function) cannot make it act.
+ * The keys of document signatures. The control plane signs every stored document with an
+ * online Ed25519 key; a root key (ECDSA P-256: a KMS key in AWS, a file in the data dir
+ * locally) certifies that online key for a few days (delegation.ts); an agent applies only
+ * documents whose chain ends at a root it trusts. A VM so trusts a document because the
+ * control plane signed it, not because it sits in the bucket: whoever can write `desired/`
+ * (a bucket admin, a leaked operator key, a bug in a function) cannot make it act.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 
-/** Signs the statement bytes of a document (see document-envelope.ts). */
-export interface DocumentSigner {
+/** Signs the statement bytes of a document with an online key (see document-envelope.ts). */
+export interface OnlineSigner {
   readonly keyId: string;
   sign(statement: Buffer): Buffer;
 }
 
-/** A public key an agent trusts, by its id. */
+/** A root public key an agent trusts, by its id. */
 export interface TrustedKey {
   readonly keyId: string;
   readonly key: KeyObject;
@@ -37,7 +39,7 @@ export function newSigningKeyPem(): string {
   return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
-export function ed25519Signer(privateKeyPem: string): DocumentSigner {
+export function ed25519Signer(privateKeyPem: string): OnlineSigner {
   const privateKey = createPrivateKey(privateKeyPem);
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new TypeError(`the document signing key must be Ed25519, not ${privateKey.asymmetricKeyType}`);
   const keyId = keyIdOf(createPublicKey(privateKey));
@@ -49,20 +51,51 @@ export function publicKeyText(privateKeyPem: string): string {
   return createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'der' }).toString('base64');
 }
 
-/** Reads a trusted public key given as `publicKeyText` prints it; throws with the reason otherwise. */
-export function trustedKey(text: string): TrustedKey {
+/**
+ * Reads a root key given as `ringmaster agent-credentials` prints it (base64 of SPKI DER);
+ * throws with the reason otherwise. Roots are ECDSA P-256, in AWS and locally alike: the
+ * algorithm of a KMS key moto and AWS both sign with (see delegation.ts).
+ */
+export function trustedRoot(text: string): TrustedKey {
   const trimmed = text.trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new TypeError('must be a public key in base64 (as `ringmaster agent-credentials` prints it)');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new TypeError('must be a root public key in base64 (as `ringmaster agent-credentials` prints it)');
   let key: KeyObject;
   try {
     key = createPublicKey({ key: Buffer.from(trimmed, 'base64'), format: 'der', type: 'spki' });
   } catch {
     throw new TypeError('is not a public key (base64 of SPKI DER)');
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new TypeError(`must be an Ed25519 key, not ${key.asymmetricKeyType}`);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new TypeError(`must be an ECDSA P-256 root key, not ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}`);
+  }
   return { keyId: keyIdOf(key), key };
 }
 
-export function verifySignature(trusted: TrustedKey, statement: Buffer, signature: Buffer): boolean {
-  return verify(null, statement, trusted.key, signature);
+/** The public half of a key as agents and documents carry it: base64 of its SPKI DER. */
+export function spkiText(key: KeyObject): string {
+  return key.export({ type: 'spki', format: 'der' }).toString('base64');
+}
+
+/** An online (Ed25519) public key read from `spkiText`; undefined when it is not one. */
+export function onlineKeyOf(text: string): KeyObject | undefined {
+  try {
+    const key = createPublicKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'spki' });
+    return key.asymmetricKeyType === 'ed25519' ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Ed25519 verification of a document statement by an online key. */
+export function verifyOnlineSignature(key: KeyObject, statement: Buffer, signature: Buffer): boolean {
+  return verify(null, statement, key, signature);
+}
+
+/** ECDSA P-256 / SHA-256 verification of a root's DER signature (what KMS `Sign` with ECDSA_SHA_256 returns). */
+export function verifyRootSignature(root: TrustedKey, statement: Buffer, signature: Buffer): boolean {
+  try {
+    return verify('sha256', statement, { key: root.key, dsaEncoding: 'der' }, signature);
+  } catch {
+    return false;
+  }
 }

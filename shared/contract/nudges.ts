@@ -1,9 +1,10 @@
 /**
  * Push, with polling as the safety net: when a VM's document changes, the control plane nudges
  * that VM ("generation N is ready") and its agent fetches at once; polling goes on, slowed, so a
- * lost nudge costs at most one safety interval. Locally the channel is a stream of server-sent
- * events from `ringmaster serve`, signed for with the agent's own key and carrying only that
- * VM's nudges. A nudge carries no content: the agent still fetches and verifies the signed
+ * lost nudge costs at most one safety interval. Two channels carry the same nudges: a stream of
+ * server-sent events from `ringmaster serve`, signed for with the agent's own key, and MQTT (AWS
+ * IoT Core in AWS, any broker locally), on a topic only that VM may subscribe to. A VM hears
+ * only its own nudges either way. A nudge carries no content: the agent still fetches and verifies the signed
  * document, so a forged nudge can at most cause one extra (conditional) GET.
  */
 import { z } from 'zod';
@@ -33,3 +34,14 @@ export const NUDGE_SIGNING_SERVICE = 'ringmaster';
 export function safetyPollSeconds(roles: readonly KubernetesRole[] | undefined, settings: { gateway: number; other: number } = { gateway: 60, other: 300 }): number {
   return roles?.includes('webgateway') ? settings.gateway : settings.other;
 }
+
+/**
+ * A VM's name on the MQTT broker (its AWS IoT thing name, its user on a local broker): group and
+ * VM joined by `_`, which neither may contain (DNS labels), so two VMs never share one; IoT thing
+ * names allow letters, digits, `:`, `_` and `-`, mosquitto user names anything but `:`.
+ */
+export const deviceName = (resourceGroup: string, vm: string) => `${resourceGroup}_${vm}`;
+
+/** The MQTT topic a VM's nudges are published on: only that VM may subscribe to it (IoT policy, broker ACL). */
+export const NUDGE_TOPIC_PREFIX = 'ringmaster/nudges/';
+export const nudgeTopic = (resourceGroup: string, vm: string) => `${NUDGE_TOPIC_PREFIX}${deviceName(resourceGroup, vm)}`;

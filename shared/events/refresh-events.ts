@@ -10,8 +10,12 @@ export const refreshEventSchema = queuedEventSchema('documents.refresh', z.stric
 
 export type RefreshEvent = z.output<typeof refreshEventSchema>;
 
-/** One refresh per group and hour: sent twice (two timers, a retry), the queue keeps one. */
-export function refreshEvent(resourceGroup: string, now: Date): RefreshEvent {
-  const hour = now.toISOString().slice(0, 13);
-  return { id: `refresh-${resourceGroup}-${hour}`, type: 'documents.refresh', resourceGroup, occurredAt: now.toISOString(), payload: {} };
+/**
+ * One refresh per group and hour: sent twice (two timers, a retry), the queue keeps one. A
+ * refresh for an occasion (a new signing epoch: a root added or retired) has its own id, so it
+ * is not taken for the hour's.
+ */
+export function refreshEvent(resourceGroup: string, now: Date, occasion?: string): RefreshEvent {
+  const when = occasion ?? now.toISOString().slice(0, 13);
+  return { id: `refresh-${resourceGroup}-${when}`, type: 'documents.refresh', resourceGroup, occurredAt: now.toISOString(), payload: {} };
 }

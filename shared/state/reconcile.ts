@@ -11,7 +11,8 @@
  * this state's documents: every one written again, every other object deleted. Generations
  * stay monotonic because the intent records the generations before any document carries them.
  */
-import { DOCUMENT_RESIGN_AFTER_MS, DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/document-envelope.ts';
+import { DOCUMENT_VALIDITY_MS, type UnsignedDocument } from '../contract/document-envelope.ts';
+import { copiesToResign } from './resigning.ts';
 import { type ClusterAuth, clusterKeyFingerprint } from '../contract/cluster-auth.ts';
 import { storeKeys } from '../contract/store-layout.ts';
 import type { AcmeSettings } from '../certificates/acme-settings.ts';
@@ -36,6 +37,8 @@ export interface ReconcileContext extends ReducerContext {
   readonly stored?: Readonly<Record<string, StoredDocumentRecord>>;
   /** Generations kept per VM in the audit trail (default DEFAULT_HISTORY_DEPTH). */
   readonly historyDepth?: number;
+  /** The signer's epoch (`signingEpoch`): copies signed in another one are signed again. */
+  readonly signingEpoch?: string;
   /** Where VMs order their TLS certificates (default: Let's Encrypt production). */
   readonly acme?: AcmeSettings;
 }
@@ -89,12 +92,17 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const documents: RgState['documents'] = {};
   const now = Date.parse(context.now);
   const expiresAt = new Date(now + DOCUMENT_VALIDITY_MS).toISOString();
-  // A copy signed more than a day ago is signed again (same content, same generation): an agent
-  // never meets an expired document while the control plane runs.
-  const fresh = (signedUntil: string | undefined) => signedUntil !== undefined && Date.parse(signedUntil) > now + DOCUMENT_VALIDITY_MS - DOCUMENT_RESIGN_AFTER_MS;
+  // A copy signed more than a day ago (or in another signing epoch) is signed again, same content
+  // and generation, a share of them per run: an agent never meets an expired document while the
+  // control plane runs, and no run signs a whole large group at once.
+  const sameContent = desired.documents.flatMap((document) => {
+    const previous = state.documents[document.vm];
+    return previous?.hash === document.hash ? [{ vm: document.vm, expiresAt: previous.expiresAt, epoch: previous.epoch }] : [];
+  });
+  const resign = copiesToResign(sameContent, desired.documents.length, now, context.signingEpoch);
   for (const document of desired.documents) {
     const previous = state.documents[document.vm];
-    if (!repair && previous?.hash === document.hash && fresh(previous.expiresAt)) {
+    if (!repair && previous?.hash === document.hash && !resign.has(document.vm)) {
       documents[document.vm] = previous;
     } else {
       // Never a generation lower than one stored: an agent that applied it would refuse ours.
@@ -102,7 +110,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
       const same = previous?.hash === document.hash && (onStore === undefined || onStore.generation <= previous.generation);
       const generation = same && previous ? previous.generation : Math.max(previous?.generation ?? 0, onStore?.generation ?? 0) + 1;
       writes.push({ ...document, generation, expiresAt });
-      documents[document.vm] = { hash: document.hash, generation, expiresAt };
+      documents[document.vm] = { hash: document.hash, generation, expiresAt, ...(context.signingEpoch ? { epoch: context.signingEpoch } : {}) };
     }
   }
   const present = new Set(state.description.vms.map((vm) => vm.name));
@@ -152,7 +160,8 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     documents: [...present].sort().map((vm) => ({
       vm,
       roles: roles.get(vm) ?? [],
-      ...(documents[vm] ?? {}),
+      // What the stored copy is (its signing epoch is the state's own bookkeeping).
+      ...(documents[vm] ? { generation: documents[vm].generation, hash: documents[vm].hash, ...(documents[vm].expiresAt ? { expiresAt: documents[vm].expiresAt } : {}) } : {}),
       blockedBy: [...(blockedBy.get(vm) ?? [])],
     })),
     rejections: next.rejections,

@@ -55,7 +55,7 @@ export const rgStateSchema = z.strictObject({
   /** Fingerprint of the cluster key last published to `cluster-auth/<rg>.json` ('none' when removed). */
   clusterAuthPublished: z.string().optional(),
   /** vm → the stored document: its content hash, generation, and until when its signature holds. */
-  documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional() })).default({}),
+  documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional(), /** The signing epoch of the stored copy (shared/state/resigning.ts). */ epoch: z.string().optional() })).default({}),
   /** The audit trail: which events produced which generation of each VM's document (bounded). */
   history: historySchema.default({}),
   /**
