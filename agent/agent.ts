@@ -204,10 +204,11 @@ export class Agent {
     this.#certificateReport = document.certificates ? await this.#certificates.statuses() : undefined;
   }
 
-  /** One certificate round (orders what is due), then a report with each host's status. */
-  async certificateRound(): Promise<CertificateReport[]> {
+  /** One certificate round (orders what is due), then a report with each host's status. Once `signal` aborts, no order starts and nothing is reported. */
+  async certificateRound(signal?: AbortSignal): Promise<CertificateReport[]> {
     await this.#load();
-    const statuses = await this.#certificates.round();
+    const statuses = await this.#certificates.round(signal);
+    if (signal?.aborted) return statuses;
     this.#certificateReport = statuses.length > 0 ? statuses : undefined;
     await this.#reportAgain().catch((error: unknown) => this.#log('the certificate report could not be written', { error: (error as Error).message }, 'warn'));
     return statuses;
@@ -557,7 +558,7 @@ export class Agent {
       }
       // A round may wait on an ACME server for a while (a directory that does not answer): the
       // agent stops without waiting for it, and a round left behind fails quietly.
-      const round = this.certificateRound();
+      const round = this.certificateRound(signal);
       round.catch(() => undefined);
       let stopped: () => void = () => undefined;
       try {

@@ -89,7 +89,8 @@ async function harness(dataDir: string): Promise<Harness> {
   return {
     cp,
     applied,
-    waitApplied: (ids, timeoutMs = 120_000) =>
+    // Large provisioning runs (10,000 groups) take minutes: 10 ms an event, at least two minutes.
+    waitApplied: (ids, timeoutMs = Math.max(120_000, ids.length * 10)) =>
       new Promise<void>((resolve, reject) => {
         const check = () => {
           if (ids.every((id) => applied.has(id))) {

@@ -12,25 +12,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import mqtt from 'mqtt';
-import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
 import { listenForMqttNudges } from '../agent/mqtt-nudge-listener.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
 import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { deviceName, nudgeTopic } from '../shared/contract/nudges.ts';
 import { type LocalControlPlane, type LocalOptions, startLocalControlPlane } from '../local/control-plane.ts';
-import { ROOT } from './helpers/fixtures.ts';
+import { gatewayChanges, REFERENCE_EVENTS } from './helpers/gateway-changes.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
 import { freePort } from './helpers/servers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'ringmaster-mqtt-'));
 // mosquitto started as root runs as its own user: it must be able to read its files here.
 chmodSync(work, 0o755);
-const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8')) as Array<{ id: string; type: string; occurredAt: string; payload: Record<string, unknown> }>;
 const PASSWORDS = { controlPlane: 'control-plane-password', web01: 'web01-broker-password', kube02: 'kube02-broker-password' };
 let broker: ChildProcess | undefined;
 let brokerPort: number;
 let cp: LocalControlPlane;
+const { send, changeGateway, attempted } = gatewayChanges(() => cp, 'mqtt');
+const events = REFERENCE_EVENTS;
 let agent: Agent;
 const stop = new AbortController();
 let running: Promise<void>;
@@ -59,25 +59,8 @@ async function stopBroker(): Promise<void> {
   await exited;
 }
 
-async function send(event: unknown): Promise<void> {
-  const response = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${cp.info.apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify(event) });
-  expect(response.status).toBe(202);
-}
 
-let seq = 0;
-async function changeGateway(): Promise<void> {
-  const frontend = events.find((e) => e.type === 'frontend.upserted')!;
-  seq++;
-  const payload = structuredClone(frontend.payload) as { frontend: { maxExpectedPods?: number } };
-  payload.frontend.maxExpectedPods = 10 + seq;
-  await send({ ...frontend, id: `mqtt-${seq}`, occurredAt: new Date(Date.parse(frontend.occurredAt) + seq * 60_000).toISOString(), payload });
-}
 
-/** The newest generation the agent fetched and tried (its report says), applied or not. */
-async function attempted(): Promise<number> {
-  const report = await cp.store.get('reports/demo/web01.json');
-  return report ? ((JSON.parse(report.body) as { attemptedGeneration?: number }).attemptedGeneration ?? 0) : 0;
-}
 
 beforeAll(async () => {
   brokerPort = await freePort();

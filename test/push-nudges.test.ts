@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parse as parseYaml } from 'yaml';
 import { Agent } from '../agent/agent.ts';
 import { listenForNudges } from '../agent/nudge-listener.ts';
 import { NodeSha256 } from '../adapters/sigv4-verifier.ts';
@@ -19,39 +18,22 @@ import { agentCredentials } from '../shared/agent-identity.ts';
 import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { NUDGE_SIGNING_SERVICE, nudgePath } from '../shared/contract/nudges.ts';
 import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
-import { ROOT } from './helpers/fixtures.ts';
+import { gatewayChanges, REFERENCE_EVENTS } from './helpers/gateway-changes.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'ringmaster-push-'));
 const dataDir = join(work, 'data');
-const events = parseYaml(readFileSync(`${ROOT}examples/events/reference-architecture.yaml`, 'utf8')) as Array<{ id: string; type: string; resourceGroup: string; occurredAt: string; payload: Record<string, unknown> }>;
 let cp: LocalControlPlane;
+const { send, changeGateway, attempted } = gatewayChanges(() => cp, 'push');
+const events = REFERENCE_EVENTS;
 let masterKey: string;
 let agent: Agent;
 const stop = new AbortController();
 let running: Promise<void>;
 const connections: boolean[] = [];
 
-async function send(event: unknown): Promise<void> {
-  const response = await fetch(`${cp.info.apiUrl}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${cp.info.apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify(event) });
-  expect(response.status).toBe(202);
-}
 
-/** The newest generation the agent fetched and tried (its report says), applied or not. */
-async function attempted(): Promise<number> {
-  const report = await cp.store.get('reports/demo/web01.json');
-  return report ? (JSON.parse(report.body) as { attemptedGeneration?: number }).attemptedGeneration ?? 0 : 0;
-}
 
-let seq = 0;
-/** A change to web01's document: the frontend's pod count (its haproxy config). */
-async function changeGateway(): Promise<void> {
-  const frontend = events.find((e) => e.type === 'frontend.upserted')!;
-  seq++;
-  const payload = structuredClone(frontend.payload) as { frontend: { maxExpectedPods?: number } };
-  payload.frontend.maxExpectedPods = 10 + seq;
-  await send({ ...frontend, id: `push-${seq}`, occurredAt: new Date(Date.parse(frontend.occurredAt) + seq * 60_000).toISOString(), payload });
-}
 
 beforeAll(async () => {
   cp = await startLocalControlPlane({ dataDir, apiPort: 0, s3Port: 0 });

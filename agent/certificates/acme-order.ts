@@ -20,6 +20,8 @@ export interface OrderRequest {
   readonly webroot: string;
   /** Prefix of every path on disk ("/" on a VM). */
   readonly root: string;
+  /** The agent stops: no request starts after it. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface AcmeHttpOptions {
@@ -52,9 +54,9 @@ export function configureAcmeHttp(options: AcmeHttpOptions): void {
  * 5.4.0 turns every request that got no answer into "Cannot read properties of undefined
  * (reading 'config')" (publishlab/node-acme-client#101, open).
  */
-function reachDirectory(directoryUrl: string): Promise<void> {
+function reachDirectory(directoryUrl: string, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const request = get(directoryUrl, { ...(httpsAgent ? { agent: httpsAgent } : {}), headers: { 'user-agent': 'ringmaster-agent' }, timeout: 30_000 }, (response) => {
+    const request = get(directoryUrl, { ...(httpsAgent ? { agent: httpsAgent } : {}), ...(signal ? { signal } : {}), headers: { 'user-agent': 'ringmaster-agent' }, timeout: 30_000 }, (response) => {
       response.resume();
       const status = response.statusCode ?? 0;
       if (status >= 200 && status < 300) resolve();
@@ -85,7 +87,8 @@ export function certificateInfo(pem: string): { notBefore: Date; notAfter: Date;
 
 /** Orders a certificate for one host; throws with the ACME server's problem (or the network error) as the message. */
 export async function orderCertificate(request: OrderRequest): Promise<KeyAndCertificate> {
-  await reachDirectory(request.directoryUrl);
+  await reachDirectory(request.directoryUrl, request.signal);
+  request.signal?.throwIfAborted();
   try {
     return await order(request);
   } catch (error) {

@@ -95,9 +95,9 @@ export class CertificateManager {
     return this.#nextCheck ?? this.#now();
   }
 
-  /** One pass over every host; rounds never overlap. Returns each host's status. */
-  round(): Promise<CertificateReport[]> {
-    const next = this.#rounds.catch(() => undefined).then(() => this.#round());
+  /** One pass over every host; rounds never overlap. Returns each host's status. After `signal` aborts, no order starts. */
+  round(signal?: AbortSignal): Promise<CertificateReport[]> {
+    const next = this.#rounds.catch(() => undefined).then(() => this.#round(signal));
     this.#rounds = next;
     return next;
   }
@@ -108,7 +108,7 @@ export class CertificateManager {
     return Promise.all((this.#work?.certificates ?? []).map(async (spec) => certificateStatus(spec.host, await readInstalled(this.#options.root, spec), await this.#readRecord(spec.host), now)));
   }
 
-  async #round(): Promise<CertificateReport[]> {
+  async #round(signal: AbortSignal | undefined): Promise<CertificateReport[]> {
     const work = this.#work;
     if (!work) return [];
     const specs = work.certificates ?? [];
@@ -116,7 +116,7 @@ export class CertificateManager {
     const statuses: CertificateReport[] = [];
     const records: HostRecord[] = [];
     for (const spec of specs) {
-      const record = await this.#serve(spec, work.acme);
+      const record = await this.#serve(spec, signal?.aborted ? undefined : work.acme, signal);
       records.push(record);
       statuses.push(certificateStatus(spec.host, await readInstalled(this.#options.root, spec), record, this.#now()));
     }
@@ -127,7 +127,7 @@ export class CertificateManager {
   }
 
   /** Orders, installs and records one host's certificate if it is due; returns its record. */
-  async #serve(spec: CertificateSpec, acme: AcmeSpec | undefined): Promise<HostRecord> {
+  async #serve(spec: CertificateSpec, acme: AcmeSpec | undefined, signal: AbortSignal | undefined): Promise<HostRecord> {
     const { root } = this.#options;
     let record: HostRecord = { ...((await this.#readRecord(spec.host)) ?? { host: spec.host, failures: 0, orders: 0 }), certificateFile: spec.certificateFile, keyFile: spec.keyFile };
     const now = this.#now();
@@ -152,7 +152,7 @@ export class CertificateManager {
     this.#options.log('ordering a certificate', { host: spec.host, reason, directory: acme.directoryUrl, order: record.orders });
     try {
       const acmeOrder = await this.#acmeOrder();
-      const pair = await acmeOrder.orderCertificate({ host: spec.host, directoryUrl: acme.directoryUrl, email: acme.email, accountKey: await this.#accountKey(acme.directoryUrl), webroot: acme.webroot, root });
+      const pair = await acmeOrder.orderCertificate({ host: spec.host, directoryUrl: acme.directoryUrl, email: acme.email, accountKey: await this.#accountKey(acme.directoryUrl), webroot: acme.webroot, root, signal });
       const leaf = leafCertificate(pair.certificate);
       // Counted as soon as it exists: the CA counts it whether or not nginx takes it.
       record = recordIssued(record, this.#now());
@@ -161,6 +161,8 @@ export class CertificateManager {
       record = recordSuccess(record, acme.directoryUrl);
       this.#options.log('certificate installed', { host: spec.host, notAfter: leaf.notAfter.toISOString() });
     } catch (error) {
+      // Cut short by the agent stopping: not the host's failure, it is ordered again at the next start.
+      if (signal?.aborted) return record;
       record = recordFailure(record, `ordering the certificate for ${spec.host} from ${acme.directoryUrl} failed: ${(error as Error).message}`, this.#now());
       this.#options.log('certificate order failed; the current certificate keeps serving', { host: spec.host, error: record.lastError, nextTryAt: record.nextTryAt }, 'warn');
     }
