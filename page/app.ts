@@ -195,7 +195,7 @@ function drawGroup(view: StatusView): HTMLElement {
       report ? String(report.appliedGeneration) : '—',
       v.lag === undefined ? '—' : String(v.lag),
       h('span', { class: `sync sync-${v.sync.replace(/ /g, '-')}` }, v.sync),
-      timeAgo(v.lastContact),
+      v.lastOutage ? h('span', {}, timeAgo(v.lastContact), h('br'), h('small', { class: 'muted' }, `back from a ${v.lastOutage.seconds} s outage `, timeAgo(v.lastOutage.endedAt))) : timeAgo(v.lastContact),
       outcomeCell(document, v),
       v.error ? expandable(`error:${document.vm}`, v.error) : document.blockedBy.length > 0 ? `blocked by ${document.blockedBy.join(', ')}` : '—',
       storedCell(document),

@@ -35,6 +35,8 @@ export interface VmGlance {
   readonly lag: number | undefined;
   /** When the agent last reached the store (or last reported): ISO time, or undefined without a report. */
   readonly lastContact: string | undefined;
+  /** The last time the agent could not reach the store, and for how long (seconds), when it had such an outage. */
+  readonly lastOutage: { readonly endedAt: string; readonly seconds: number } | undefined;
   /** The report's error, when its last apply failed or the report cannot be read. */
   readonly error: string | undefined;
 }
@@ -78,6 +80,7 @@ export function vmGlance(document: DocumentView, now: Date): VmGlance {
     health,
     lag: report && document.generation !== undefined ? Math.max(0, document.generation - report.appliedGeneration) : undefined,
     lastContact: report ? (report.lastContact ?? report.at) : undefined,
+    lastOutage: report?.lastOutage ? { endedAt: report.lastOutage.endedAt, seconds: report.lastOutage.seconds } : undefined,
     error: unreadable ?? (report?.outcome === 'failed' ? (report.error ?? 'the apply failed (no error given)') : undefined),
   };
 }

@@ -123,6 +123,16 @@ test('every VM reports its document applied (the test stands in for the agents, 
   await page.screenshot({ path: join(SCREENSHOTS, '2-in-sync.png'), fullPage: true });
 }, 30000);
 
+test('an agent back from an outage says how long it lasted: the VM table shows it beside the last contact', async () => {
+  const kube02 = agentOf('kube02');
+  const { generation, hash } = await kube02.document();
+  const at = new Date().toISOString();
+  const lastOutage = { startedAt: new Date(Date.now() - 40_000).toISOString(), endedAt: new Date(Date.now() - 6_000).toISOString(), seconds: 34 };
+  await kube02.report({ appliedGeneration: generation, appliedHash: hash, attemptedGeneration: generation, outcome: 'applied', at, lastContact: at, lastOutage });
+  await waitFor('the outage on the page', async () => ((await vmTable(page)).find((r) => r.VM === 'kube02')?.['Last contact']?.includes('outage') ? true : undefined));
+  expect((await vmTable(page)).find((r) => r.VM === 'kube02')!['Last contact']).toMatch(/s ago\s*back from a 34 s outage \d+ s ago$/);
+}, 30000);
+
 test("the webgateway's certificates as its agent reports them: a Certificates table per host, and a failing one turns the health badge amber", async () => {
   const web01 = agentOf('web01');
   const { generation, hash } = await web01.document();
