@@ -494,7 +494,8 @@ export class Agent {
   }
 
   #sleepUnlessNudged(seconds: number, signal: AbortSignal): Promise<void> {
-    if (this.#nudgedMeanwhile) {
+    // Stopped while a poll ran: an aborted signal never fires again, so no wait at all.
+    if (this.#nudgedMeanwhile || signal.aborted) {
       this.#nudgedMeanwhile = false;
       return Promise.resolve();
     }
@@ -562,7 +563,7 @@ export class Agent {
       round.catch(() => undefined);
       let stopped: () => void = () => undefined;
       try {
-        await Promise.race([round, new Promise<void>((resolve) => signal.addEventListener('abort', (stopped = () => resolve()), { once: true }))]);
+        await Promise.race([round, new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', (stopped = () => resolve()), { once: true })))]);
       } catch (error) {
         // Not the ACME server (a host's failure is in its status): the disk. A minute, then again.
         this.#log('certificate round failed', { error: (error as Error).message }, 'warn');
@@ -631,6 +632,8 @@ function storeAnswered(error: unknown): boolean {
 
 /** Waits `seconds`, or less if `signal` aborts. The listener goes with the wait: an agent sleeps millions of times. */
 function sleep(seconds: number, signal: AbortSignal): Promise<void> {
+  // An aborted signal never fires 'abort' again: a wait begun after the stop would run its course.
+  if (signal.aborted) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -46,6 +46,7 @@ export async function listenForNudges(options: NudgeListenerOptions, signal: Abo
     }
     options.onConnected?.(false);
     const wait = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** Math.max(0, failures - 1));
+    if (signal.aborted) break;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, wait);
       signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true });
@@ -65,6 +66,8 @@ async function streamOnce(signer: SignatureV4, target: URL, options: NudgeListen
   const stop = new AbortController();
   const abort = () => stop.abort();
   signal.addEventListener('abort', abort, { once: true });
+  // Stopped while signing: an aborted signal fires no more, and the stream would stay open for ever.
+  if (signal.aborted) stop.abort();
   let silence: NodeJS.Timeout | undefined;
   const alive = () => {
     clearTimeout(silence);

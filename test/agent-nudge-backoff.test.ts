@@ -63,3 +63,31 @@ test('an agent backing off a minute while the store is away polls as soon as its
     await s3.close();
   }
 }, 60_000);
+
+test('an agent stopped while a poll is in flight ends at once (it does not sleep out the interval)', async () => {
+  const port = await freePort();
+  const s3 = await startEmbeddedS3({ directory: join(root, 's3-stop'), port, bucket: 'ringmaster', principal: fullAccess(TEST_CREDENTIALS.accessKeyId, TEST_CREDENTIALS.secretAccessKey) });
+  try {
+    const store = new S3Store({ bucket: 'ringmaster', endpoint: s3.endpoint, credentials: TEST_CREDENTIALS });
+    await store.put(storeKeys.desired('demo', 'kube03'), JSON.stringify(signedForTest(documentOf(computeDesiredState(example('reference-architecture')).documents, 'kube03'), 1)));
+    const agent = new Agent({
+      client: new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS }),
+      identity: { bucket: 'ringmaster', resourceGroup: 'demo', vm: 'kube03' },
+      trustedKeys: TEST_TRUSTED_KEYS,
+      root: join(root, 'vm-stop'),
+      stateDir: join(root, 'state-stop'),
+      run: async () => ({ code: 0, output: '' }),
+      push: { listen: (_handlers, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) },
+    });
+    const stop = new AbortController();
+    const startedAt = Date.now();
+    const running = agent.run(stop.signal);
+    // The first poll (fetch, verify, apply) is under way: stop now.
+    setImmediate(() => stop.abort());
+    await running;
+    // Not the document's 30 s interval.
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  } finally {
+    await s3.close();
+  }
+}, 60_000);
