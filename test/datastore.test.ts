@@ -3,6 +3,7 @@
  * as postgres), against a real throw-away PostgreSQL (Debian's): idempotent, and k3s's
  * endpoint then logs in. PostgreSQL itself is test/helpers/postgres.ts's (initdb refuses root).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,8 +63,9 @@ test('the agent prepares the datastore from its root-only SQL file (psql runs as
   expect(login(before, 'wrong').status).not.toBe(0);
 
   // The same SQL runs again on a datastore that has its role and database: only the password changes.
-  const changed = { ...rg, secrets: { ...rg.secrets!, datastorePassword: 'another-datastore-password-77cc' } };
+  const anotherPassword = randomBytes(24).toString('hex');
+  const changed = { ...rg, secrets: { ...rg.secrets!, datastorePassword: anotherPassword } };
   expect(await applyDocument(datastorePart(changed, layout, 2), first, { root: '/', run: postgres.agentRun, layout })).toMatchObject({ outcome: 'applied', reloaded: ['postgresql'] });
-  expect(login(endpoint('another-datastore-password-77cc'))).toEqual({ status: 0, output: 'kubernetes|kubernetes\n' });
+  expect(login(endpoint(anotherPassword))).toEqual({ status: 0, output: 'kubernetes|kubernetes\n' });
   expect(login(before).status).not.toBe(0);
 });

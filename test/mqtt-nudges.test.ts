@@ -7,6 +7,7 @@
  * seconds. The daemons' commands are stood in for: what is tested is when the agent fetches.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,8 @@ import { freePort } from './helpers/servers.ts';
 const work = mkdtempSync(join(tmpdir(), 'ringmaster-mqtt-'));
 // mosquitto started as root runs as its own user: it must be able to read its files here.
 chmodSync(work, 0o755);
-const PASSWORDS = { controlPlane: 'control-plane-password', web01: 'web01-broker-password', kube02: 'kube02-broker-password' };
+// Made for this run, never committed.
+const PASSWORDS = { controlPlane: randomBytes(18).toString('base64url'), web01: randomBytes(18).toString('base64url'), kube02: randomBytes(18).toString('base64url') };
 let broker: ChildProcess | undefined;
 let brokerPort: number;
 let cp: LocalControlPlane;
