@@ -26,6 +26,9 @@ import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/pr
 import { beyondRoles } from '../shared/services.ts';
 import type { ServiceManager } from './service-manager/service-manager.ts';
 import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
+import { MAX_ROLLOUT_REASON } from '../shared/events/rollout-events.ts';
+import { CanaryReporter } from './canary-reporter.ts';
+import { backendsBackUp } from './canary-health.ts';
 
 export interface AgentOptions {
   readonly client: S3Client;
@@ -63,6 +66,8 @@ export interface AgentOptions {
    * The push channel (agent/nudge-listener.ts), when there is one: a nudge makes the agent poll
    * at once, and while it is connected polling slows to the safety intervals.
    */
+  /** A rollout's canary: how long its backends may take to come back after a reload, and how its report is retried. */
+  readonly canary?: { readonly settleMs?: number; readonly timeoutMs?: number; readonly retryMs?: number };
   readonly push?: {
     readonly listen: (handlers: { onNudge: (nudge: Nudge) => void; onConnected: (connected: boolean) => void }, signal: AbortSignal) => Promise<void>;
     readonly safetyPollSeconds?: { readonly gateway: number; readonly other: number };
@@ -156,6 +161,8 @@ export class Agent {
   /** Orders and renews the TLS hosts' certificates, after applies and on a daily timer. */
   readonly #certificates: CertificateManager;
   #certificateReport: CertificateReport[] | undefined;
+  /** Tells the control plane what this VM, a rollout's canary, did with its document. */
+  #canaryReporter: CanaryReporter | undefined;
   /** Wakes the certificate loop (a document with other hosts was applied). */
   #wakeCertificates: (() => void) | undefined;
   /** Applies and certificate installs take turns: nginx is never reloaded half-way through an apply. */
@@ -254,6 +261,29 @@ export class Agent {
     const failures = await this.#services().resume(document.services.map((service) => service.name));
     for (const failure of failures) this.#log(failure, {}, 'warn');
     await this.#certificatesFor(document);
+    // Restarted before the control plane had the canary's report: it waits for it, so again (an accepted one is a no-op).
+    if (document.canary) this.#reportCanary(document.canary.reportUrl, { generation: document.generation, outcome: 'applied' });
+  }
+
+  /** Sent in the background (retried until accepted): the poll loop and the backends never wait for it. */
+  #reportCanary(url: string, report: { generation: number; outcome: 'applied' | 'failed'; reason?: string }): void {
+    const { client } = this.#options;
+    this.#canaryReporter ??= new CanaryReporter({
+      credentials: client.config.credentials,
+      region: client.config.region,
+      log: (message, fields, level) => this.#log(message, fields, level),
+      ...(this.#options.canary?.retryMs ? { retryMs: this.#options.canary.retryMs } : {}),
+    });
+    const reason = report.reason ? { reason: this.#redact.text(report.reason).slice(0, MAX_ROLLOUT_REASON) } : {};
+    void this.#canaryReporter.report(url, { generation: report.generation, outcome: report.outcome, ...reason });
+  }
+
+  /** The canary applied its document: applied once its backends are back up (after a reload), else failed with why. */
+  async #confirmCanary(document: StoredDocument, result: ApplyResult, before: BackendServer[] | undefined): Promise<void> {
+    const canary = document.canary!;
+    const down = result.reloaded && before ? await backendsBackUp(before, { read: () => this.#readBackends(), ...this.#options.canary }) : undefined;
+    if (down) this.#log('canary: backends did not come back after the reload', { generation: document.generation, reason: down }, 'warn');
+    this.#reportCanary(canary.reportUrl, { generation: document.generation, outcome: down ? 'failed' : 'applied', ...(down ? { reason: down } : {}) });
   }
 
   /** Who checks and (re)loads the services: the given manager, else systemd with the layout's commands. */
@@ -383,6 +413,7 @@ export class Agent {
       const error = `${attempt.error}; the last good state keeps running (next try at ${new Date(retryAt).toISOString()})`;
       this.#log(attempt.refused ? 'document refused' : 'apply failed; the last good state keeps running', { generation: attempt.generation, error: attempt.error, attempt: attempts, nextRetryAt: new Date(retryAt).toISOString() }, 'warn');
       await this.#report('failed', attempt.generation, error);
+      if (attempt.canary && attempt.generation !== undefined) this.#reportCanary(attempt.canary.reportUrl, { generation: attempt.generation, outcome: 'failed', reason: attempt.error });
       return { kind: 'failed', ...(attempt.generation !== undefined ? { generation: attempt.generation } : {}), error, ...(attempt.result ? { result: attempt.result } : {}) };
     }
     // Only now does this version count as dealt with: it runs.
@@ -392,11 +423,17 @@ export class Agent {
     if (this.#options.kubernetes && (document.kubernetes || this.#kubernetesStarted)) await this.#runKubernetes(document);
     this.#log(result.outcome === 'applied' ? 'applied' : 'unchanged', { generation: document.generation, reloaded: result.reloaded, runtimeCommands: result.runtimeCommands });
     await this.#report(result.outcome, document.generation, undefined, result.extraServers);
+    if (document.canary) void this.#confirmCanary(document, result, attempt.backendsBefore);
     return { kind: result.outcome, generation: document.generation, result };
   }
 
   /** Verifies and applies a fetched body; every failure comes back as a reason, none escapes. */
-  async #attempt(body: string): Promise<{ kind: 'done'; document: StoredDocument; result: ApplyResult } | { kind: 'failed'; refused: boolean; generation?: number; error: string; result?: ApplyResult }> {
+  async #attempt(
+    body: string,
+  ): Promise<
+    | { kind: 'done'; document: StoredDocument; result: ApplyResult; backendsBefore?: BackendServer[] }
+    | { kind: 'failed'; refused: boolean; generation?: number; error: string; result?: ApplyResult; canary?: StoredDocument['canary'] }
+  > {
     const checked = verifyStoredDocument(body, {
       owner: this.#options.identity,
       trust: this.#trust,
@@ -426,15 +463,17 @@ export class Agent {
       // Not refused: it applies once someone installs what is missing.
       if (missing) return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed before it started: ${missing}` };
     }
+    // A canary's backends as they were, to tell after a reload whether the change took any down.
+    const backendsBefore = document.canary ? await this.#readBackends() : undefined;
     let result: ApplyResult;
     try {
       const previous = this.#applied;
       result = await this.#exclusive(() => applyDocument(document, previous, { root: this.#options.root, run: this.#options.run ?? runCommand, layout, ...(this.#options.services ? { services: this.#options.services } : {}) }));
     } catch (error) {
       // applyDocument puts everything back and says why; this is for what it did not foresee.
-      return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed: ${(error as Error).message}` };
+      return { kind: 'failed', refused: false, generation: document.generation, error: `apply failed: ${(error as Error).message}`, ...(document.canary ? { canary: document.canary } : {}) };
     }
-    if (result.outcome === 'failed') return { kind: 'failed', refused: false, generation: document.generation, error: `apply ${result.error}`, result };
+    if (result.outcome === 'failed') return { kind: 'failed', refused: false, generation: document.generation, error: `apply ${result.error}`, result, ...(document.canary ? { canary: document.canary } : {}) };
     this.#applied = document;
     await this.#certificatesFor(document);
     try {
@@ -444,7 +483,7 @@ export class Agent {
       // What runs is this document all the same; after a restart it is applied once more (no change on disk).
       this.#log('the applied document could not be saved', { generation: document.generation, error: (error as Error).message }, 'warn');
     }
-    return { kind: 'done', document, result };
+    return { kind: 'done', document, result, ...(backendsBefore ? { backendsBefore } : {}) };
   }
 
   /** Follows a root announcement: kept on disk first, so a restart never trusts a retired root again. */
@@ -477,6 +516,7 @@ export class Agent {
     const certificates = this.#options.orderCertificates === false ? undefined : this.#runCertificateRounds(signal);
     await this.#runPolls(signal);
     await Promise.all([kubernetes, push, backends, certificates]);
+    this.#canaryReporter?.stop();
     await this.#options.kubernetes?.stop();
   }
 

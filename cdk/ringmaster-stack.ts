@@ -227,7 +227,7 @@ export class RingmasterStack extends Stack {
     const integrations = Object.fromEntries(API_FUNCTIONS.map((name) => [name, new HttpLambdaIntegration(`${pascalCase(name)}Integration`, api[name])])) as Record<ApiFunction, HttpLambdaIntegration>;
     for (const id of ROUTE_IDS) {
       const route = routes[id];
-      const added = this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: integrations[route.function], ...(route.auth === 'portal' || route.auth === 'page' ? { authorizer: iam } : {}) });
+      const added = this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: integrations[route.function], ...(route.auth === 'portal' || route.auth === 'page' || route.auth === 'agent' ? { authorizer: iam } : {}) });
       for (const made of added) {
         if (route.auth === 'cluster') {
           // Clusters sign with their own key; the function checks it (no IAM identity on a VM cluster).
@@ -272,6 +272,16 @@ export class RingmasterStack extends Stack {
         new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:GetObject'], resources: [ownDocument], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
         new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: [ownReport], conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } } }),
         new PolicyStatement({ effect: Effect.ALLOW, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } } }),
+        // The agent routes (a canary's report) about its own VM only: API Gateway checks this before the function runs.
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          actions: ['execute-api:Invoke'],
+          resources: ROUTE_IDS.filter((id) => routes[id].auth === 'agent').map((id) =>
+            // The one stage the API has, named: no wildcard in the resource.
+            this.api.arnForExecuteApi(routes[id].method, routes[id].path.replace('{rg}', tag(AGENT_TAGS.resourceGroup)).replace('{vm}', tag(AGENT_TAGS.vm)), this.api.defaultStage!.stageName),
+          ),
+          conditions: { StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } },
+        }),
       ],
     });
 

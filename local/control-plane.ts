@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
-import { agentCredentials, agentMay, agentOfAccessKey } from '../shared/agent-identity.ts';
+import { agentCredentials, agentMay, agentOfAccessKey, agentSecretFor } from '../shared/agent-identity.ts';
+import { agentRequestAuthorizer } from './agent-authorizer.ts';
 import type { VmLayouts } from '../shared/layout.ts';
 import { type AcmeSettings, DEFAULT_ACME } from '../shared/certificates/acme-settings.ts';
 import { S3Store } from '../adapters/s3-store.ts';
@@ -124,17 +125,19 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
       ...createStatusHandlers({ store, logger, serverUrl: () => apiUrl, queued: () => queue.depth(), page: await buildPageAssets() }),
       ...createDeadLetterHandlers({ queue, logger }),
     },
-    { authorize: bearerAuthorizer(credentials.apiToken), authorizePage: (event) => servedToThisMachine(event, apiUrl), logger },
+    {
+      authorize: bearerAuthorizer(credentials.apiToken),
+      authorizePage: (event) => servedToThisMachine(event, apiUrl),
+      authorizeAgent: agentRequestAuthorizer(credentials.masterKey),
+      logger,
+    },
   );
   const hub = new NudgeHub();
   const server = createApiServer(api, (error) => logger.error('request failed', error as Error), (request, response, url) =>
     serveNudgeStream(request, response, url, {
       hub,
       // Only the key of the VM the stream is for (see shared/agent-identity.ts).
-      secretOf: (accessKeyId, resourceGroup, vm) => {
-        const agent = agentOfAccessKey(accessKeyId);
-        return agent?.resourceGroup === resourceGroup && agent.vm === vm ? agentCredentials(credentials.masterKey, resourceGroup, vm).secretAccessKey : undefined;
-      },
+      secretOf: (accessKeyId, resourceGroup, vm) => agentSecretFor(credentials.masterKey, accessKeyId, resourceGroup, vm),
     }),
   );
   await new Promise<void>((resolve, reject) => {

@@ -33,3 +33,9 @@ export function agentMay(resourceGroup: string, vm: string, method: string, key:
   if (key === storeKeys.report(resourceGroup, vm)) return method === 'PUT';
   return false;
 }
+
+/** The secret of `accessKeyId` when it is the key of exactly this VM's agent; undefined for any other key. */
+export function agentSecretFor(masterKey: string, accessKeyId: string, resourceGroup: string, vm: string): string | undefined {
+  const agent = agentOfAccessKey(accessKeyId);
+  return agent?.resourceGroup === resourceGroup && agent.vm === vm ? agentCredentials(masterKey, resourceGroup, vm).secretAccessKey : undefined;
+}

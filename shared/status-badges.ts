@@ -87,10 +87,19 @@ export function vmGlance(document: DocumentView, now: Date): VmGlance {
 
 const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
-function syncBadge(vms: readonly VmGlance[]): Badge {
+/** A gateway rollout in flight, in words: who waits for whom. */
+export function rolloutDetail(rollout: NonNullable<StatusView['rollout']>): string {
+  const generation = rollout.generation === undefined ? '' : ` generation ${rollout.generation}`;
+  if (rollout.phase === 'halted') return `rollout halted: ${rollout.canary} (canary) failed${generation}: ${rollout.reason ?? 'no reason given'}; ${rollout.held.join(', ')} keep${rollout.held.length === 1 ? 's its' : ' their'} frontends until the next change`;
+  return `rollout: ${rollout.held.join(', ')} wait${rollout.held.length === 1 ? 's' : ''} for ${rollout.canary} (canary) to apply${generation}`;
+}
+
+function syncBadge(vms: readonly VmGlance[], rollout: StatusView['rollout']): Badge {
   if (vms.length === 0) return { tone: 'unknown', label: 'no VMs', detail: 'the resource group has no VM yet' };
   const inSync = vms.filter((v) => v.sync === 'in sync').length;
   const state = worst(SYNC_ORDER, vms.map((v) => v.sync), 'in sync');
+  // Every VM runs what is stored, yet the held gateways do not run the group's frontends yet.
+  if (state === 'in sync' && rollout?.phase === 'waiting') return { tone: 'pending', label: 'syncing', detail: rolloutDetail(rollout) };
   if (state === 'in sync') return { tone: 'good', label: 'in sync', detail: `every VM runs its latest document (${count(vms.length, 'VM')})` };
   const waiting = vms.filter((v) => v.sync !== 'in sync').map((v) => `${v.vm} (${v.sync})`);
   return { tone: state === 'no document' || state === 'unreadable report' ? 'warning' : 'pending', label: 'syncing', detail: `${inSync} of ${count(vms.length, 'VM')} in sync; waiting for ${waiting.join(', ')}` };
@@ -113,8 +122,9 @@ function healthBadge(status: StatusView, vms: readonly VmGlance[], now: Date): B
   const errors = status.findings.filter((f) => f.severity === 'error');
   const warnings = status.findings.filter((f) => f.severity === 'warning');
   const failed = vms.filter((v) => v.health === 'failed');
-  if (errors.length > 0 || failed.length > 0) {
-    const reasons = [...(failed.length > 0 ? [`${count(failed.length, 'VM')} failed to apply: ${failed.map((v) => v.vm).join(', ')}`] : []), ...(errors.length > 0 ? [`${count(errors.length, 'error finding')}`] : [])];
+  const halted = status.rollout?.phase === 'halted' ? [rolloutDetail(status.rollout)] : [];
+  if (errors.length > 0 || failed.length > 0 || halted.length > 0) {
+    const reasons = [...(failed.length > 0 ? [`${count(failed.length, 'VM')} failed to apply: ${failed.map((v) => v.vm).join(', ')}`] : []), ...halted, ...(errors.length > 0 ? [`${count(errors.length, 'error finding')}`] : [])];
     return { tone: 'bad', label: 'failing', detail: reasons.join('; ') };
   }
   const expiring = vms.filter((v) => v.health === 'expiring');
@@ -131,7 +141,7 @@ function healthBadge(status: StatusView, vms: readonly VmGlance[], now: Date): B
 /** The group at a glance: its two badges and each VM's line. */
 export function statusGlance(status: StatusView, now: Date): StatusGlance {
   const vms = status.documents.map((document) => vmGlance(document, now));
-  return { sync: syncBadge(vms), health: healthBadge(status, vms, now), vms };
+  return { sync: syncBadge(vms, status.rollout), health: healthBadge(status, vms, now), vms };
 }
 
 /** What a certificate's state means for its host, in words (the CLI's and the page's DETAIL). */

@@ -52,7 +52,7 @@ test('every route of the table is an API route: portal routes need IAM; cluster 
   const made = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string; AuthorizationType: string } }).Properties);
   expect(made.map((r) => r.RouteKey).sort()).toEqual(ROUTE_IDS.map(routeKey).sort());
   for (const id of ROUTE_IDS) {
-    expect(made.find((r) => r.RouteKey === routeKey(id))!.AuthorizationType).toBe(routes[id].auth === 'portal' || routes[id].auth === 'page' ? 'AWS_IAM' : 'NONE');
+    expect(made.find((r) => r.RouteKey === routeKey(id))!.AuthorizationType).toBe(['portal', 'page', 'agent'].includes(routes[id].auth) ? 'AWS_IAM' : 'NONE');
   }
   // Spot checks against the table's own words.
   template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/events', AuthorizationType: 'AWS_IAM' });
@@ -83,7 +83,12 @@ test("an agent's policy reads only desired/<its rg>/<its vm>.json and writes onl
   expect(text(get.Resource)).toContain(`/desired/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}.json`);
   expect(text(put.Resource)).toContain(`/reports/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}.json`);
   expect(get.Condition).toEqual({ StringLike: { [`aws:PrincipalTag/${AGENT_TAGS.resourceGroup}`]: '?*', [`aws:PrincipalTag/${AGENT_TAGS.vm}`]: '?*' } });
-  expect(statements.flatMap((s) => s.Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:PutObject']);
+  const invoke = statements.find((s) => s.Action === 'execute-api:Invoke')!;
+  // The canary's report route, for its own VM only: API Gateway refuses any other path before the function runs.
+  expect(text(invoke.Resource)).toContain(`/$default/POST/v1/agents/\${aws:PrincipalTag/${AGENT_TAGS.resourceGroup}}/\${aws:PrincipalTag/${AGENT_TAGS.vm}}/canary-reports`);
+  expect(invoke.Condition).toEqual(get.Condition);
+  expect(statements.flatMap((s) => s.Action).sort()).toEqual(['execute-api:Invoke', 'kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:PutObject']);
+  template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/agents/{rg}/{vm}/canary-reports', AuthorizationType: 'AWS_IAM' });
 });
 
 test('alarms on dead letters, delayed events, function errors and throttles go to an SNS topic', () => {

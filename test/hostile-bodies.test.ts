@@ -9,6 +9,9 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { agentRequestHeaders } from '../agent/canary-reporter.ts';
+import { agentCredentials } from '../shared/agent-identity.ts';
 import { clusterRequestHeaders } from '../shared/contract/cluster-request-signing.ts';
 import { MAX_QUEUED_BODY_BYTES, type RouteId, routes } from '../shared/contract/routes.ts';
 import { storeKeys } from '../shared/contract/store-layout.ts';
@@ -19,12 +22,14 @@ const RG = 'hostile';
 const dataDir = mkdtempSync(join(tmpdir(), 'ringmaster-hostile-'));
 let cp: ControlPlaneProcess;
 let clusterKey: string;
+let masterKey: string;
 
 const at = (second: number) => `2026-12-04T10:00:${String(second).padStart(2, '0')}Z`;
 const validEvent = { id: 'h-vm', type: 'vm.upserted', resourceGroup: RG, occurredAt: at(5), payload: { vm: { name: 'kube02', roles: ['k3s-agent'], cpu: 2, memoryMiB: 4096, disks: [{ sizeGiB: 30, kind: 'hdd' }], srvAddresses: ['172.22.0.3'] } } };
 
 beforeAll(async () => {
   cp = await startControlPlaneProcess(dataDir);
+  ({ masterKey } = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { masterKey: string });
   const provision = [
     { id: 'h-p', type: 'cluster.provisioned', resourceGroup: RG, occurredAt: at(0), payload: { settings: {} } },
     { id: 'h-s', type: 'vm.upserted', resourceGroup: RG, occurredAt: at(1), payload: { vm: { name: 'kube01', roles: ['k3s-server'], cpu: 2, memoryMiB: 8192, disks: [{ sizeGiB: 30, kind: 'ssd' }], srvAddresses: ['172.22.0.2'] } } },
@@ -107,13 +112,13 @@ const oversized: [RouteId, string, string | undefined, string, string, Auth] = [
 const routesWithInput = (Object.keys(routes) as RouteId[]).filter((id) => 'body' in routes[id] || routes[id].path.includes('{'));
 
 test('1,200 hostile requests to every route: each a 4xx with a reason, never a 5xx; nothing stored or queued changes', async () => {
-  expect(routesWithInput.sort()).toEqual(['getKubeconfig', 'getResourceGroup', 'getResourceGroupHistory', 'getResourceGroupPage', 'postClusterCa', 'postClusterEndpoints', 'postClusterKubeconfig', 'postEvents', 'replayDeadLetters']);
+  expect(routesWithInput.sort()).toEqual(['getKubeconfig', 'getResourceGroup', 'getResourceGroupHistory', 'getResourceGroupPage', 'postCanaryReport', 'postClusterCa', 'postClusterEndpoints', 'postClusterKubeconfig', 'postEvents', 'replayDeadLetters']);
   const before = await snapshot();
   const answers = new Map<number, number>();
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...routesWithInput), body, contentType, parameter, parameter, fc.constantFrom<Auth>('right', 'right', 'right', 'none', 'wrong'), async (id, text, type, rg, user, auth) => {
       const route = routes[id];
-      const path = route.path.replace('{rg}', encodeURIComponent(rg)).replace('{user}', encodeURIComponent(user));
+      const path = route.path.replace('{rg}', encodeURIComponent(rg)).replace('{user}', encodeURIComponent(user)).replace('{vm}', encodeURIComponent(user));
       const sendsBody = route.method !== 'GET';
       // A GET with both parameters valid is a legitimate read: not hostile.
       fc.pre(sendsBody || rg !== RG);
@@ -127,6 +132,13 @@ test('1,200 hostile requests to every route: each a 4xx with a reason, never a 5
       const headers: Record<string, string> = {};
       if (route.auth === 'portal' && auth !== 'none') headers.authorization = auth === 'right' ? `Bearer ${cp.info.apiToken}` : 'Bearer not-the-token';
       if (route.auth === 'cluster' && auth !== 'none') Object.assign(headers, clusterRequestHeaders(auth === 'right' ? clusterKey : 'w'.repeat(32), Math.floor(Date.now() / 1000), text));
+      if (route.auth === 'agent' && auth !== 'none') {
+        // Signed by the VM the path names (or, for 'wrong', by another VM): SigV4 over the exact body.
+        // (A name no VM can have cannot go in a key id either: a real VM's key is used for it.)
+        const [keyRg, keyVm] = dnsLabel.safeParse(rg).success && dnsLabel.safeParse(user).success ? [rg, user] : [RG, 'kube01'];
+        const credentials = agentCredentials(masterKey, keyRg, auth === 'right' ? keyVm : `${keyVm}-other`);
+        Object.assign(headers, await agentRequestHeaders(`${cp.info.apiUrl}${path}`, text, { credentials, region: cp.info.region }));
+      }
       if (sendsBody && type) headers['content-type'] = type;
       else delete headers['content-type'];
       const response = await fetch(`${cp.info.apiUrl}${path}`, { method: route.method, headers, ...(sendsBody ? { body: text } : {}) });

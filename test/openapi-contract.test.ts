@@ -16,6 +16,8 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { type LocalControlPlane, startLocalControlPlane } from '../local/control-plane.ts';
+import { agentRequestHeaders } from '../agent/canary-reporter.ts';
+import { agentCredentials } from '../shared/agent-identity.ts';
 import type { AgentReportDraft } from '../shared/contract/agent-report.ts';
 import { clusterRequestHeaders, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../shared/contract/cluster-request-signing.ts';
 import { type PathParameters, responsesOf, ROUTE_IDS, type RouteId, routeKey, routePath, routes, type RouteSpec, routeUrl } from '../shared/contract/routes.ts';
@@ -431,6 +433,34 @@ describe('the served OpenAPI document describes every answer of every route', ()
     expect(refused.reason).toMatch(/pinned abababababab…, reported cdcdcdcdcdcd…/);
     const after = JSON.parse((await cp.store.get(storeKeys.desired('demo', 'kube02')))!.body) as { files: Array<{ path: string; content: string }> };
     expect(after.files.find((f) => f.path.endsWith('/k3s-token'))!.content).toBe(token);
+  });
+
+  test("POST /v1/agents/{rg}/{vm}/canary-reports: signed by the VM's own key over the exact body, queued once; refusals name why", async () => {
+    const { masterKey } = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { masterKey: string };
+    const url = (vm: string) => `${cp.info.apiUrl}${routePath('postCanaryReport', { rg: 'demo', vm })}`;
+    /** Signed as `signer` (default: the VM the path names). */
+    const agentSigned = async (vm: string, value: unknown, signer = vm, contentType?: string): Promise<CallOptions> => {
+      const body = typeof value === 'string' ? value : JSON.stringify(value);
+      return { auth: 'none', body, headers: await agentRequestHeaders(url(vm), body, { credentials: agentCredentials(masterKey, 'demo', signer), region: cp.info.region }, contentType) };
+    };
+    const report = { generation: 7, outcome: 'failed', reason: 'haproxy refused the config' };
+    expect((await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, { ...asJson(report), auth: 'none' })).status).toBe(401);
+    const tampered = await agentSigned('web01', report);
+    expect((await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, { ...tampered, body: JSON.stringify({ ...report, outcome: 'applied' }) })).status).toBe(401);
+    expect((await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, await agentSigned('web01', report, 'kube02'))).status).toBe(403);
+    const invalid = await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, await agentSigned('web01', { generation: 0, outcome: 'maybe' }));
+    expect(invalid.status).toBe(400);
+    expect((invalid.body as { errors: Array<{ field: string }> }).errors.map((e) => e.field).sort()).toEqual(['generation', 'outcome']);
+    expect((await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, await agentSigned('web01', 'plain text', 'web01', 'text/plain'))).status).toBe(415);
+    expect((await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, { ...oversized('postCanaryReport'), auth: 'none' })).status).toBe(413);
+    expect((await call('postCanaryReport', { rg: 'Not_A_Name', vm: 'web01' }, await agentSigned('web01', report))).status).toBe(400);
+    // Accepted twice (an agent's retry): one event, the same id; no rollout waits, so the status records nothing.
+    const first = await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, await agentSigned('web01', report));
+    const again = await call('postCanaryReport', { rg: 'demo', vm: 'web01' }, await agentSigned('web01', report));
+    expect(first).toMatchObject({ status: 202, body: { accepted: ['canary-web01-7-failed'] } });
+    expect(again.body).toEqual(first.body);
+    await waitFor('the queue to drain', async () => ((await call('getHealth', {})).body as { queued: number }).queued === 0 || undefined);
+    expect((await demoStatus())?.rollout).toBeNull();
   });
 
   test('GET /v1/dead-letters and POST /v1/dead-letters/replay: listed, replayed, and refusals', async () => {

@@ -17,7 +17,7 @@ function vm(name: string, agent: DocumentView['agent'], overrides: Partial<Docum
 }
 
 function view(documents: DocumentView[], findings: StatusView['findings'] = [], certificates: StatusView['certificates'] = []): StatusView {
-  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], dashboard: null, maintenance: [], strayDocuments: [], certificates };
+  return { resourceGroup: 'demo', updatedAt: now.toISOString(), clusterProvisioned: true, findings, documents, rejections: [], pendingKubeconfigRequests: [], kubeconfigs: [], dashboard: null, rollout: null, maintenance: [], strayDocuments: [], certificates };
 }
 
 const finding = (severity: 'error' | 'warning' | 'info'): StatusView['findings'][number] => ({ code: `x-${severity}`, severity, subject: { kind: 'vm', name: 'kube02' }, message: severity, blocks: [] });
@@ -117,5 +117,21 @@ describe('certificates in the health badge', () => {
 
   test('a valid certificate that expires within two weeks (renewal should have come at 30 days) warns too', () => {
     expect(statusGlance(view(healthy(), [], [certificate({ notAfter: '2026-12-10T00:00:00Z' })]), now).health).toMatchObject({ tone: 'warning', detail: 'certificate expiring: myapp.example.com on web01 (2026-12-10T00:00:00Z)' });
+  });
+});
+
+describe('gateway rollout', () => {
+  const gateways = () => [vm('web01', report('web01')), vm('web02', report('web02'))];
+  const rollout = (phase: 'waiting' | 'halted'): StatusView['rollout'] => ({ phase, canary: 'web01', generation: 4, held: ['web02'], startedAt: '2026-12-04T11:58:00Z', ...(phase === 'halted' ? { reason: 'haproxy refused the config', haltedAt: '2026-12-04T11:59:00Z' } : {}) });
+
+  test('every VM runs its stored document, yet a held gateway waits for the canary: syncing, saying who waits for whom', () => {
+    const glance = statusGlance({ ...view(gateways()), rollout: rollout('waiting') }, now);
+    expect(glance.sync).toEqual({ tone: 'pending', label: 'syncing', detail: 'rollout: web02 waits for web01 (canary) to apply generation 4' });
+    expect(glance.health.label).toBe('healthy');
+  });
+
+  test('a halted rollout fails the health badge with the canary and its reason', () => {
+    const glance = statusGlance({ ...view(gateways()), rollout: rollout('halted') }, now);
+    expect(glance.health).toEqual({ tone: 'bad', label: 'failing', detail: 'rollout halted: web01 (canary) failed generation 4: haproxy refused the config; web02 keeps its frontends until the next change' });
   });
 });

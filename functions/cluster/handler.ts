@@ -7,6 +7,8 @@
  *   `kubeconfig.issued` event without the secret is queued so the state and status say where
  *   it is and until when. The kubeconfig never enters the queue, the state, a document or a log.
  * - `postClusterCa`: the hash of k3s' CA on the server, queued as `cluster.ca-observed`.
+ * - `postCanaryReport`: a rollout's canary gateway says whether it applied a generation (its
+ *   agent's call, authorized before the handler), queued as `rollout.canary-reported`.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MAX_QUEUED_BODY_BYTES, type RoutesOf } from '../../shared/contract/routes.ts';
@@ -14,6 +16,7 @@ import { storeKeys } from '../../shared/contract/store-layout.ts';
 import type { ClusterCaObservedEvent } from '../../shared/events/cluster-ca-events.ts';
 import type { EndpointsChangedEvent } from '../../shared/events/endpoint-events.ts';
 import type { KubeconfigIssuedEvent } from '../../shared/events/kubeconfig-events.ts';
+import { canaryReportEventId, type CanaryReportedEvent } from '../../shared/events/rollout-events.ts';
 import type { EventQueue, ObjectStore } from '../../shared/ports.ts';
 import { parseBody, type RouteHandlers } from '../shared/api.ts';
 import { badRequest, HttpProblem, json } from '../shared/http.ts';
@@ -53,6 +56,17 @@ export function createClusterHandlers(deps: ClusterDependencies): RouteHandlers<
       await deps.queue.send([{ id, group: resourceGroup, body: JSON.stringify(observed) }]);
       verifier.accepted(request);
       deps.logger.info('cluster CA reported', { resourceGroup, id, caHash: report.caHash });
+      return json(202, { accepted: [id] });
+    },
+
+    postCanaryReport: async ({ parameters, body }) => {
+      const report = parseBody('postCanaryReport', body, 'the canary report is invalid; nothing was queued');
+      const { rg: resourceGroup, vm } = parameters;
+      // The agent's retries of one report carry one id: the queue and the reducer keep one.
+      const id = canaryReportEventId(vm, report);
+      const reported: CanaryReportedEvent = { id, type: 'rollout.canary-reported', resourceGroup, occurredAt: new Date(now()).toISOString(), payload: { vm, ...report } };
+      await deps.queue.send([{ id, group: resourceGroup, body: JSON.stringify(reported) }]);
+      deps.logger.info('canary report accepted', { resourceGroup, vm, generation: report.generation, outcome: report.outcome });
       return json(202, { accepted: [id] });
     },
 

@@ -25,7 +25,7 @@ import {
 } from '../../shared/contract/routes.ts';
 import type { ProblemFieldError } from '../../shared/contract/problem.ts';
 import { fieldErrors } from '../../shared/schema/errors.ts';
-import { type Authorizer, badRequest, type HttpEvent, HttpProblem, type HttpResult, type JsonBody, readJsonBody } from './http.ts';
+import { type AgentAuthorizer, type Authorizer, badRequest, type HttpEvent, HttpProblem, type HttpResult, type JsonBody, readJsonBody } from './http.ts';
 
 type BodyOf<K extends RouteId> = Routes[K] extends { readonly body: object } ? JsonBody : undefined;
 
@@ -45,6 +45,8 @@ export interface ApiOptions {
   readonly authorize: Authorizer;
   /** Who may load the status page's files (default: as the portal's routes). */
   readonly authorizePage?: Authorizer;
+  /** Who may call an agent's routes (default: as the portal's routes: in AWS, IAM scoped to the VM's own path by the agent policy). */
+  readonly authorizeAgent?: AgentAuthorizer;
   readonly logger: Logger;
 }
 
@@ -79,6 +81,11 @@ function routeEntry<K extends RouteId>(id: K, handler: RouteHandler<K>, options:
     if (route.auth === 'page' && !(options.authorizePage ?? options.authorize)(event)) throw new HttpProblem(401, 'Unauthorized', 'the status page is served to this machine only');
     const parameters = checkedParameters(route, event) as PathParameters<K>;
     const body = (route.body ? readJsonBody(event, route.body.maxBytes) : undefined) as BodyOf<K>;
+    // An agent signs the body: checked once it is known to be whole (a body cut at the size limit is a 413, not a bad signature).
+    if (route.auth === 'agent') {
+      if (!options.authorizeAgent && !options.authorize(event)) throw new HttpProblem(401, 'Unauthorized', 'missing or wrong credentials');
+      await options.authorizeAgent?.(event);
+    }
     return handler({ event, parameters, body }, context);
   };
 }

@@ -82,6 +82,8 @@ function equalSecrets(a: string, b: string): boolean {
 
 /** Who may call the portal's routes. */
 export type Authorizer = (event: HttpEvent) => boolean;
+/** Checks a call an agent makes about itself (the route's `{rg}` and `{vm}`): throws the 401 or 403 it answers. */
+export type AgentAuthorizer = (event: HttpEvent) => Promise<void>;
 
 /** Local mode: a bearer token. */
 export function bearerAuthorizer(token: string): Authorizer {

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { endpointWebhookBodySchema } from '../events/endpoint-events.ts';
 import { kubeconfigDeliverySchema, MAX_KUBECONFIG_BYTES } from '../events/kubeconfig-events.ts';
 import { clusterCaReportSchema } from '../events/cluster-ca-events.ts';
+import { canaryReportSchema } from '../events/rollout-events.ts';
 import { dnsLabel } from '../schema/primitives.ts';
 import { userSchema } from '../schema/user.ts';
 import {
@@ -29,11 +30,12 @@ export type HttpMethod = 'GET' | 'POST';
 /**
  * Who may call: `portal` is the platform (a bearer token locally, IAM in AWS); `cluster` is a
  * resource group's cluster, signing with its own key (checked in the function: a VM has no
- * AWS identity); `public` is anyone. `page` is the status page's own files, which hold no data and
+ * AWS identity); `agent` is one VM's agent, about itself only (SigV4 by the VM's own key locally;
+ * in AWS an IAM-authorized route the agent policy opens for the VM's own path only); `public` is anyone. `page` is the status page's own files, which hold no data and
  * no secret (the page reads everything through portal routes): behind IAM in AWS like the
  * portal's routes, and locally served without a login to a browser on this machine only.
  */
-export type RouteAuth = 'portal' | 'cluster' | 'public' | 'page';
+export type RouteAuth = 'portal' | 'cluster' | 'agent' | 'public' | 'page';
 
 /** The cloud functions serving the API (one Lambda each in AWS; one process locally). */
 export const API_FUNCTIONS = ['ingest', 'cluster', 'status', 'dead-letters'] as const;
@@ -121,6 +123,19 @@ export const routes = {
     responses: {
       202: { description: 'Queued (a hash other than the pinned one is refused in the status)', body: acceptedSchema },
       400: problem('Not a CA hash (field and reason); nothing was queued'),
+    },
+  },
+  postCanaryReport: {
+    method: 'POST',
+    path: '/v1/agents/{rg}/{vm}/canary-reports',
+    function: 'cluster',
+    auth: 'agent',
+    summary: "The canary gateway of a rollout says whether it applied a generation: the other gateways follow an `applied`, a `failed` halts the rollout",
+    pathParameters: { ...rg, vm: dnsLabel },
+    body: { schema: canaryReportSchema, maxBytes: 8 * 1024 },
+    responses: {
+      202: { description: 'Queued (a report no rollout waits for changes nothing)', body: acceptedSchema },
+      400: problem('Invalid report (field and reason); nothing was queued'),
     },
   },
   getResourceGroup: {
@@ -297,6 +312,10 @@ export function responsesOf(id: RouteId): Readonly<Record<number, ResponseSpec>>
   if (takesInput) common[400] = problem('A path parameter or the body is invalid: each named with field and reason');
   if (route.auth === 'portal') common[401] = { ...problem('Missing or wrong credentials'), headers: { 'www-authenticate': 'Bearer (local mode; in AWS, API Gateway answers for IAM)' } };
   if (route.auth === 'page') common[401] = problem('Not a browser on this machine (local mode; in AWS, API Gateway answers for IAM)');
+  if (route.auth === 'agent') {
+    common[401] = problem('Missing or bad signature (local mode; in AWS, API Gateway answers for IAM)');
+    common[403] = problem("Signed with another VM's key");
+  }
   if (route.auth === 'cluster') {
     common[401] = problem('Bad, stale or missing signature (or no such resource group)');
     common[409] = problem('Replay of an accepted request');

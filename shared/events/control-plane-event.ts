@@ -1,13 +1,14 @@
-/** Everything that travels through the queue: portal events, the clusters' endpoint changes, issued kubeconfigs and CA hashes, the control plane's refreshes. */
+/** Everything that travels through the queue: portal events, the clusters' endpoint changes, issued kubeconfigs and CA hashes, canary gateways' reports, the control plane's refreshes. */
 import { z } from 'zod';
 import { fieldErrors, type FieldError } from '../schema/errors.ts';
 import { clusterCaObservedEventSchema } from './cluster-ca-events.ts';
 import { endpointsChangedEventSchema } from './endpoint-events.ts';
 import { kubeconfigIssuedEventSchema } from './kubeconfig-events.ts';
 import { refreshEventSchema } from './refresh-events.ts';
+import { canaryReportedEventSchema } from './rollout-events.ts';
 import { MAX_EVENTS_PER_REQUEST, portalEventSchema, type PortalEvent } from './portal-events.ts';
 
-export const controlPlaneEventSchema = z.discriminatedUnion('type', [portalEventSchema, endpointsChangedEventSchema, kubeconfigIssuedEventSchema, clusterCaObservedEventSchema, refreshEventSchema]);
+export const controlPlaneEventSchema = z.discriminatedUnion('type', [portalEventSchema, endpointsChangedEventSchema, kubeconfigIssuedEventSchema, clusterCaObservedEventSchema, canaryReportedEventSchema, refreshEventSchema]);
 export type ControlPlaneEvent = z.output<typeof controlPlaneEventSchema>;
 
 export interface EventError extends FieldError {

@@ -50,6 +50,11 @@ export const clusterSchema = z.strictObject({
   datastoreEndpoint: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL').optional(),
   drainTimeoutSeconds: z.number().int().min(30, 'must be at least 30').max(86400).default(600),
   poll: pollSchema.default(() => pollSchema.parse({})),
+  /**
+   * How a frontend change reaches a group's webgateways: `canary` (the default) gives it to one
+   * gateway first and to the others once that one applied it; `all-at-once` to every gateway.
+   */
+  gatewayRollout: z.enum(['canary', 'all-at-once'], { error: 'must be "canary" or "all-at-once"' }).default('canary'),
 });
 
 export type ClusterSettings = z.output<typeof clusterSchema>;

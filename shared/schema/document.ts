@@ -142,6 +142,13 @@ export const vmDocumentContentSchema = z.strictObject({
   certificates: z.array(certificateSpecSchema).optional(),
   /** Present with `certificates`. */
   acme: acmeSpecSchema.optional(),
+  /**
+   * This gateway is the canary of a rollout (shared/state/rollout.ts): once it applied this
+   * document (or failed to), the agent posts the outcome to `reportUrl`, and the other
+   * gateways get the new frontends only after an `applied`. `round` changes with each new set
+   * of frontends, so every round is a new generation to report on.
+   */
+  canary: z.strictObject({ round: z.string().regex(/^[0-9a-f]{16}$/), reportUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }) }).optional(),
 });
 
 /** A computed document: its content and the content's hash (see ../contract/document-envelope.ts). */

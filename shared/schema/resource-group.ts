@@ -37,6 +37,10 @@ function refineUnique<T>(list: readonly T[], key: (item: T) => string, what: str
   });
 }
 
+/** A group's frontends by name (also what a gateway rollout keeps as the last good set). */
+export const frontendsSchema = z.record(frontendName, frontendSchema).default({});
+export type Frontends = z.output<typeof frontendsSchema>;
+
 /** A description whose VMs are read with `vm`: as stored (`vmSchema`) or as written by a user (`vmInputSchema`). */
 const describedWith = (vm: typeof vmSchema) =>
   z
@@ -46,7 +50,7 @@ const describedWith = (vm: typeof vmSchema) =>
       cluster: clusterSchema.optional(),
       vms: z.array(vm).default([]),
       users: z.array(userSchema).default([]),
-      frontends: z.record(frontendName, frontendSchema).default({}),
+      frontends: frontendsSchema,
       endpoints: z.array(serviceEndpointsSchema).default([]),
       secrets: secretsSchema.default({}),
     })

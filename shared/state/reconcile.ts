@@ -24,6 +24,10 @@ import { effectiveDescription, type RgState } from './rg-state.ts';
 import { DEFAULT_HISTORY_DEPTH, recordHistory } from './history.ts';
 import type { RgStatus } from './status.ts';
 import { dashboardLink } from '../dashboard.ts';
+import { rolloutStatus, stagedDesiredState, stepRollout } from './rollout.ts';
+import { routeUrl } from '../contract/routes.ts';
+
+const canaryReportUrl = (apiUrl: string, rg: string, vm: string) => routeUrl(apiUrl, 'postCanaryReport', { rg, vm });
 
 export interface ReconcileContext extends ReducerContext {
   /** The control plane's API URL as the clusters reach it (their servers call it back). */
@@ -81,13 +85,25 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   }
 
   const name = state.description.name;
-  const desired = computeDesiredState(effectiveDescription(state), {
+  const desiredOptions = {
     previousSlots: state.slots,
     ...(context.layout ? { layout: context.layout } : {}),
     ...(context.apiUrl ? { apiUrl: context.apiUrl } : {}),
     ...(context.acme ? { acme: context.acme } : {}),
     kubeconfigRequests: state.kubeconfigRequests,
+  };
+  const computed = computeDesiredState(effectiveDescription(state), desiredOptions);
+  const step = stepRollout({
+    rollout: state.rollout,
+    // A canary reports to the API: without its URL (`ringmaster plan`) there is no one to wait for.
+    policy: context.apiUrl ? (state.description.cluster?.gatewayRollout ?? 'canary') : 'all-at-once',
+    frontendsBefore: initial.description.frontends,
+    frontendsNow: state.description.frontends,
+    gateways: computed.documents.filter((d) => d.roles.includes('webgateway')).map((d) => d.vm),
+    published: new Set(Object.keys(state.documents)),
+    now: context.now,
   });
+  const desired = step.rollout && context.apiUrl ? stagedDesiredState(computed, step.rollout, step.held, effectiveDescription(state), desiredOptions, canaryReportUrl(context.apiUrl, name, step.rollout.canary)) : computed;
 
   const writes: UnsignedDocument[] = [];
   const documents: RgState['documents'] = {};
@@ -150,7 +166,9 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     repair,
     depth: context.historyDepth ?? DEFAULT_HISTORY_DEPTH,
   });
-  const next: RgState = { ...settled, documents, assignedRoles, slots, clusterAuthPublished, history };
+  const { rollout: _previousRollout, ...withoutRollout } = settled;
+  const rollout = step.rollout && step.newRound ? { ...step.rollout, generation: documents[step.rollout.canary]!.generation } : step.rollout;
+  const next: RgState = { ...withoutRollout, documents, assignedRoles, slots, clusterAuthPublished, history, ...(rollout ? { rollout } : {}) };
   const blockedBy = new Map(desired.blocked.map((b) => [b.vm, b.reasons]));
   const roles = new Map(effectiveDescription(next).vms.map((vm) => [vm.name, vm.roles]));
   const status: RgStatus = {
@@ -169,6 +187,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
     pendingKubeconfigRequests: pending.map(({ user, requestedAt }) => ({ user, requestedAt })),
     kubeconfigs: Object.entries(next.kubeconfigs).map(([user, issued]) => ({ user, ...issued })),
     dashboard: dashboardLink(effectiveDescription(next)),
+    rollout: rollout ? rolloutStatus(rollout, step.held) : null,
     history,
   };
   // Every kubeconfig this run knew of (recorded before, or delivered now) that the new state does

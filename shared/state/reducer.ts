@@ -10,6 +10,7 @@ import { compareText } from '../compare.ts';
 import type { EndpointsChangedEvent } from '../events/endpoint-events.ts';
 import type { KubeconfigIssuedEvent } from '../events/kubeconfig-events.ts';
 import type { ClusterCaObservedEvent } from '../events/cluster-ca-events.ts';
+import { foldCanaryReport } from './rollout.ts';
 import { SERVICE_NAME_LABEL } from '../events/endpoint-events.ts';
 import type { ControlPlaneEvent } from '../events/control-plane-event.ts';
 import type { PortalEvent } from '../events/portal-events.ts';
@@ -85,6 +86,12 @@ export function reduce(state: RgState, event: ControlPlaneEvent, context: Reduce
   if (event.type === 'cluster.ca-observed') {
     const result = applyObservedCa(state, event);
     return typeof result === 'string' ? reject(state, event, result) : { state: remember(result, event), outcome: { kind: 'applied' } };
+  }
+  if (event.type === 'rollout.canary-reported') {
+    // A report nobody waits for (the rollout ended, another canary) is harmless: stale, not refused.
+    const result = foldCanaryReport(state.rollout, event);
+    if (typeof result === 'string') return { state: remember(state, event), outcome: { kind: 'stale', reason: result } };
+    return { state: remember({ ...state, rollout: result }, event), outcome: { kind: 'applied' } };
   }
   if (event.type === 'kubeconfig.issued') {
     const result = applyIssuedKubeconfig(state, event);

@@ -6,7 +6,7 @@
  * document is input from outside like any other.
  */
 import { z } from 'zod';
-import { resourceGroupSchema, type ResourceGroup } from '../schema/resource-group.ts';
+import { frontendsSchema, resourceGroupSchema, type ResourceGroup } from '../schema/resource-group.ts';
 import { historySchema } from './history.ts';
 
 export const STATE_SCHEMA_VERSION = 1;
@@ -35,6 +35,25 @@ export const issuedKubeconfigSchema = z.strictObject({
   issuedAt: z.string(),
 });
 
+/**
+ * A gateway rollout in flight (shared/state/rollout.ts): the canary has the group's frontends,
+ * the other gateways keep `stableFrontends` (the set they last ran) until the canary reports
+ * it applied the round's generation.
+ */
+export const rolloutSchema = z.strictObject({
+  canary: z.string(),
+  stableFrontends: frontendsSchema,
+  /** The frontends this round gives the canary (their canonical hash): another set starts a new round. */
+  round: z.string(),
+  startedAt: z.string(),
+  /** The canary's first generation carrying the round's frontends; a report for it or a later one settles the round. */
+  generation: z.number().int().min(1).optional(),
+  /** The canary's newest report, as the reducer folded it. */
+  report: z.strictObject({ generation: z.number().int().min(1), outcome: z.enum(['applied', 'failed']), reason: z.string().optional(), at: z.string() }).optional(),
+  /** The canary failed the round's generation: nothing more goes out until the frontends change again. */
+  halted: z.strictObject({ generation: z.number().int().min(1), reason: z.string(), at: z.string() }).optional(),
+});
+
 export const rgStateSchema = z.strictObject({
   schemaVersion: z.literal(STATE_SCHEMA_VERSION),
   description: resourceGroupSchema,
@@ -56,6 +75,7 @@ export const rgStateSchema = z.strictObject({
   clusterAuthPublished: z.string().optional(),
   /** vm → the stored document: its content hash, generation, and until when its signature holds. */
   documents: z.record(z.string(), z.strictObject({ hash: z.string(), generation: z.number().int().min(1), expiresAt: z.string().optional(), /** The signing epoch of the stored copy (shared/state/resigning.ts). */ epoch: z.string().optional() })).default({}),
+  rollout: rolloutSchema.optional(),
   /** The audit trail: which events produced which generation of each VM's document (bounded). */
   history: historySchema.default({}),
   /**
@@ -75,6 +95,7 @@ export const rgStateSchema = z.strictObject({
 
 export type RgState = z.output<typeof rgStateSchema>;
 export type Rejection = z.output<typeof rejectionSchema>;
+export type Rollout = z.output<typeof rolloutSchema>;
 
 export function emptyState(resourceGroup: string): RgState {
   return rgStateSchema.parse({ schemaVersion: STATE_SCHEMA_VERSION, description: { name: resourceGroup } });

@@ -24,6 +24,20 @@ export const documentStatusSchema = z.strictObject({
   blockedBy: z.array(z.string()).default([]),
 });
 
+/** A gateway rollout in flight (shared/state/rollout.ts), as operators read it. */
+export const rolloutStatusSchema = z.strictObject({
+  /** `waiting`: for the canary to apply `generation`; `halted`: the canary failed it, the others keep their frontends. */
+  phase: z.enum(['waiting', 'halted']),
+  canary: z.string(),
+  /** The canary's generation that carries the new frontends. */
+  generation: z.number().int().optional(),
+  /** The gateways that keep the frontends they last ran. */
+  held: z.array(z.string()),
+  startedAt: z.string(),
+  reason: z.string().optional(),
+  haltedAt: z.string().optional(),
+});
+
 export const rgStatusSchema = z.strictObject({
   resourceGroup: z.string(),
   updatedAt: z.string(),
@@ -36,8 +50,11 @@ export const rgStatusSchema = z.strictObject({
   kubeconfigs: z.array(z.strictObject({ user: z.string(), location: z.string(), expiresAt: z.string(), issuedAt: z.string() })).default([]),
   /** The Kubernetes dashboard's link (issue 20's shape), null when the group has none; absent in statuses written before it. */
   dashboard: dashboardLinkSchema.nullable().default(null),
+  /** The gateway rollout in flight, null when every gateway runs the group's frontends. */
+  rollout: rolloutStatusSchema.nullable().default(null),
   /** The audit trail (served by the history route, left out of the status view). */
   history: historySchema.default({}),
 });
 
 export type RgStatus = z.output<typeof rgStatusSchema>;
+export type RolloutStatus = z.output<typeof rolloutStatusSchema>;
