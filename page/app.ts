@@ -228,6 +228,17 @@ function drawGroup(view: StatusView): HTMLElement {
         : table('Events that could not apply, and why', ['Event', 'Type', 'Occurred', 'Reason'], view.rejections.map((r) => [r.eventId, r.type, timeAgo(r.occurredAt), expandable(`refused:${r.eventId}`, r.reason, 120)])),
     ),
     section(
+      'Gateway rollout',
+      'rollout',
+      view.rollout === null
+        ? h('p', { class: 'muted' }, 'None in flight: every gateway runs the group\'s frontends.')
+        : table(
+            'A frontend change goes to the canary first; the held gateways get it once the canary applied it',
+            ['Phase', 'Canary', 'Generation', 'Held', 'Started', 'Reason'],
+            [[h('span', { id: 'rollout-phase', class: `rollout rollout-${view.rollout.phase}` }, view.rollout.phase), view.rollout.canary, view.rollout.generation === undefined ? '—' : String(view.rollout.generation), view.rollout.held.join(', '), timeAgo(view.rollout.startedAt), view.rollout.reason ? expandable('rollout', view.rollout.reason, 120) : '—']],
+          ),
+    ),
+    section(
       'Maintenance',
       'maintenance',
       view.maintenance.length === 0

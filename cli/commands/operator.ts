@@ -6,7 +6,7 @@ import { InputError } from '../input.ts';
 import { table } from '../table.ts';
 import { problemSchema } from '../../shared/contract/problem.ts';
 import type { DocumentView, StatusView } from '../../shared/contract/status-view.ts';
-import { certificateDetail, shortText, statusGlance } from '../../shared/status-badges.ts';
+import { certificateDetail, rolloutDetail, shortText, statusGlance } from '../../shared/status-badges.ts';
 
 export interface OutputOptions extends ConnectionOptions {
   readonly json?: boolean;
@@ -102,6 +102,11 @@ export function statusText(status: StatusView, options: { readonly wide: boolean
   const withoutErrors = widest(table(header, rows(0)));
   lines.push(table(header, rows(options.wide ? Number.POSITIVE_INFINITY : Math.max(20, options.columns - withoutErrors - 2))));
   if (status.strayDocuments.length > 0) lines.push(`\nStored but wanted by no VM: ${status.strayDocuments.join(', ')}`);
+  if (status.rollout) {
+    const { rollout } = status;
+    lines.push(`\nGateway rollout (${rollout.phase}, since ${rollout.startedAt}):`);
+    lines.push(line(`  ${printable(rolloutDetail(rollout))}`));
+  }
   if (status.certificates.length > 0) {
     lines.push('\nCertificates:');
     lines.push(table(['VM', 'HOST', 'STATE', 'DETAIL'], status.certificates.map((c) => [c.vm, c.host, c.state, line(printable(certificateDetail(c)))])));
