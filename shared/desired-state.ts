@@ -93,16 +93,18 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
   const layoutOf = (vm: string): Layout => layoutOfVm(options.layout, rg.name, vm);
   const assignment = assignRoles(rg);
   const model = buildModel(rg, assignment.vms);
-  // haproxy.cfg names its sockets, so each layout has its config; the slots and findings are
-  // the same in all. One layout for every VM (production) plans it once.
+  // haproxy.cfg names its sockets, so each layout has its config (and a sandboxed VM's binds
+  // name its own addresses: one per gateway); the slots and findings are the same in all. One
+  // layout for every VM (production) plans it once.
   const plans = new Map<string, HaproxyPlan>();
-  const haproxyFor = (layout: Layout): HaproxyPlan => {
-    const key = JSON.stringify(layout);
-    const plan = plans.get(key) ?? planHaproxy(model, layout, options.previousSlots);
+  const haproxyFor = (layout: Layout, gateway: Vm | undefined): HaproxyPlan => {
+    const key = `${JSON.stringify(layout)}${layout.sharedMachine ? `\0${gateway?.name ?? ''}` : ''}`;
+    const plan = plans.get(key) ?? planHaproxy(model, layout, options.previousSlots, gateway);
     plans.set(key, plan);
     return plan;
   };
-  const haproxy = haproxyFor(layoutOf(model.topology.webgateways[0]?.name ?? ''));
+  const firstGateway = model.topology.webgateways[0];
+  const haproxy = haproxyFor(layoutOf(firstGateway?.name ?? ''), firstGateway);
   const findings = sortFindings([
     ...assignment.findings,
     ...topologyFindings(model),
@@ -135,7 +137,7 @@ export function computeDesiredState(rg: ResourceGroup, options: DesiredStateOpti
       blockedList.push({ vm: vm.name, reasons: [...new Set(reasons)] });
     } else {
       const layout = layoutOf(vm.name);
-      documents.push(renderDocument(vm, { ...ctx, layout, haproxy: vm.roles.includes('webgateway') ? haproxyFor(layout) : haproxy }));
+      documents.push(renderDocument(vm, { ...ctx, layout, haproxy: vm.roles.includes('webgateway') ? haproxyFor(layout, vm) : haproxy }));
     }
   }
   return { resourceGroup: rg.name, documents, blocked: blockedList, findings, assignments: assignment.assignments, slots: haproxy.slots };

@@ -30,6 +30,13 @@ export interface Layout {
   readonly firewallRules: string;
   /** The command that reloads (or restarts) a daemon after its files changed. */
   readonly reload: (daemon: DaemonName) => string[];
+  /**
+   * Set only for a sandboxed VM (`sandboxLayouts`): a folder on a machine whose network it
+   * shares with other sandboxed VMs. A bind on every address then means the VM's own addresses
+   * (its srv and public ones), and haproxy refuses a port another VM holds instead of sharing
+   * it (see render/haproxy.ts). Absent on a real VM, whose documents it never changes.
+   */
+  readonly sharedMachine?: true;
 }
 
 function systemdReload(daemon: DaemonName): string[] {
@@ -95,7 +102,7 @@ export function sandboxRoot(root: string, resourceGroup: string, vm: string): st
   return `${root.replace(/\/$/, '')}/${resourceGroup}/${vm}`;
 }
 
-/** Every VM of every group in a folder of its own below `root`. */
+/** Every VM of every group in a folder of its own below `root`, sharing this machine's network. */
 export function sandboxLayouts(root: string): VmLayouts {
-  return (resourceGroup, vm) => layoutUnder(sandboxRoot(root, resourceGroup, vm));
+  return (resourceGroup, vm) => ({ ...layoutUnder(sandboxRoot(root, resourceGroup, vm)), sharedMachine: true });
 }

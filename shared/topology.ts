@@ -34,6 +34,11 @@ export function srvAddress(vm: Vm): string | undefined {
   return vm.srvAddresses.find((address) => !address.includes(':')) ?? vm.srvAddresses[0];
 }
 
+/** Every address the VM has (srv first, then public), each once: what "every address" means on it. */
+export function ownAddresses(vm: Vm): string[] {
+  return [...new Set([...vm.srvAddresses, ...vm.publicAddresses])];
+}
+
 /** The ways a VM falls short of a role's minimum, as phrases; empty when it meets it. */
 export function shortfalls(vm: Vm, role: KubernetesRole): string[] {
   const minimum = MINIMUMS[role];

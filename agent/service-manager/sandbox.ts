@@ -88,6 +88,12 @@ function haproxyWorkers(showProc: string): string[] {
   return workers;
 }
 
+/** How many reloads haproxy's master counts as failed in its answer to `show proc` (a new config that could not start). */
+function haproxyFailedReloads(showProc: string): number | undefined {
+  const failed = /^\d+\s+master\s+\d+\s+\[failed:\s*(\d+)\]/m.exec(showProc)?.[1];
+  return failed === undefined ? undefined : Number(failed);
+}
+
 /** Whether `pid` runs a program whose command line names `marker` (one of ours, from a previous agent). */
 async function runsWith(pid: number, marker: string): Promise<boolean> {
   const cmdline = await readIfExists(`/proc/${pid}/cmdline`);
@@ -263,7 +269,7 @@ export class SandboxServices implements ServiceManager {
       await this.stopService(service);
       gone = `did not answer within ${this.#readyTimeoutMs} ms`;
     }
-    const tail = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n');
+    const tail = await this.#logTail(service);
     return failed(command, `${service} ${gone}${tail ? `:\n${tail}` : ''}`);
   }
 
@@ -283,17 +289,28 @@ export class SandboxServices implements ServiceManager {
       await mkdir(dirname(master), { recursive: true });
       return this.#start('haproxy', ['haproxy', '-W', '-S', master, '-p', this.#haproxyPidFile, '-f', this.#layout.haproxyConfig], async () => (await workers()).length > 0);
     }
-    // A reload re-executes the master: its socket is gone for a moment, and the new worker is ready once the master lists it.
-    const before = new Set(await workers().catch(() => []));
+    // A reload re-executes the master: its socket is gone for a moment, and the new worker is
+    // ready once the master lists it. A config that cannot start (a port another VM holds) is
+    // counted as a failed reload while the old worker serves on: said at once, with haproxy's words.
+    const showProc = () => runtimeCommand(master, 'show proc', 2000).catch(() => '');
+    const first = await showProc();
+    const before = new Set(haproxyWorkers(first));
+    const failedBefore = haproxyFailedReloads(first) ?? 0;
     const command = `haproxy master: reload (${master})`;
     await runtimeCommand(master, 'reload', 5000).catch(() => '');
     const deadline = Date.now() + this.#readyTimeoutMs;
     while (Date.now() < deadline) {
-      const now = await workers().catch(() => []);
-      if (now.some((pid) => !before.has(pid))) return ok(command);
+      const now = await showProc();
+      if (haproxyWorkers(now).some((pid) => !before.has(pid))) return ok(command);
+      if ((haproxyFailedReloads(now) ?? 0) > failedBefore) return failed(command, `haproxy could not load the new config; the old one serves on:\n${await this.#logTail('haproxy')}`);
       await sleep(50);
     }
     return failed(command, `haproxy started no new worker within ${this.#readyTimeoutMs} ms`);
+  }
+
+  /** The last lines of a daemon's log: what it said when it failed. */
+  async #logTail(service: ServiceName): Promise<string> {
+    return (await readFile(this.logFile(service), 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n');
   }
 
   async #nginx(): Promise<ServiceStep> {

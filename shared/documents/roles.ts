@@ -18,6 +18,7 @@ import { certificateFiles, frontendVirtualHosts, renderNginx, tlsHosts, type Vir
 import type { KubernetesTasks } from '../schema/document.ts';
 import { SUDO_SRV } from '../schema/user.ts';
 import type { Vm } from '../schema/vm.ts';
+import { ownAddresses } from '../topology.ts';
 import type { DocumentParts } from './builder.ts';
 
 export interface RenderContext {
@@ -149,7 +150,8 @@ export function renderWebgateway(parts: DocumentParts, vm: Vm, server: Vm, ctx: 
     .directory(dirname(layout.haproxyStateFile))
     .file({ path: layout.haproxyConfig, mode: '0644', content: ctx.haproxy.config, sha256: ctx.haproxy.configSha256 })
     .service({ name: 'haproxy', files: [layout.haproxyConfig] });
-  nginxFiles(parts, layout, frontendVirtualHosts(model.frontends, vm.publicAddresses));
+  // A sandboxed VM's haproxy listens on its own addresses only (render/haproxy.ts): nginx reaches it there.
+  nginxFiles(parts, layout, frontendVirtualHosts(model.frontends, vm.publicAddresses, layout.sharedMachine ? ownAddresses(vm)[0] : undefined));
 }
 
 export function renderNfs(parts: DocumentParts, ctx: RenderContext): void {

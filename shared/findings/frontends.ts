@@ -2,6 +2,7 @@
 import type { Model } from '../model.ts';
 import { names } from '../model.ts';
 import { isLoopback } from '../net.ts';
+import { ownAddresses } from '../topology.ts';
 import { type BindAddress, bindsCollide, parseBind } from '../schema/bind.ts';
 import type { Frontend } from '../schema/frontend.ts';
 import type { Vm } from '../schema/vm.ts';
@@ -72,7 +73,7 @@ function virtualHostFindings(frontends: readonly Frontend[], gateways: string[])
 /** A bind must name an address the gateway has, and must not take nginx's ports on nginx's addresses. */
 function gatewayBindFindings(gateway: Vm, binds: ReadonlyArray<{ frontend: string; bind: BindAddress }>, frontends: readonly Frontend[]): Finding[] {
   const findings: Finding[] = [];
-  const own = new Set([...gateway.publicAddresses, ...gateway.srvAddresses]);
+  const own = new Set(ownAddresses(gateway));
   const nginxServes = frontends.some((frontend) => Object.keys(frontend.virtualHosts).length > 0);
   const nginxAddresses = gateway.publicAddresses.length > 0 ? gateway.publicAddresses : [undefined];
   for (const { frontend, bind } of binds) {

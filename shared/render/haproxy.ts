@@ -19,7 +19,9 @@ import type { Model } from '../model.ts';
 import type { HaproxyBackend, HaproxyRuntime, HaproxyServer, LoadBalancer } from '../schema/document.ts';
 import type { Frontend } from '../schema/frontend.ts';
 import { assignSlots, type SlotTable } from '../slots.ts';
-import { hostPort, srvAddress } from '../topology.ts';
+import { parseBind } from '../schema/bind.ts';
+import type { Vm } from '../schema/vm.ts';
+import { hostPort, ownAddresses, srvAddress } from '../topology.ts';
 
 /** Address of a free slot: never contacted, the server is `disabled` (maint). */
 const PLACEHOLDER = { address: '127.0.0.1', port: 1 };
@@ -108,12 +110,30 @@ function loadBalancerLines(prefixes: readonly string[], port: number, options: s
   return prefixes.length === 0 ? '' : prefixes.join(suffix) + suffix;
 }
 
+/**
+ * A frontend's bind lines on one webgateway. On a real VM they are the frontend's binds as
+ * written. A sandboxed VM shares this machine's network with the others (`layout.sharedMachine`):
+ * there a bind on every address would take the port on every VM's address, so it means the
+ * VM's own addresses instead, as it does on a real VM.
+ */
+function bindLines(frontend: Frontend, layout: Layout, gateway: Vm | undefined): string[] {
+  const own = gateway && layout.sharedMachine ? ownAddresses(gateway) : [];
+  return frontend.binds.flatMap((text) => {
+    const bind = parseBind(text);
+    if (own.length === 0 || typeof bind === 'string' || bind.address !== undefined) return [`    bind ${text}`];
+    return own.map((address) => `    bind ${hostPort(address, bind.port)}  # ${text}: this sandboxed VM's own address`);
+  });
+}
+
 function renderGlobal(model: Model, layout: Layout): string[] {
   const lines = [
     '# Managed by Ringmaster: changes here are overwritten.',
     `# Resource group ${model.rg.name}: one frontend and backend per flyingcircus.kubernetes.frontend entry.`,
     'global',
     '    log /dev/log local0',
+    // haproxy sets SO_REUSEPORT by default: two sandboxed VMs binding one port would share it
+    // silently, the kernel splitting connections between them. Without it the second one fails.
+    ...(layout.sharedMachine ? ['    # A sandboxed VM: a port another VM holds is an error, never shared.', '    noreuseport'] : []),
     `    stats socket ${layout.haproxySocket} mode 600 level admin expose-fd listeners`,
     '    stats timeout 30s',
     `    server-state-file ${layout.haproxyStateFile}`,
@@ -140,7 +160,8 @@ function renderGlobal(model: Model, layout: Layout): string[] {
   return lines;
 }
 
-export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonly<Record<string, SlotTable>> = {}): HaproxyPlan {
+/** `gateway`: the webgateway the config is for; it matters only to a sandboxed VM's binds (see `bindLines`). */
+export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonly<Record<string, SlotTable>> = {}, gateway?: Vm): HaproxyPlan {
   // The config is built as chunks: the structure (everything but pod slot lines) is hashed
   // chunk by chunk, so the file is joined once and the structure never. The load-balancer
   // lines (agents x frontends of them) enter the structure hash as what determines them: the
@@ -162,7 +183,7 @@ export function planHaproxy(model: Model, layout: Layout, previousSlots: Readonl
       `frontend ${frontendName(frontend)}`,
       `    mode ${mode}`,
       `    option ${mode === 'http' ? 'httplog' : 'tcplog'}`,
-      ...frontend.binds.map((bind) => `    bind ${bind}`),
+      ...bindLines(frontend, layout, gateway),
       `    default_backend ${backendName(frontend)}`,
       '',
       `backend ${backendName(frontend)}`,

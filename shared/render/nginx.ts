@@ -26,14 +26,18 @@ const PROXY_HEADERS = [
   'proxy_set_header Connection $connection_upgrade;',
 ];
 
-/** Where `forceSSL` without an explicit location sends traffic: the frontend's first bind. */
-export function defaultProxyPass(frontend: Frontend): string {
+/**
+ * Where `forceSSL` without an explicit location sends traffic: the frontend's first bind; a bind
+ * on every address is reached at `local` (the VM's loopback; a sandboxed VM's own address, as
+ * its haproxy does not listen on the machine's loopback).
+ */
+export function defaultProxyPass(frontend: Frontend, local = '127.0.0.1'): string {
   const bind = parseBind(frontend.binds[0] ?? '');
-  if (typeof bind === 'string') return 'http://127.0.0.1';
-  return `http://${hostPort(bind.address ?? '127.0.0.1', bind.port)}`;
+  if (typeof bind === 'string') return `http://${local}`;
+  return `http://${hostPort(bind.address ?? local, bind.port)}`;
 }
 
-export function frontendVirtualHosts(frontends: readonly Frontend[], addresses: readonly string[]): VirtualHost[] {
+export function frontendVirtualHosts(frontends: readonly Frontend[], addresses: readonly string[], local?: string): VirtualHost[] {
   return frontends.flatMap((frontend) =>
     Object.entries(frontend.virtualHosts)
       .sort(([a], [b]) => compareText(a, b))
@@ -43,7 +47,7 @@ export function frontendVirtualHosts(frontends: readonly Frontend[], addresses: 
         addresses,
         locations: Object.entries(vhost.locations ?? { '/': {} })
           .sort(([a], [b]) => compareText(a, b))
-          .map(([path, location]) => ({ path, proxyPass: location.proxyPass ?? defaultProxyPass(frontend) })),
+          .map(([path, location]) => ({ path, proxyPass: location.proxyPass ?? defaultProxyPass(frontend, local) })),
       })),
   );
 }
