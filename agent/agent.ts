@@ -281,7 +281,10 @@ export class Agent {
   /** The canary applied its document: applied once its backends are back up (after a reload), else failed with why. */
   async #confirmCanary(document: StoredDocument, result: ApplyResult, before: BackendServer[] | undefined): Promise<void> {
     const canary = document.canary!;
-    const down = result.reloaded && before ? await backendsBackUp(before, { read: () => this.#readBackends(), ...this.#options.canary }) : undefined;
+    // A frontend the document removed has no server to come back.
+    const kept = new Set(document.haproxy?.backends.map((backend) => backend.frontend));
+    const watched = before?.filter((server) => kept.has(server.frontend));
+    const down = result.reloaded && watched ? await backendsBackUp(watched, { read: () => this.#readBackends(), ...this.#options.canary }) : undefined;
     if (down) this.#log('canary: backends did not come back after the reload', { generation: document.generation, reason: down }, 'warn');
     this.#reportCanary(canary.reportUrl, { generation: document.generation, outcome: down ? 'failed' : 'applied', ...(down ? { reason: down } : {}) });
   }
