@@ -105,6 +105,9 @@ function syncBadge(vms: readonly VmGlance[], rollout: StatusView['rollout']): Ba
   return { tone: state === 'no document' || state === 'unreadable report' ? 'warning' : 'pending', label: 'syncing', detail: `${inSync} of ${count(vms.length, 'VM')} in sync; waiting for ${waiting.join(', ')}` };
 }
 
+/** A canary that has not reported this long after its round began is probably not running: someone should look. */
+export const ROLLOUT_STUCK_AFTER_MS = 10 * 60 * 1000;
+
 /** A valid certificate this close to its end has missed its renewal (due with 30 days left). */
 export const CERTIFICATE_EXPIRING_WITHIN_MS = 14 * 24 * 3600 * 1000;
 
@@ -129,8 +132,10 @@ function healthBadge(status: StatusView, vms: readonly VmGlance[], now: Date): B
   }
   const expiring = vms.filter((v) => v.health === 'expiring');
   const certificates = certificateWarnings(status.certificates, now);
-  if (warnings.length > 0 || expiring.length > 0 || certificates.length > 0) {
-    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : []), ...certificates];
+  const { rollout } = status;
+  const stuck = rollout?.phase === 'waiting' && now.getTime() - Date.parse(rollout.since) > ROLLOUT_STUCK_AFTER_MS ? [`rollout waiting since ${rollout.since}: ${rollout.canary} (canary) has not reported; is its agent running?`] : [];
+  if (warnings.length > 0 || expiring.length > 0 || certificates.length > 0 || stuck.length > 0) {
+    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : []), ...certificates, ...stuck];
     return { tone: 'warning', label: 'warning', detail: reasons.join('; ') };
   }
   const silent = vms.filter((v) => v.health === 'no report');

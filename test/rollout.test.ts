@@ -90,7 +90,7 @@ test('a frontend change goes to the canary first; the other gateway keeps what i
   expect(plan.state.documents.web02).toEqual(before.documents.web02);
   expect(documentOf(plan, 'web01').canary).toEqual({ round: expect.stringMatching(/^[0-9a-f]{16}$/), reportUrl: `${API}/v1/agents/rg1/web01/canary-reports` });
   expect(documentOf(plan, 'web02').canary).toBeUndefined();
-  expect(plan.status.rollout).toEqual({ phase: 'waiting', canary: 'web01', generation: 2, held: ['web02'], startedAt: expect.any(String) });
+  expect(plan.status.rollout).toEqual({ phase: 'waiting', canary: 'web01', generation: 2, held: ['web02'], startedAt: expect.any(String), since: expect.any(String) });
 });
 
 test('backends follow the pods on a held gateway as on the canary: endpoint changes are never held', () => {
@@ -131,6 +131,8 @@ test('a failed report halts the rollout with its reason; the next change resumes
 
   const resumed = reconcile(endpoints.state, [web('32s')], ctx());
   expect(written(resumed)).toEqual(['web01']);
+  // The rollout began with the first change; this round with the one that resumed it.
+  expect(Date.parse(resumed.status.rollout!.since)).toBeGreaterThan(Date.parse(resumed.status.rollout!.startedAt));
   expect(resumed.status.rollout).toMatchObject({ phase: 'waiting', canary: 'web01', generation: resumed.state.documents.web01!.generation });
   expect(resumed.status.rollout?.reason).toBeUndefined();
 

@@ -122,12 +122,17 @@ describe('certificates in the health badge', () => {
 
 describe('gateway rollout', () => {
   const gateways = () => [vm('web01', report('web01')), vm('web02', report('web02'))];
-  const rollout = (phase: 'waiting' | 'halted'): StatusView['rollout'] => ({ phase, canary: 'web01', generation: 4, held: ['web02'], startedAt: '2026-12-04T11:58:00Z', ...(phase === 'halted' ? { reason: 'haproxy refused the config', haltedAt: '2026-12-04T11:59:00Z' } : {}) });
+  const rollout = (phase: 'waiting' | 'halted', since = '2026-12-04T11:58:00Z'): StatusView['rollout'] => ({ phase, canary: 'web01', generation: 4, held: ['web02'], startedAt: '2026-12-04T11:50:00Z', since, ...(phase === 'halted' ? { reason: 'haproxy refused the config', haltedAt: '2026-12-04T11:59:00Z' } : {}) });
 
   test('every VM runs its stored document, yet a held gateway waits for the canary: syncing, saying who waits for whom', () => {
     const glance = statusGlance({ ...view(gateways()), rollout: rollout('waiting') }, now);
     expect(glance.sync).toEqual({ tone: 'pending', label: 'syncing', detail: 'rollout: web02 waits for web01 (canary) to apply generation 4' });
     expect(glance.health.label).toBe('healthy');
+  });
+
+  test('a canary silent for more than 10 minutes into its round warns: its agent may not run', () => {
+    const glance = statusGlance({ ...view(gateways()), rollout: rollout('waiting', '2026-12-04T11:45:00Z') }, now);
+    expect(glance.health).toEqual({ tone: 'warning', label: 'warning', detail: 'rollout waiting since 2026-12-04T11:45:00Z: web01 (canary) has not reported; is its agent running?' });
   });
 
   test('a halted rollout fails the health badge with the canary and its reason', () => {

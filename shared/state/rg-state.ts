@@ -46,6 +46,8 @@ export const rolloutSchema = z.strictObject({
   /** The frontends this round gives the canary (their canonical hash): another set starts a new round. */
   round: z.string(),
   startedAt: z.string(),
+  /** When this round began (the rollout's first, or the change that resumed it). */
+  roundStartedAt: z.string().optional(),
   /** The canary's first generation carrying the round's frontends; a report for it or a later one settles the round. */
   generation: z.number().int().min(1).optional(),
   /** The canary's newest report, as the reducer folded it. */

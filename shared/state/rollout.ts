@@ -71,7 +71,7 @@ export function stepRollout(input: RolloutInput): RolloutStep {
   if (held.length === 0) return NONE;
   if (rollout.round !== round) {
     const { generation: _previousRound, halted: _halted, report: _report, ...kept } = rollout;
-    return { rollout: { ...kept, round }, held, newRound: true };
+    return { rollout: { ...kept, round, roundStartedAt: input.now }, held, newRound: true };
   }
   const { report, generation } = rollout;
   if (report && generation !== undefined && report.generation >= generation) {
@@ -135,6 +135,7 @@ export function rolloutStatus(rollout: Rollout, held: readonly string[]): Rollou
     ...(rollout.generation !== undefined ? { generation: rollout.generation } : {}),
     held: [...held],
     startedAt: rollout.startedAt,
+    since: rollout.roundStartedAt ?? rollout.startedAt,
     ...(rollout.halted ? { reason: rollout.halted.reason, haltedAt: rollout.halted.at } : {}),
   };
 }

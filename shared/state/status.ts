@@ -34,6 +34,8 @@ export const rolloutStatusSchema = z.strictObject({
   /** The gateways that keep the frontends they last ran. */
   held: z.array(z.string()),
   startedAt: z.string(),
+  /** When the current round began: the canary has had its generation since then. */
+  since: z.string(),
   reason: z.string().optional(),
   haltedAt: z.string().optional(),
 });
