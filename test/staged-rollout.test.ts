@@ -88,8 +88,10 @@ test('a config haproxy rejects stops at the canary: the other gateway keeps its 
 test('the next good change resumes it: the canary applies it and its backends come back up, then the other gateway gets it; the rollout ends', async () => {
   const [web01, web02] = group.gateways as [SandboxedGateway, SandboxedGateway];
   const watch = watchStatus();
+  const sent = Date.now();
   await group.send([frontend('weight 50')]);
   const done = await waitForStatus((view) => view.rollout === null && view.documents.filter((d) => d.roles.includes('webgateway')).every((d) => d.inSync) && configOf(web02).includes('weight 50'), 'both gateways on the new config');
+  const allDone = Date.now() - sent;
   const seen = await watch.stop();
   expect(configOf(web01)).toContain('weight 50');
   expect(done.rollout).toBeNull();
@@ -101,6 +103,8 @@ test('the next good change resumes it: the canary applies it and its backends co
   // This round never halted (the views from before the change still show the last one's halt).
   expect(seen.some((view) => view.rollout?.phase === 'halted' && view.rollout.generation === canaryFirst!.rollout!.generation)).toBe(false);
   for (const gateway of [web01, web02]) expect(await get(gateway.address)).toBe(`lb kube02 (${group.loadBalancer}:${lbPort})\n`);
+  // Most of it is the canary's settle time after its reload (health checks: inter 2 s, fall 2).
+  console.log(`staged rollout: change sent -> both gateways in sync on it ${allDone} ms`);
 }, 90_000);
 
 async function waitForStatus(until: (view: StatusView) => boolean, what: string, timeoutMs = 45_000): Promise<StatusView> {
