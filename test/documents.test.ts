@@ -1,11 +1,13 @@
 /** What each role's VM gets: k3s configs, manifests, exports, tasks; hashes that verify. */
+import { readFileSync } from 'node:fs';
 import { DEFAULT_LAYOUT, layoutUnder } from '../shared/layout.ts';
 import { beyondRoles, serviceCommands } from '../shared/services.ts';
 import { parse } from 'yaml';
+import { type InputError, parseResourceGroup } from '../cli/input.ts';
 import { computeDesiredState } from '../shared/desired-state.ts';
 import { hasValidHash } from '../shared/contract/document-envelope.ts';
 import { vmDocumentSchema } from '../shared/schema/document.ts';
-import { DATASTORE_PASSWORD, documentOf, example, fileOf, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
+import { DATASTORE_PASSWORD, documentOf, example, fileOf, ROOT, TOKEN, WEBHOOK_KEY } from './helpers/fixtures.ts';
 
 const state = computeDesiredState(example('scenario-1-http'), { apiUrl: 'https://ringmaster.example.com' });
 const doc = (vm: string) => documentOf(state.documents, vm);
@@ -86,6 +88,23 @@ test("the server's tasks: sudo-srv users, an API URL that works from outside, th
     controlPlane: { apiUrl: 'https://ringmaster.example.com', keyFile: '/var/lib/ringmaster/webhook-key' },
   });
   expect(fileOf(doc('kube01'), 'webhook-key')).toBe(`${WEBHOOK_KEY}\n`);
+});
+
+test('kubeconfigs can live as short as Kubernetes allows (10 minutes, 1/6 hour); shorter is refused with the reason', () => {
+  const path = `${ROOT}examples/scenario-1-http.yaml`;
+  const withTtl = (hours: number) => readFileSync(path, 'utf8').replace('cluster:\n', `cluster:\n  kubeconfigTtlHours: ${hours}\n`);
+  const tenMinutes = parseResourceGroup(path, withTtl(0.1667));
+  const server = documentOf(computeDesiredState({ ...tenMinutes, secrets: example('scenario-1-http').secrets }).documents, 'kube01');
+  expect(server.kubernetes?.kubeconfigTtlHours).toBe(0.1667);
+  const refused = (() => {
+    try {
+      parseResourceGroup(path, withTtl(0.15));
+      return [];
+    } catch (error) {
+      return (error as InputError).lines;
+    }
+  })();
+  expect(refused).toEqual([`${path}: cluster.kubeconfigTtlHours: must be at least 10 minutes (1/6 hour, e.g. 0.1667): Kubernetes issues no shorter token`]);
 });
 
 test('agents join the server over the srv network with the agent token; the webgateway joins tainted', () => {

@@ -6,73 +6,45 @@
  * platform, which creates the users and their homes (it never is the agent's job); the agent's
  * Kubernetes tasks (ServerTasks, as `ringmaster agent` runs them) do the rest under a folder root.
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { onDisk } from '../agent/files.ts';
 import { LOGIN_FILES } from '../agent/kubernetes/login-files.ts';
-import { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
-import type { KubernetesTasks } from '../shared/schema/document.ts';
+import type { ServerTasks } from '../agent/kubernetes/server-tasks.ts';
 import { type KubeApiServer, startKubeApiServer } from './helpers/kube-apiserver.ts';
+import { kubernetesTasks, LoginServer, run } from './helpers/login-server.ts';
 
-const run = promisify(execFile);
-const work = mkdtempSync(join(tmpdir(), 'ringmaster-homes-'));
-// Homes below the work folder must be reachable by their users, as /home is.
-chmodSync(work, 0o755);
-const root = join(work, 'root');
-const bin = join(work, 'bin');
+const server = new LoginServer('ringmaster-homes-');
+const { work, root, bin } = server;
 const suffix = process.pid.toString(36);
 const alice = `rmt-alice-${suffix}`;
 const bob = `rmt-bob-${suffix}`;
 const carol = `rmt-carol-${suffix}`; // a Unix user without sudo-srv
 const dave = `rmt-dave-${suffix}`; // sudo-srv, but the platform has not made his home
-const homeOf = (user: string) => join(work, 'home', user);
-const kubeconfigOf = (user: string) => join(homeOf(user), '.kube', 'config');
+const homeOf = (user: string) => server.homeOf(user);
+const kubeconfigOf = (user: string) => server.kubeconfigOf(user);
+const uidOf = (user: string) => server.uidOf(user);
+const asUser = (user: string, script: string) => server.asUser(user, script);
 
 let kube: KubeApiServer;
 let tasks: ServerTasks;
 let clock = 0; // ms added to the agent's clock: renewal time comes without waiting hours
 let accessUsers: string[] = [];
 
-const uidOf = async (user: string) => Number((await run('id', ['-u', user])).stdout.trim());
-/** A command run by `user` as after an SSH login: their uid, their HOME, a clean environment. */
-const asUser = (user: string, script: string) =>
-  run('runuser', ['-u', user, '--', 'env', '-i', `HOME=${homeOf(user)}`, `PATH=${bin}:/usr/bin:/bin`, 'sh', '-c', script], { timeout: 30_000 });
-
-function serverTasks(): KubernetesTasks {
-  return { accessUsers, kubeconfigRequests: [], kubeconfigTtlHours: 1, apiServerUrl: kube.url, watchedServices: [], drainNodes: [], drainTimeoutSeconds: 60 };
-}
+const serverTasks = () => kubernetesTasks(kube, accessUsers, 1);
 
 beforeAll(async () => {
   kube = await startKubeApiServer();
-  // kubectl where every user can run it (the one built with the apiserver sits in root's cache).
-  mkdirSync(bin);
-  copyFileSync(kube.kubectl, join(bin, 'kubectl'));
-  chmodSync(join(bin, 'kubectl'), 0o755);
-  writeFileSync(join(bin, 'helm'), '#!/bin/sh\n', { mode: 0o755 });
-  for (const user of [alice, bob, carol, dave]) {
-    await run('useradd', ['--no-create-home', '--home-dir', homeOf(user), '--shell', '/bin/sh', user]);
-    if (user === dave) continue;
-    mkdirSync(homeOf(user), { recursive: true, mode: 0o755 });
-    await run('chown', [`${user}:`, homeOf(user)]);
-  }
-  tasks = new ServerTasks({
-    kubeconfigPath: kube.adminKubeconfigPath,
-    onDisk: (path) => onDisk(root, path),
-    resourceGroup: 'demo',
-    now: () => new Date(Date.now() + clock),
-    // The programs users are promised: kubectl, and helm (a stand-in file here: only its presence is checked).
-    homes: { stateFile: join(work, 'state', 'home-kubeconfigs.json'), toolPaths: { programFolders: [bin], unitFolders: [] } },
-  });
+  server.installPrograms(kube);
+  for (const user of [alice, bob, carol]) await server.addUser(user);
+  await server.addUser(dave, { home: false });
+  tasks = server.serverTasks(kube, { now: () => new Date(Date.now() + clock) });
 }, 180_000);
 
 afterAll(async () => {
   await tasks?.stop();
   await kube?.stop();
-  for (const user of [alice, bob, carol, dave]) await run('userdel', [user]).catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
+  await server.remove();
 });
 
 describe('a sudo-srv user on the k3s server (real kube-apiserver, real kubectl, real Unix users)', () => {

@@ -28,6 +28,9 @@ export const dashboardSchema = z.strictObject({
   vpnNetworks: z.array(anyCidr).default([]),
 });
 
+/** TokenRequest's `expirationSeconds` must be at least 600 (k8s.io/kubernetes pkg/apis/authentication/validation: MinTokenAgeSec). */
+export const KUBECONFIG_TTL_MIN_HOURS = 10 / 60;
+
 export const pollSchema = z.strictObject({
   /** Webgateways follow pods: a short interval keeps endpoint propagation well under 2 s. */
   webgatewaySeconds: z.number().min(0.2, 'must be at least 0.2').max(3600).default(1),
@@ -41,8 +44,15 @@ export const clusterSchema = z.strictObject({
   roleAssignment: z.enum(['manual', 'automatic'], { error: 'must be "manual" or "automatic"' }).default('manual'),
   /** With automatic assignment: also pick a `k3s-nfs` VM. */
   nfs: z.boolean().default(false),
-  /** Lifetime of issued kubeconfig tokens: hours, not years. */
-  kubeconfigTtlHours: z.number().int().min(1, 'must be at least 1 hour').max(24 * 31, 'must be at most 744 hours (31 days)').default(12),
+  /**
+   * Lifetime of issued kubeconfig tokens: hours, not years. Fractions allowed down to 10 minutes
+   * (1/6), the shortest token Kubernetes' TokenRequest API issues (shorter requests are refused).
+   */
+  kubeconfigTtlHours: z
+    .number()
+    .min(KUBECONFIG_TTL_MIN_HOURS, 'must be at least 10 minutes (1/6 hour, e.g. 0.1667): Kubernetes issues no shorter token')
+    .max(24 * 31, 'must be at most 744 hours (31 days)')
+    .default(12),
   /**
    * An external PostgreSQL for k3s. Absent (the default): the server's own PostgreSQL, which
    * its document prepares (role and database `kubernetes`, see render/datastore.ts).
