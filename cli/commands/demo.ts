@@ -16,7 +16,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -197,6 +197,30 @@ async function stopProcessGroups(children: readonly ChildProcess[]): Promise<{ s
   return { stopped: all.length, left: all.filter(running) };
 }
 
+/**
+ * Why this user cannot run the demo, checked before anything starts: the sandboxed webgateway's
+ * and server's nginx serve ports 80 and 443 (the virtual host with its ACME challenges, the
+ * dashboard), as on a VM, and binding them needs root unless the machine lets every user bind
+ * from port 80 on. (Everything else runs as any user: PostgreSQL then runs as that user; only
+ * the pods' pod-network addresses for the Kubernetes API need root, and without them the demo
+ * says so and goes on without it.)
+ */
+function privilegesProblem(): string[] | undefined {
+  if (process.getuid?.() === 0) return undefined;
+  const file = '/proc/sys/net/ipv4/ip_unprivileged_port_start';
+  let first = 1024;
+  try {
+    first = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    // Not Linux, or no such setting: ports below 1024 are root's.
+  }
+  if (first <= 80) return undefined;
+  return [
+    `the demo needs root here: the sandboxed VMs' nginx serves ports 80 and 443 (web01's virtual host, kube01's dashboard), and only root may bind ports below ${first} on this machine (${file}).`,
+    'Run it as root (sudo npx ringmaster demo), or let every user bind from port 80 on: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=80',
+  ];
+}
+
 /** A new folder for the demo, reachable by the postgres user (PostgreSQL's cluster lives under it). */
 function demoFolder(given: string | undefined): { dir: string; made: boolean } {
   const dir = resolve(given ?? join(tmpdir(), `ringmaster-demo-${randomBytes(4).toString('hex')}`));
@@ -212,6 +236,8 @@ function demoFolder(given: string | undefined): { dir: string; made: boolean } {
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
+  const problem = privilegesProblem();
+  if (problem) throw new InputError('ringmaster demo', problem);
   const startedAt = Date.now();
   const { dir, made } = demoFolder(options.dataDir);
   const sandbox = join(dir, 'vms');
