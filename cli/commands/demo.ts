@@ -293,6 +293,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     // With a Kubernetes API the pods need addresses it accepts: without them, the demo goes without it.
     let withoutApi = 'absent' in standIn ? standIn.absent : await addLoopbackAddresses(POD_ADDRESSES.podNetwork);
     if (withoutApi === undefined) loopbackAdded = POD_ADDRESSES.podNetwork;
+    // Not used after all: stopped now rather than left running beside the demo (stopping it again at the end does nothing).
+    else if ('starting' in standIn) void standIn.starting.then((unused) => unused.stop(), () => undefined);
     const podAddresses = withoutApi === undefined ? POD_ADDRESSES.podNetwork : POD_ADDRESSES.loopback;
     for (const [index, address] of podAddresses.entries()) pods.push(await startPod(index, address));
 
@@ -323,7 +325,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         installAsK3s(kube, sandboxRoot(sandbox, RESOURCE_GROUP, server));
         await createPodsService(kube, { name: FRONTEND.service, port: FRONTEND.podPort }, endpointSlice(podAddresses));
       } catch (error) {
-        withoutApi = `the test kube-apiserver did not start: ${(error as Error).message.split('\n')[0]}`;
+        withoutApi = `the test kube-apiserver failed (${(error as Error).message.split('\n')[0]})`;
       }
     }
     process.stdout.write(
@@ -375,8 +377,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         '                (the token after # stays in your browser; keep the URL to yourself)',
         `  Try           curl ${FRONTEND.url}`,
         `                → ${answer!.trim()}`,
-        `  Each VM       ${sandbox}/${RESOURCE_GROUP}/<vm> (k3s does not run in the sandbox; its report says so${kube ? ', and that the test kube-apiserver stands in for its API' : ''})`,
-        ...(kube ? [`  Kubernetes    kubectl --kubeconfig ${sandbox}/${RESOURCE_GROUP}/${server}${K3S_ADMIN_KUBECONFIG} get endpointslices`] : []),
+        `  Each VM       ${sandbox}/${RESOURCE_GROUP}/<vm> (k3s does not run in the sandbox; its report says so${withoutApi === undefined ? ', and that the test kube-apiserver stands in for its API' : ''})`,
+        ...(withoutApi === undefined ? [`  Kubernetes    kubectl --kubeconfig ${sandbox}/${RESOURCE_GROUP}/${server}${K3S_ADMIN_KUBECONFIG} get endpointslices`] : []),
         '',
         'Stop with Ctrl-C: every process the demo started stops.',
         '',
