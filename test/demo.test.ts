@@ -1,6 +1,8 @@
 /**
  * `ringmaster demo` run as a user runs it: one process, nothing prepared. Its sandboxed agents
- * run the real haproxy, nginx and PostgreSQL; only k3s does not run (the sandbox says so). The
+ * run the real haproxy, nginx and PostgreSQL; only k3s does not run (the sandbox says so), and
+ * the test kube-apiserver `npm test` builds stands in for its API: the pods' Service and
+ * EndpointSlice are made there and reach haproxy through the k3s server's agent. The
  * status page of the running demo is watched in a real browser (Debian's chromium through
  * playwright-core): "syncing" turns into "in sync"; the `curl` the demo prints goes through the
  * webgateway's haproxy to a pod; a frontend haproxy rejects shows the agent's error; and after
@@ -12,8 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { parse as parseYaml } from 'yaml';
+import type { StatusView } from '../shared/contract/status-view.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
 import { ROOT } from './helpers/fixtures.ts';
+import { kubeBinDir } from './helpers/kube-apiserver.ts';
+
+/** The pods' addresses with a Kubernetes API (it refuses loopback ones): the demo's pod network. */
+const POD_ADDRESSES = ['10.42.1.11', '10.42.1.12', '10.42.2.11'];
 
 const SCREENSHOTS = join(ROOT, 'test-output', 'demo');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -72,6 +79,8 @@ function stillRunning(pids: readonly number[]): string[] {
 }
 
 beforeAll(async () => {
+  // The demo starts the test kube-apiserver only when it is built (as scripts/test.sh does before jest).
+  kubeBinDir();
   mkdirSync(SCREENSHOTS, { recursive: true });
   demo = spawn(process.execPath, [`${ROOT}cli/ringmaster.ts`, 'demo'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -113,7 +122,7 @@ test('the demo converges on this machine: every VM in sync, and the curl it prin
   const curl = (await printed(/Try\s+curl (\S+)/))[1]!;
   expect(curl).toBe('http://127.0.0.10:8080/');
   const answer = await (await fetch(curl)).text();
-  expect(answer).toMatch(/^hello from pod myapp-\d \(127\.0\.0\.10\d:8888\)/);
+  expect(answer).toMatch(/^hello from pod myapp-\d \(10\.42\.\d\.1\d:8888\)/);
   expect(output).toContain('Stop with Ctrl-C');
 }, 120_000);
 
@@ -128,7 +137,7 @@ test('the status page of the running demo turns from "syncing" to "in sync", eve
   for (const row of rows) expect(row['Last outcome']).toMatch(/^(applied|unchanged)$/);
   // The sandbox says what it does not run.
   const notices = await page.locator('.notices').textContent();
-  expect(notices).toContain('kube01: k3s: not run in sandbox');
+  expect(notices).toMatch(/kube01: k3s: not run in sandbox; Kubernetes API: test-kube-apiserver at https:\/\/127\.0\.0\.1:\d+/);
   // No CA can reach a sandboxed VM: its TLS hosts keep the agent's placeholders, and it orders nothing.
   expect(notices).toContain('web01: certificates: placeholders only, none ordered');
   // web01's frontend with its backends as haproxy has them: the three pods up in their slots,
@@ -140,13 +149,26 @@ test('the status page of the running demo turns from "syncing" to "in sync", eve
     const backupsDown = servers.filter((server) => (server.Slot ?? '').startsWith('lb-') && server.State === 'down').length === 2;
     return podsUp && backupsDown ? servers : undefined;
   }, 30_000);
-  expect(frontends.filter((server) => server.State === 'up').map((server) => `${server.Slot} ${server.Address}`).sort()).toEqual(['pod1', 'pod2', 'pod3'].map((slot, i) => `${slot} 127.0.0.10${i + 1}:8888`).sort());
+  expect(frontends.filter((server) => server.State === 'up').map((server) => server.Address).sort()).toEqual(POD_ADDRESSES.map((address) => `${address}:8888`).sort());
   expect(frontends.filter((server) => server.Pod === 'free slot' && server.State === 'maint')).toHaveLength(7);
   expect(frontends.filter((server) => (server.Slot ?? '').startsWith('lb-')).map((server) => `${server.Pod} ${server.Address}`)).toEqual(['kube02 127.0.0.12:7654', 'kube03 127.0.0.13:7654']);
   // The portal's "Kubernetes" button: the dashboard's virtual host on the server.
   expect(await page.locator('#dashboard-link a').getAttribute('href')).toBe('https://kube01.demo.example.com/');
   await page.screenshot({ path: join(SCREENSHOTS, '2-in-sync.png'), fullPage: true });
 }, 60_000);
+
+test("the pods' EndpointSlice went through the test kube-apiserver and the k3s server's agent: kubectl lists it there, kube01's agent reports its webhook calls, and the demo posted none itself", async () => {
+  expect(output).toMatch(/Kubernetes API: the test kube-apiserver on https:\/\/127\.0\.0\.1:\d+ stands in for k3s'/);
+  expect(output).not.toContain('the demo sends the pods\' EndpointSlice through the cluster\'s signed webhook itself');
+  const kubeconfig = (await printed(/kubectl --kubeconfig (\S+) get endpointslices/))[1]!;
+  const slices = JSON.parse(execFileSync(join(kubeBinDir(), 'kubectl'), ['--kubeconfig', kubeconfig, 'get', 'endpointslices', '-n', 'default', '-l', 'kubernetes.io/service-name=myapp', '-o', 'json'], { encoding: 'utf8' })) as { items: Array<{ endpoints: Array<{ addresses: string[] }> }> };
+  expect(slices.items.flatMap((slice) => slice.endpoints.flatMap((endpoint) => endpoint.addresses)).sort()).toEqual([...POD_ADDRESSES].sort());
+  const token = decodeURIComponent(new URL(liveUrl).hash.replace(/^#token=/, ''));
+  const status = (await (await fetch(new URL('/v1/resource-groups/demo', liveUrl), { headers: { authorization: `Bearer ${token}` } })).json()) as StatusView;
+  const kube01 = status.documents.find((d) => d.vm === 'kube01')!.agent;
+  expect(kube01 && 'kubernetes' in kube01 ? kube01.kubernetes?.endpointWebhook.calls : undefined).toBeGreaterThanOrEqual(1);
+  expect(kube01 && 'kubernetes' in kube01 ? kube01.kubernetes?.errors : undefined).toEqual([]);
+});
 
 test("a frontend haproxy rejects: web01's agent keeps the last good config, and the page shows its error and a red health badge", async () => {
   const token = decodeURIComponent(new URL(liveUrl).hash.replace(/^#token=/, ''));

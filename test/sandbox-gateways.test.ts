@@ -41,22 +41,26 @@ afterAll(async () => {
   await group?.stop();
 }, 60_000);
 
-test('a real VM keeps "every address": its haproxy binds *:8080 and may share ports as haproxy does by default; a sandboxed VM binds its own addresses and shares none', () => {
+test('a real VM keeps "every address": its haproxy binds *:8080 (nginx reaches it on 127.0.0.1) and may share ports as haproxy does by default; a sandboxed VM binds its own addresses and shares none', () => {
   const rg = example('scenario-1-http');
   const twoGateways = {
     ...rg,
     vms: [...rg.vms, { ...rg.vms.find((vm) => vm.name === 'web01')!, name: 'web02', srvAddresses: ['172.22.48.15'], publicAddresses: ['192.0.2.15'] }],
-    frontends: Object.fromEntries(Object.entries(rg.frontends).map(([name, frontend]) => [name, { ...frontend, binds: ['*:8080'] }])),
+    // The virtual host without a proxyPass: nginx goes to the frontend's first bind.
+    frontends: Object.fromEntries(Object.entries(rg.frontends).map(([name, frontend]) => [name, { ...frontend, binds: ['*:8080'], virtualHosts: { 'myapp.example.com': { forceSSL: true } } }])),
   };
   const real = computeDesiredState(twoGateways, { layout: layoutUnder('/') });
   for (const vm of ['web01', 'web02']) {
     const config = fileOf(documentOf(real.documents, vm), 'haproxy.cfg');
     expect(config).toContain('    bind *:8080\n');
     expect(config).not.toContain('noreuseport');
+    expect(fileOf(documentOf(real.documents, vm), 'nginx.conf')).toContain('proxy_pass http://127.0.0.1:8080;');
   }
   const sandboxed = computeDesiredState(twoGateways, { layout: sandboxLayouts('/srv/sandbox') });
   const web02 = fileOf(documentOf(sandboxed.documents, 'web02'), 'haproxy.cfg');
   expect(web02).toMatch(/^ {4}noreuseport$/m);
+  // Its nginx reaches its haproxy on its own address: the machine's 127.0.0.1 is no sandboxed VM's.
+  expect(fileOf(documentOf(sandboxed.documents, 'web02'), 'nginx.conf')).toContain('proxy_pass http://172.22.48.15:8080;');
   expect(web02.match(/^ {4}bind .*$/gm)).toEqual(['    bind 172.22.48.15:8080  # *:8080: this sandboxed VM\'s own address', '    bind 192.0.2.15:8080  # *:8080: this sandboxed VM\'s own address']);
 });
 

@@ -13,6 +13,7 @@ import type { KubernetesTasks } from '../../shared/schema/document.ts';
 import { type KubernetesReport, kubernetesReportSchema } from '../../shared/contract/agent-report.ts';
 import { routeUrl } from '../../shared/contract/routes.ts';
 import { describeApiError } from './api-errors.ts';
+import { K3S_SERVER_CA } from './k3s-files.ts';
 import { ClusterAccess, clusterCaData, issueKubeconfig } from './cluster-access.ts';
 import { EndpointForwarder, type WebhookBatch } from './endpoint-forwarder.ts';
 import { HomeKubeconfigs, type HomeKubeconfigsOptions } from './home-kubeconfigs.ts';
@@ -22,8 +23,7 @@ import { candidatesOf, LOGIN_TOOLS, type PrerequisitePaths } from '../../shared/
 import { NodeDrainer } from './node-drain.ts';
 import { delivered, postSigned, signRequest } from './signed-post.ts';
 
-/** Where k3s keeps the cluster's server CA, the file its `/cacerts` serves and joining nodes hash. */
-export const K3S_SERVER_CA = '/var/lib/rancher/k3s/server/tls/server-ca.crt';
+export { K3S_SERVER_CA };
 
 export interface ServerTasksOptions {
   /** The cluster admin's kubeconfig (k3s writes `/etc/rancher/k3s/k3s.yaml`). */

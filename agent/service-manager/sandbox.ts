@@ -5,7 +5,8 @@
  * root: real haproxy (master-worker, its master socket beside the runtime socket), real nginx
  * and a real PostgreSQL (initdb under the root, on a port of its own, run as `postgres` when the
  * agent is root). The NFS exports file is written and checked, not exported; k3s cannot run
- * here, and the report says so instead of failing.
+ * here, and the report says so instead of failing (and names the Kubernetes API standing in
+ * for it, if one does).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, globSync, openSync } from 'node:fs';
@@ -25,6 +26,8 @@ export interface SandboxOptions {
   readonly notRun?: readonly ServiceName[];
   /** How long a daemon may take to answer after a start or reload. */
   readonly readyTimeoutMs?: number;
+  /** What stands in for k3s' Kubernetes API, when something does (the report names it beside "k3s: not run"). */
+  readonly kubernetesApi?: string;
 }
 
 /** Run daemons stop with these: a fast shutdown (PostgreSQL's SIGTERM would wait for its clients). */
@@ -106,6 +109,7 @@ export class SandboxServices implements ServiceManager {
   readonly #layout: Layout;
   readonly #notRun: ReadonlySet<ServiceName>;
   readonly #readyTimeoutMs: number;
+  readonly #kubernetesApi: string | undefined;
   readonly #children = new Map<ServiceName, ChildProcess>();
   #postgresPort: number | undefined;
 
@@ -115,6 +119,7 @@ export class SandboxServices implements ServiceManager {
     // The host firewall would be this machine's, shared by every sandboxed VM and its owner: never loaded.
     this.#notRun = new Set<ServiceName>(['k3s', 'nftables', ...(options.notRun ?? [])]);
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
+    this.#kubernetesApi = options.kubernetesApi;
   }
 
   /** Where the VM's files are, as its documents name them. */
@@ -188,6 +193,7 @@ export class SandboxServices implements ServiceManager {
   notices(services: readonly ServiceName[]): string[] {
     return services.flatMap((service) => {
       if (service === 'nfs') return ['nfs: exports file written and checked, not exported in sandbox'];
+      if (service === 'k3s' && this.#kubernetesApi) return [`k3s: not run in sandbox; Kubernetes API: ${this.#kubernetesApi}`.slice(0, 200)];
       return this.#notRun.has(service) ? [`${service}: not run in sandbox`] : [];
     });
   }

@@ -3,12 +3,13 @@
  * (RINGMASTER_* and the usual AWS_* variables for credentials and region); all of it checked
  * before anything starts.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { Agent, type LogLevel } from '../../agent/agent.ts';
 import { onDisk } from '../../agent/files.ts';
+import { K3S_ADMIN_KUBECONFIG } from '../../agent/kubernetes/k3s-files.ts';
 import { LazyServerTasks } from '../../agent/kubernetes/lazy-server-tasks.ts';
 import { listenForNudges } from '../../agent/nudge-listener.ts';
 import { listenForMqttNudges } from '../../agent/mqtt-nudge-listener.ts';
@@ -95,8 +96,26 @@ const FLAG: Record<string, string> = {
   mqttCa: '--mqtt-ca',
 };
 
-/** Where k3s writes the cluster admin's kubeconfig on the server. */
-export const K3S_ADMIN_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml';
+export { K3S_ADMIN_KUBECONFIG };
+
+/**
+ * What stands in for k3s' API on a sandboxed VM, as its report names it (`<cluster> at <URL>`):
+ * an admin kubeconfig present at the start, or nothing (the Kubernetes tasks then do not run,
+ * as on any VM where k3s is not).
+ */
+async function kubernetesStandIn(kubeconfigPath: string): Promise<string | undefined> {
+  if (!existsSync(kubeconfigPath)) return undefined;
+  // Loaded only here: a sandboxed server with a stand-in is the only sandboxed VM that talks to a cluster.
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kubeConfig = new KubeConfig();
+  try {
+    kubeConfig.loadFromFile(kubeconfigPath);
+  } catch (error) {
+    throw new InputError('ringmaster agent', [`${kubeconfigPath}: ${(error as Error).message.split('\n')[0]}`]);
+  }
+  const cluster = kubeConfig.getCurrentCluster();
+  return cluster ? `${cluster.name} at ${cluster.server}` : undefined;
+}
 
 export async function runAgent(flags: AgentFlags): Promise<number> {
   const env = process.env;
@@ -111,7 +130,8 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     stateDir: flags.stateDir ?? (flags.serviceManager === 'sandbox' ? join(flags.root, DEFAULT_STATE_DIR) : DEFAULT_STATE_DIR),
     serviceManager: flags.serviceManager ?? 'systemd',
     once: flags.once ?? false,
-    kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? K3S_ADMIN_KUBECONFIG,
+    // A sandboxed server's k3s.yaml is where k3s would write it, under its folder.
+    kubeconfig: flags.kubeconfig ?? env.RINGMASTER_KUBECONFIG ?? (flags.serviceManager === 'sandbox' ? join(flags.root, K3S_ADMIN_KUBECONFIG) : K3S_ADMIN_KUBECONFIG),
     trustedKeys: flags.trustKey?.length ? flags.trustKey : (env.RINGMASTER_TRUSTED_KEYS ?? '').split(',').filter((text) => text.trim() !== ''),
     pushUrl: flags.pushUrl ?? env.RINGMASTER_PUSH_URL,
     pushMqttUrl: flags.pushMqttUrl ?? env.RINGMASTER_PUSH_MQTT_URL,
@@ -127,20 +147,27 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
   const identity = { bucket: config.bucket, resourceGroup: config.resourceGroup, vm: config.vm };
   // A sandboxed VM's documents are rendered for its folder (`serve --sandbox-root`): files are
   // written where they say (under the root, the only place its roles may write), and the
-  // sandbox runs the daemons; k3s and so the Kubernetes tasks do not run there.
-  const sandbox = config.serviceManager === 'sandbox' ? new SandboxServices({ root: resolve(config.root) }) : undefined;
+  // sandbox runs the daemons. k3s does not run there; when a Kubernetes API stands in for it
+  // (its admin kubeconfig where k3s writes it, under the root: `ringmaster demo` puts a test
+  // kube-apiserver's there), the server's Kubernetes tasks run against that, as on a VM.
+  const sandboxRoot = config.serviceManager === 'sandbox' ? resolve(config.root) : undefined;
+  const standIn = sandboxRoot === undefined ? undefined : await kubernetesStandIn(config.kubeconfig);
+  const sandbox = sandboxRoot === undefined ? undefined : new SandboxServices({ root: sandboxRoot, ...(standIn ? { kubernetesApi: standIn } : {}) });
   // A sandboxed VM's folder is its "/" (0755 like a VM's): made before any document's private folder below it.
-  if (sandbox) mkdirSync(resolve(config.root), { recursive: true, mode: 0o755 });
+  if (sandboxRoot !== undefined) mkdirSync(sandboxRoot, { recursive: true, mode: 0o755 });
   // Acts only when the document has a `kubernetes` section (the k3s server); idle elsewhere.
-  const kubernetes = sandbox
-    ? undefined
-    : new LazyServerTasks({
-        kubeconfigPath: config.kubeconfig,
-        onDisk: (path) => onDisk(config.root, path),
-        resourceGroup: config.resourceGroup,
-        log,
-        homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json'), toolPaths: DEFAULT_PREREQUISITE_PATHS },
-      });
+  const kubernetes =
+    sandboxRoot !== undefined && !standIn
+      ? undefined
+      : new LazyServerTasks({
+          kubeconfigPath: config.kubeconfig,
+          // A sandbox's documents name paths under its root already; k3s' own files (its CA) are under it too.
+          onDisk: sandboxRoot === undefined ? (path) => onDisk(config.root, path) : (path) => (path.startsWith(`${sandboxRoot}/`) ? path : onDisk(sandboxRoot, path)),
+          resourceGroup: config.resourceGroup,
+          log,
+          // Users' homes are this machine's, not the sandbox's: a sandboxed server keeps no kubeconfig there.
+          ...(sandboxRoot === undefined ? { homes: { stateFile: join(config.stateDir, 'home-kubeconfigs.json'), toolPaths: DEFAULT_PREREQUISITE_PATHS } } : {}),
+        });
   const { pushUrl, pushMqttUrl } = config;
   const vmName = { resourceGroup: config.resourceGroup, vm: config.vm };
   type Listen = NonNullable<ConstructorParameters<typeof Agent>[0]['push']>['listen'];
@@ -169,7 +196,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     stateDir: config.stateDir,
     log,
     // A sandboxed VM is a folder on this machine: no CA can reach it to validate an order.
-    ...(sandbox ? { root: '/', layout: sandbox.layout, services: sandbox, orderCertificates: false } : { root: config.root, prerequisites: DEFAULT_PREREQUISITE_PATHS, kubernetes: kubernetes! }),
+    ...(sandbox ? { root: '/', layout: sandbox.layout, services: sandbox, orderCertificates: false, ...(kubernetes ? { kubernetes } : {}) } : { root: config.root, prerequisites: DEFAULT_PREREQUISITE_PATHS, kubernetes: kubernetes! }),
     // Nudged at once when its document changes (MQTT, else the control plane's stream); polling goes on, slower, as the safety net.
     ...(push ? { push: { listen: push } } : {}),
   });
