@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_API_PORT } from '../local/ports.ts';
 import { localCredentialsSchema } from '../local/credentials.ts';
 import { formatFieldErrors, fieldErrors } from '../shared/schema/errors.ts';
 import { type PathParameters, type RouteId, routeKey, routePath, routes, type SuccessBody, successOf } from '../shared/contract/routes.ts';
@@ -28,7 +29,7 @@ export class ApiError extends Error {
 }
 
 export const DEFAULT_DATA_DIR = '.data';
-export const DEFAULT_API_URL = 'http://127.0.0.1:7480';
+export const DEFAULT_API_URL = `http://127.0.0.1:${DEFAULT_API_PORT}`;
 
 export function resolveToken(options: ConnectionOptions): string | undefined {
   if (options.token) return options.token;

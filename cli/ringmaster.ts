@@ -6,6 +6,7 @@
 import { routeKey } from '../shared/contract/routes.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiError, DEFAULT_DATA_DIR } from './api-client.ts';
+import { DEFAULT_API_PORT, DEFAULT_S3_PORT } from '../local/ports.ts';
 import { InputError } from './input.ts';
 
 // Commands are loaded when used: the agent on a VM should not load the control plane (s3rver,
@@ -90,8 +91,8 @@ program
   .command('serve')
   .description('run the whole control plane on this machine (HTTP API, queue, reconciler, S3 endpoint), on 127.0.0.1')
   .option('--data-dir <dir>', 'where queue, objects and credentials live', DEFAULT_DATA_DIR)
-  .option('--api-port <port>', 'HTTP API port', portNumber, 7480)
-  .option('--s3-port <port>', 'S3 endpoint port', portNumber, 7481)
+  .option('--api-port <port>', 'HTTP API port', portNumber, DEFAULT_API_PORT)
+  .option('--s3-port <port>', 'S3 endpoint port', portNumber, DEFAULT_S3_PORT)
   .option('--public-url <url>', 'the URL clusters reach the API at (webhook URLs), if not loopback', httpUrl)
   .option('--ready-file <file>', 'write the connection details as JSON (mode 0600) once ready')
   .option('--show-credentials', 'print the API token and S3 secret, not just where they are')

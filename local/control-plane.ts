@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startEmbeddedS3 } from '../adapters/embedded-s3.ts';
 import { agentCredentials, agentMay, agentOfAccessKey, agentSecretFor } from '../shared/agent-identity.ts';
 import { agentRequestAuthorizer } from './agent-authorizer.ts';
+import { DEFAULT_API_PORT, DEFAULT_S3_PORT } from './ports.ts';
 import type { VmLayouts } from '../shared/layout.ts';
 import { type AcmeSettings, DEFAULT_ACME } from '../shared/certificates/acme-settings.ts';
 import { S3Store } from '../adapters/s3-store.ts';
@@ -36,6 +37,7 @@ import { buildPageAssets } from '../page/assets.ts';
 import { startWorker } from './worker.ts';
 
 export const LOCAL_BUCKET = 'ringmaster';
+
 export const LOCAL_REGION = 'us-east-1';
 
 /** Receives of an event before it is given up: the reconciler then dead-letters it with the reason of its last failure. */
@@ -97,7 +99,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   const credentials: LocalCredentials = loadOrCreateCredentials(join(options.dataDir, 'credentials.json'));
   const s3 = await startEmbeddedS3({
     directory: join(options.dataDir, 's3'),
-    port: options.s3Port ?? 7481,
+    port: options.s3Port ?? DEFAULT_S3_PORT,
     bucket: LOCAL_BUCKET,
     principal: (accessKeyId) => {
       if (accessKeyId === credentials.accessKeyId) return { secretAccessKey: credentials.secretAccessKey, may: () => true };
@@ -142,7 +144,7 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.apiPort ?? 7480, '127.0.0.1', () => resolve());
+    server.listen(options.apiPort ?? DEFAULT_API_PORT, '127.0.0.1', () => resolve());
   });
   apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const publicUrl = (options.publicUrl ?? apiUrl).replace(/\/$/, '');

@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ConnectionInfo, LOCAL_BUCKET, LOCAL_REGION, startLocalControlPlane } from '../../local/control-plane.ts';
 import { loadOrCreateCredentials } from '../../local/credentials.ts';
+import { DEFAULT_API_URL } from '../api-client.ts';
 import { agentCredentials } from '../../shared/agent-identity.ts';
 import { addLocalRoot, localRoots, localTrustedRoots, retireLocalRoot } from '../../local/root-keys.ts';
 import { readSigningCredentials } from '../../shared/contract/signing-credentials.ts';
@@ -100,7 +101,7 @@ export function printAgentCredentials(rg: string, vm: string, dataDir: string): 
   const roots = localTrustedRoots(dataDir);
   if (roots.length === 0) throw new InputError(dataDir, ['no root key yet: start the control plane once with `npx ringmaster serve` (it makes one)']);
   // Where the agent hears of its document's changes at once: serve's API, at its default port.
-  process.stdout.write(`${Object.entries(agentEnvironment(masterKey, rg, vm, roots, 'http://127.0.0.1:7480')).map(([name, value]) => `${name}=${value}`).join('\n')}\n`);
+  process.stdout.write(`${Object.entries(agentEnvironment(masterKey, rg, vm, roots, DEFAULT_API_URL)).map(([name, value]) => `${name}=${value}`).join('\n')}\n`);
   return 0;
 }
 
