@@ -6,43 +6,24 @@
  * 30 s, until it is; a newer report replaces one not yet sent. A 400 or 403 is not retried:
  * the same bytes would get the same answer (logged, and the status shows the rollout waiting).
  */
-import { createHash } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity, Provider } from '@smithy/types';
-import { NodeSha256 } from '../adapters/sigv4-verifier.ts';
 import type { CanaryReport } from '../shared/events/rollout-events.ts';
+import { type AgentSigningOptions, signedHeaders } from './request-signing.ts';
 
 /** What AWS checks the route's IAM signature for; the local control plane checks the key and the body. */
 export const AGENT_API_SIGNING_SERVICE = 'execute-api';
 
-export interface SignedAgentPostOptions {
-  readonly credentials: AwsCredentialIdentity | Provider<AwsCredentialIdentity>;
-  readonly region: string | Provider<string>;
-}
-
 /** The headers of a POST of `body` (JSON text) to `url`, signed by the agent's key with the body's hash. */
-export async function agentRequestHeaders(url: string, body: string, options: SignedAgentPostOptions, contentType = 'application/json'): Promise<Record<string, string>> {
-  const target = new URL(url);
-  const signer = new SignatureV4({ credentials: options.credentials, region: options.region, service: AGENT_API_SIGNING_SERVICE, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: target.protocol,
-    hostname: target.hostname,
-    ...(target.port ? { port: Number(target.port) } : {}),
-    path: target.pathname,
-    headers: { host: target.host, 'content-type': contentType, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex') },
-    body,
-  });
-  return signed.headers as Record<string, string>;
+export function agentRequestHeaders(url: string, body: string, options: AgentSigningOptions, contentType = 'application/json'): Promise<Record<string, string>> {
+  return signedHeaders({ method: 'POST', url, service: AGENT_API_SIGNING_SERVICE, headers: { 'content-type': contentType }, body }, options);
 }
 
 /** A JSON POST signed by the agent's key. */
-export async function signedAgentPost(url: string, value: unknown, options: SignedAgentPostOptions, signal?: AbortSignal): Promise<Response> {
+export async function signedAgentPost(url: string, value: unknown, options: AgentSigningOptions, signal?: AbortSignal): Promise<Response> {
   const body = JSON.stringify(value);
   return fetch(url, { method: 'POST', headers: await agentRequestHeaders(url, body, options), body, ...(signal ? { signal } : {}) });
 }
 
-export interface CanaryReporterOptions extends SignedAgentPostOptions {
+export interface CanaryReporterOptions extends AgentSigningOptions {
   readonly log: (message: string, fields?: Record<string, unknown>, level?: 'info' | 'warn') => void;
   /** First wait after a failed send (default 1 s), doubled up to 30 s. */
   readonly retryMs?: number;

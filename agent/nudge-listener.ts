@@ -4,19 +4,15 @@
  * alone. It reconnects by itself (a second, then up to five seconds apart) and says whether it
  * is connected, so the agent polls slowly only while nudges can reach it.
  */
-import { SignatureV4 } from '@smithy/signature-v4';
 import { createParser } from 'eventsource-parser';
-import { NodeSha256 } from '../adapters/sigv4-verifier.ts';
 import { NUDGE_SIGNING_SERVICE, type Nudge, nudgePath, nudgeSchema } from '../shared/contract/nudges.ts';
+import { type AgentSigningOptions, signedHeaders } from './request-signing.ts';
 
-export interface NudgeListenerOptions {
+export interface NudgeListenerOptions extends AgentSigningOptions {
   /** The control plane's API URL (locally, `ringmaster serve`'s). */
   readonly url: string;
   readonly resourceGroup: string;
   readonly vm: string;
-  readonly region: string;
-  /** The VM's own key (what it reads its document with). */
-  readonly credentials: ConstructorParameters<typeof SignatureV4>[0]['credentials'];
   readonly onNudge: (nudge: Nudge) => void;
   readonly onConnected?: (connected: boolean) => void;
   readonly log?: (message: string, fields?: Record<string, unknown>, level?: 'info' | 'warn') => void;
@@ -29,12 +25,11 @@ const RECONNECT_MAX_MS = 5000;
 
 /** Listens until `signal` aborts. */
 export async function listenForNudges(options: NudgeListenerOptions, signal: AbortSignal): Promise<void> {
-  const signer = new SignatureV4({ credentials: options.credentials, region: options.region, service: NUDGE_SIGNING_SERVICE, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
   const target = new URL(nudgePath(options.resourceGroup, options.vm), options.url);
   let failures = 0;
   while (!signal.aborted) {
     try {
-      await streamOnce(signer, target, options, signal, () => {
+      await streamOnce(target, options, signal, () => {
         if (failures > 0) options.log?.('push channel connected again', { failedAttempts: failures });
         failures = 0;
         options.onConnected?.(true);
@@ -54,15 +49,8 @@ export async function listenForNudges(options: NudgeListenerOptions, signal: Abo
   }
 }
 
-async function streamOnce(signer: SignatureV4, target: URL, options: NudgeListenerOptions, signal: AbortSignal, connected: () => void): Promise<void> {
-  const signed = await signer.sign({
-    method: 'GET',
-    protocol: target.protocol,
-    hostname: target.hostname,
-    ...(target.port ? { port: Number(target.port) } : {}),
-    path: target.pathname,
-    headers: { host: target.host, accept: 'text/event-stream' },
-  });
+async function streamOnce(target: URL, options: NudgeListenerOptions, signal: AbortSignal, connected: () => void): Promise<void> {
+  const headers = await signedHeaders({ method: 'GET', url: target.href, service: NUDGE_SIGNING_SERVICE, headers: { accept: 'text/event-stream' } }, options);
   const stop = new AbortController();
   const abort = () => stop.abort();
   signal.addEventListener('abort', abort, { once: true });
@@ -75,7 +63,7 @@ async function streamOnce(signer: SignatureV4, target: URL, options: NudgeListen
   };
   try {
     alive();
-    const response = await fetch(target, { headers: signed.headers as Record<string, string>, signal: stop.signal });
+    const response = await fetch(target, { headers, signal: stop.signal });
     if (response.status !== 200 || !response.body) throw new Error(`the control plane answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
     connected();
     const parser = createParser({
