@@ -32,7 +32,8 @@ import { buildAgent } from '../scripts/build-agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
 import { type LocalOptions, startLocalControlPlane } from '../local/control-plane.ts';
 import { agentCredentials } from '../shared/agent-identity.ts';
-import { storeKeys } from '../shared/contract/store-layout.ts';
+import { loadSettledState } from '../functions/shared/state-store.ts';
+import type { RgState } from '../shared/state/rg-state.ts';
 import { freePort } from '../test/helpers/servers.ts';
 import { vmInFolder } from '../test/helpers/vm-in-a-folder.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
@@ -90,9 +91,10 @@ async function main(): Promise<void> {
     const accepted = await fetch(routeUrl(cp.info.apiUrl, 'postEvents', {}), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(provision) });
     if (accepted.status !== 202) throw new Error(`provisioning refused: ${await accepted.text()}`);
     // The state is written first marked as intent, and last without the mark: then the documents and the cluster key are there.
-    let state: { body: string } | undefined;
-    while (!(state = await cp.store.get(storeKeys.state('demo'))) || JSON.parse(state.body).pendingWrite) await sleep(20);
-    const webhookKey = JSON.parse(state.body).description.secrets.webhookKey as string;
+    // The group's first run finished: its documents and the cluster key are there.
+    let state: RgState | undefined;
+    while (!(state = (await loadSettledState(cp.store, 'demo')).state) || state.pendingWrite) await sleep(20);
+    const webhookKey = state.description.secrets.webhookKey!;
 
     let resourceVersion = 1;
     const sendEndpoints = async (addresses: string[]): Promise<{ id: string; acceptedAt: number }> => {

@@ -22,7 +22,8 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { startLocalControlPlane } from '../local/control-plane.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
-import { storeKeys } from '../shared/contract/store-layout.ts';
+import { loadSettledState } from '../functions/shared/state-store.ts';
+import type { RgState } from '../shared/state/rg-state.ts';
 import { PRICES } from './prices.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
@@ -75,9 +76,10 @@ async function countPerEvent(): Promise<{ endpoint: Counted; portal: Counted }> 
     const events = parseYaml(readFileSync(new URL('../examples/events/reference-architecture.yaml', import.meta.url), 'utf8')) as Array<{ id: string; type: string; occurredAt: string; payload: Record<string, unknown> }>;
     const post = (body: unknown) => fetch(routeUrl(cp.info.apiUrl, 'postEvents', {}), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.info.apiToken}` }, body: JSON.stringify(body) });
     await post(events);
-    let state: { body: string } | undefined;
-    while (!(state = await cp.store.get(storeKeys.state('demo'))) || JSON.parse(state.body).pendingWrite) await sleep(20);
-    const webhookKey = JSON.parse(state.body).description.secrets.webhookKey as string;
+    // The group's first run finished: its documents and the cluster key are there.
+    let state: RgState | undefined;
+    while (!(state = (await loadSettledState(cp.store, 'demo')).state) || state.pendingWrite) await sleep(20);
+    const webhookKey = state.description.secrets.webhookKey!;
     await sleep(1500); // the start-up refresh and anything else in flight settle
     const snapshot = () => ({ get: (cp.s3Requests.GET ?? 0) + (cp.s3Requests.HEAD ?? 0), put: (cp.s3Requests.PUT ?? 0) + (cp.s3Requests.POST ?? 0), written });
     const settle = async (before: ReturnType<typeof snapshot>) => {

@@ -241,7 +241,8 @@ test('reconciler: stopped by a timeout between its document writes, then run on 
   expect(invoke('Reconciler', records([added, event('a2', 'vm.deleted', 4, { name: 'kube03' })]))).toEqual({ batchItemFailures: [] });
   expect(await listDesired()).toEqual(before);
   const state = JSON.parse(await read(storeKeys.state('rg2')));
-  expect(state.pendingWrite).toBeUndefined();
+  // Finished: the status, written last, names the run of the intent.
+  expect(state.pendingWrite.run).toBe(JSON.parse(await read(storeKeys.status('rg2'))).run);
   for (const vmName of ['kube01', 'kube02']) {
     // The state also notes the copy's signing epoch (its own bookkeeping, not in the document).
     const { epoch: _epoch, ...copy } = state.documents[vmName];

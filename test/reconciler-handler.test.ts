@@ -101,9 +101,9 @@ test('a failing group reports all of its messages, in order; the other group goe
   expect(await s3.get(storeKeys.state('rg-a'))).toBeUndefined();
 });
 
-test('a crash between the document writes and the state write: the retry converges to the same documents', async () => {
-  // The first state write (the intent) lands, the second (the finished state) fails.
-  const store = new FaultyStore(s3, /^state\/rg-c\.json$/, 1, 1);
+test('a crash between the document writes and the status (the run\'s commit mark): the retry converges to the same documents', async () => {
+  // The state write (the intent) and the documents land, the status fails.
+  const store = new FaultyStore(s3, /^status\/rg-c\.json$/, 1);
   const handler = handlerWith(store);
   const records = provisionRecords('rg-c');
   expect((await invoke(handler, records)).batchItemFailures).toHaveLength(3);
@@ -116,6 +116,24 @@ test('a crash between the document writes and the state write: the retry converg
   // Delivered once more (the queue may do that): nothing is rewritten.
   expect((await invoke(handler, records)).batchItemFailures).toEqual([]);
   expect((await s3.get(storeKeys.desired('rg-c', 'agent')))!.etag).toBe(afterRetry!.etag);
+});
+
+test('a change to one document costs three writes (intent, document, status: the status finishes the run), and the next run reads the status instead of repairing', async () => {
+  const calls: string[] = [];
+  const counting: ObjectStore = {
+    get: (key) => (calls.push(`GET ${key}`), s3.get(key)),
+    put: (key, body, options) => (calls.push(`PUT ${key}`), s3.put(key, body, options)),
+    delete: (key) => (calls.push(`DELETE ${key}`), s3.delete(key)),
+    list: (prefix) => (calls.push(`LIST ${prefix}`), s3.list(prefix)),
+  };
+  const rg = 'rg-g';
+  expect((await invoke(handlerWith(s3), provisionRecords(rg))).batchItemFailures).toEqual([]);
+  // A sudo-srv user: only the server's document changes (its kubeconfig users).
+  const user = record(rg, { id: `${rg}-u`, type: 'user.upserted', resourceGroup: rg, occurredAt: at(5), payload: { user: { name: 'alice', permissions: ['sudo-srv'] } } });
+  expect((await invoke(handlerWith(counting), [user])).batchItemFailures).toEqual([]);
+  expect(calls).toEqual([`GET ${storeKeys.state(rg)}`, `GET ${storeKeys.status(rg)}`, `PUT ${storeKeys.state(rg)}`, `PUT ${storeKeys.desired(rg, 'srv')}`, `PUT ${storeKeys.status(rg)}`]);
+  const state = JSON.parse((await s3.get(storeKeys.state(rg)))!.body);
+  expect(state.pendingWrite.run).toBe(JSON.parse((await s3.get(storeKeys.status(rg)))!.body).run);
 });
 
 test('a message that is not an event is dead-lettered with its reason; the rest of its group is applied', async () => {
@@ -155,8 +173,8 @@ test('killed after writing documents, then a different batch whose net change is
   const before = await storedContent(s3, rg);
 
   // The batch adding `extra` writes its documents (the server's now lists a third node), then dies
-  // before the state is finished.
-  const crashing = new FaultyStore(s3, new RegExp(`^state/${rg}\\.json$`), 1, 1);
+  // before its status, which would have finished it.
+  const crashing = new FaultyStore(s3, new RegExp(`^status/${rg}\\.json$`), 1);
   expect((await invoke(handlerWith(crashing), [extra])).batchItemFailures).toHaveLength(1);
   expect(Object.keys(await storedContent(s3, rg))).toContain(storeKeys.desired(rg, 'extra'));
   const generationAfterCrash = async (vm: string) => JSON.parse((await s3.get(storeKeys.desired(rg, vm)))!.body).generation as number;
@@ -166,7 +184,8 @@ test('killed after writing documents, then a different batch whose net change is
   expect((await invoke(handlerWith(s3), [extra, removeExtra])).batchItemFailures).toEqual([]);
   expect(await storedContent(s3, rg)).toEqual(before);
   const state = JSON.parse((await s3.get(storeKeys.state(rg)))!.body);
-  expect(state.pendingWrite).toBeUndefined();
+  // Finished: the status names the run of the intent (no second state write).
+  expect(state.pendingWrite.run).toBe(JSON.parse((await s3.get(storeKeys.status(rg)))!.body).run);
   // Generations only go up: an agent that applied the crashed run's document accepts the repair.
   for (const vm of ['srv', 'agent']) {
     const stored = JSON.parse((await s3.get(storeKeys.desired(rg, vm)))!.body);
@@ -179,7 +198,7 @@ test('killed after writing documents, then a different batch whose net change is
   await s3.put(`${storeKeys.desiredOf(rg)}notes.txt`, 'left by hand');
   const again = (id: string, type: 'vm.upserted' | 'vm.deleted', i: number) =>
     record(rg, { id, type, resourceGroup: rg, occurredAt: at(i), payload: type === 'vm.deleted' ? { name: 'other' } : { vm: { name: 'other', roles: ['k3s-agent'], cpu: 2, memoryMiB: 4096, disks: [{ sizeGiB: 30, kind: 'hdd' }], srvAddresses: ['172.22.0.5'] } } });
-  const crashAgain = new FaultyStore(s3, new RegExp(`^state/${rg}\\.json$`), 1, 1);
+  const crashAgain = new FaultyStore(s3, new RegExp(`^status/${rg}\\.json$`), 1);
   expect((await invoke(handlerWith(crashAgain), [again(`${rg}-o`, 'vm.upserted', 6)])).batchItemFailures).toHaveLength(1);
   expect((await invoke(handlerWith(s3), [again(`${rg}-o`, 'vm.upserted', 6), again(`${rg}-od`, 'vm.deleted', 7)])).batchItemFailures).toEqual([]);
   expect(await storedContent(s3, rg)).toEqual(before);

@@ -6,6 +6,7 @@
  * retries them in order (FIFO partial batch failure done right). A message that can never
  * be processed (not an event) goes to the dead-letter queue with its reason.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -19,7 +20,7 @@ import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
 import { emptyState, rgStateSchema } from '../../shared/state/rg-state.ts';
 import { inParallel } from '../shared/in-parallel.ts';
-import { loadState, readStoredDocuments } from '../shared/state-store.ts';
+import { loadSettledState, readStoredDocuments } from '../shared/state-store.ts';
 
 /** A queued message the reconciler cannot process; `messageId` is the SQS record's. */
 export interface PoisonMessage extends OutgoingMessage {
@@ -90,8 +91,9 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     }
     if (events.length === 0) return;
 
-    const { state, etag } = await loadState(deps.store, group);
-    // The previous run stopped between its intent and its end: what it left is read, and repaired.
+    // An intent is finished when the status (the last write of its run) names its run.
+    const { state, etag } = await loadSettledState(deps.store, group);
+    // The previous run stopped between its intent and its status: what it left is read, and repaired.
     const found = state?.pendingWrite ? await readStoredDocuments(deps.store, group) : undefined;
     if (found) {
       deps.logger.warn('the previous run of this group did not finish: its documents are repaired', {
@@ -104,6 +106,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     // Asked before computing (cached by the shell): which epoch copies are signed in decides what is signed again.
     const signer = await deps.signer();
     const plan = reconcile(state ?? emptyState(group), events, {
+      runId: randomUUID(),
       signingEpoch: signingEpoch(signer),
       masterKey: deps.masterKey,
       now: now().toISOString(),
@@ -121,16 +124,17 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     // A state that would not read back would stop the group for good: refuse it before any write.
     const readable = rgStateSchema.safeParse(plan.intent);
     if (!readable.success) throw new Error(`the new state of ${group} would be invalid: ${formatFieldErrors(fieldErrors(readable.error)).slice(0, 5).join('; ')}`);
-    // The intent first (the new state, marked unfinished), then documents and status, then the
-    // state again, finished. A crash in between leaves the mark, and the next run of the group
-    // repairs the whole store from it, whatever batch that run is (shared/state/reconcile.ts).
-    // The conditional writes make a second run of the group (a redelivery racing a slow one) fail
+    // The intent first (the new state, marked with this run), then documents, then the status
+    // naming the run: its commit mark. A crash before the status leaves an intent no status
+    // names, and the next run of the group repairs the whole store from it, whatever batch that
+    // run is (shared/state/reconcile.ts). No second state write: three writes an event, not four.
+    // The conditional write makes a second run of the group (a redelivery racing a slow one) fail
     // at its first write, before it touches a document.
-    // A run that changes no document, kubeconfig or cluster key (only the state and the status,
-    // which the next run rewrites anyway) has nothing a crash could leave behind: no intent.
+    // A run that changes no document, kubeconfig or cluster key has nothing a crash could leave
+    // behind: the finished state, then the status.
     const touchesStore = plan.repair || plan.writes.length > 0 || plan.deletes.length > 0 || plan.kubeconfigDeletes.length > 0 || plan.clusterAuth !== undefined;
     const stateCondition = etag ? { ifMatch: etag } : { ifNoneMatch: '*' as const };
-    const intent = touchesStore ? await deps.store.put(storeKeys.state(group), JSON.stringify(plan.intent), stateCondition) : undefined;
+    await deps.store.put(storeKeys.state(group), JSON.stringify(touchesStore ? plan.intent : plan.state), stateCondition);
     const rewritten = new Set(plan.writes.map((document) => storeKeys.desired(group, document.vm)));
     await inParallel(found?.strays.filter((key) => !rewritten.has(key)) ?? [], MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
@@ -141,7 +145,6 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     if (plan.clusterAuth) await deps.store.put(storeKeys.clusterAuth(group), JSON.stringify(plan.clusterAuth));
     else if (plan.clusterAuth === null) await deps.store.delete(storeKeys.clusterAuth(group));
     await deps.store.put(storeKeys.status(group), JSON.stringify(plan.status));
-    await deps.store.put(storeKeys.state(group), JSON.stringify(plan.state), intent ? { ifMatch: intent.etag } : stateCondition);
     deps.logger.info('reconciled', {
       resourceGroup: group,
       events: plan.outcomes.map((o) => ({ id: o.eventId, outcome: o.outcome.kind })),

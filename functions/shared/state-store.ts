@@ -1,5 +1,5 @@
 /** Reading and writing a resource group's state, status and documents through the store port. */
-import { rgStateSchema, type RgState } from '../../shared/state/rg-state.ts';
+import { rgStateSchema, type RgState, settledState } from '../../shared/state/rg-state.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import { clusterAuthSchema } from '../../shared/contract/cluster-auth.ts';
@@ -24,6 +24,29 @@ export async function loadState(store: ObjectStore, resourceGroup: string): Prom
   const parsed = rgStateSchema.safeParse(value);
   if (!parsed.success) throw new Error(`${storeKeys.state(resourceGroup)} is not a valid state: ${formatFieldErrors(fieldErrors(parsed.error)).slice(0, 5).join('; ')}`);
   return { state: parsed.data, etag: object.etag };
+}
+
+/** The run the stored status names (its commit mark), or undefined when there is none or it cannot be read. */
+export async function statusRun(store: ObjectStore, resourceGroup: string): Promise<string | undefined> {
+  const object = await store.get(storeKeys.status(resourceGroup));
+  if (!object) return undefined;
+  try {
+    const run = (JSON.parse(object.body) as { run?: unknown }).run;
+    return typeof run === 'string' ? run : undefined;
+  } catch {
+    // Unreadable: the intent counts as unfinished, and the run repairs (and writes a good status).
+    return undefined;
+  }
+}
+
+/**
+ * The state as the next run starts from (see `settledState`): a finished intent is read as the
+ * finished state; an unfinished one keeps its `pendingWrite` (the run repairs it).
+ */
+export async function loadSettledState(store: ObjectStore, resourceGroup: string): Promise<LoadedState> {
+  const loaded = await loadState(store, resourceGroup);
+  if (!loaded.state?.pendingWrite) return loaded;
+  return { ...loaded, state: settledState(loaded.state, await statusRun(store, resourceGroup)) };
 }
 
 const READ_PARALLELISM = 16;

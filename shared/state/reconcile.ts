@@ -2,7 +2,9 @@
  * One reconcile of a resource group: fold a batch of events into the state, compute every
  * VM's document, and say which documents to write (only those whose hash changed) and
  * delete, what state and status to store. Pure: the shell does the I/O in the order
- * intent (the new state, marked `pendingWrite`) → documents → status → state.
+ * intent (the new state, marked `pendingWrite` with the run) → documents → status. The status,
+ * written last and naming the same run, is the commit mark: the next run finds the intent
+ * finished (shared/state/rg-state.ts `settledState`) and no second state write is needed.
  *
  * Why the intent: a batch killed after some writes is not always run again as the same batch
  * (its events are redelivered among others, now duplicates), so "run it again" cannot be what
@@ -40,6 +42,8 @@ export interface ReconcileContext extends ReducerContext {
    * state has `pendingWrite`: a repair needs it, an ordinary run does not read the store.
    */
   readonly stored?: Readonly<Record<string, StoredDocumentRecord>>;
+  /** This run's id (the shell makes one): its intent and its status carry it (default: `now`). */
+  readonly runId?: string;
   /** Generations kept per VM in the audit trail (default DEFAULT_HISTORY_DEPTH). */
   readonly historyDepth?: number;
   /** The signer's epoch (`signingEpoch`): copies signed in another one are signed again. */
@@ -52,9 +56,9 @@ export interface ReconcileContext extends ReducerContext {
 export type StoredDocumentRecord = RgState['documents'][string];
 
 export interface ReconcilePlan {
-  /** The state to store once every write below landed (never with `pendingWrite`). */
+  /** The state to store when the run touches nothing but state and status (never with `pendingWrite`). */
   readonly state: RgState;
-  /** The same state marked `pendingWrite`, stored before any other write. */
+  /** The same state marked `pendingWrite` (with the run), stored before any other write; finished by the status. */
   readonly intent: RgState;
   /** The previous run did not finish: this one rewrites the whole group. */
   readonly repair: boolean;
@@ -174,6 +178,7 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const status: RgStatus = {
     resourceGroup: name,
     updatedAt: context.now,
+    run: context.runId ?? context.now,
     clusterProvisioned: next.description.cluster !== undefined,
     findings: desired.findings.map((f) => ({ ...f, blocks: [...f.blocks] })),
     documents: [...present].sort().map((vm) => ({
@@ -202,6 +207,6 @@ export function reconcile(initial: RgState, events: readonly ControlPlaneEvent[]
   const kubeconfigDeletes = [...new Set(known.filter((location) => !kept.has(location) && location.startsWith(ownPrefix)))].sort();
   const unchanged =
     !repair && outcomes.every((o) => o.outcome.kind === 'duplicate' || o.outcome.kind === 'refresh') && writes.length === 0 && deletes.length === 0 && kubeconfigDeletes.length === 0 && clusterAuth === undefined;
-  const intent: RgState = { ...next, pendingWrite: { since: context.now, kubeconfigDeletes } };
+  const intent: RgState = { ...next, pendingWrite: { since: context.now, run: context.runId ?? context.now, kubeconfigDeletes } };
   return { state: next, intent, repair, writes, deletes, kubeconfigDeletes, status, outcomes, desired, unchanged, ...(clusterAuth === undefined ? {} : { clusterAuth }) };
 }

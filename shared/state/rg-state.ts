@@ -89,6 +89,11 @@ export const rgStateSchema = z.strictObject({
   pendingWrite: z
     .strictObject({
       since: z.string(),
+      /**
+       * The run that wrote this intent. It is finished once the status (written last) carries the
+       * same run: then nothing needs repairing, and no second state write was ever needed.
+       */
+      run: z.string().optional(),
       /** Stored kubeconfigs the unfinished run meant to delete (they cannot be found by listing). */
       kubeconfigDeletes: z.array(z.string()),
     })
@@ -98,6 +103,17 @@ export const rgStateSchema = z.strictObject({
 export type RgState = z.output<typeof rgStateSchema>;
 export type Rejection = z.output<typeof rejectionSchema>;
 export type Rollout = z.output<typeof rolloutSchema>;
+
+/**
+ * The state as the next run starts from: an intent whose run the stored status names finished
+ * (every write before the status landed) is a finished state; any other intent is unfinished and
+ * its run is repaired.
+ */
+export function settledState(state: RgState, statusRun: string | undefined): RgState {
+  if (!state.pendingWrite?.run || state.pendingWrite.run !== statusRun) return state;
+  const { pendingWrite: _finished, ...settled } = state;
+  return settled;
+}
 
 export function emptyState(resourceGroup: string): RgState {
   return rgStateSchema.parse({ schemaVersion: STATE_SCHEMA_VERSION, description: { name: resourceGroup } });

@@ -43,6 +43,8 @@ export const rolloutStatusSchema = z.strictObject({
 export const rgStatusSchema = z.strictObject({
   resourceGroup: z.string(),
   updatedAt: z.string(),
+  /** The reconcile run that wrote it: the run's commit mark (its intent in the state names the same run). */
+  run: z.string().optional(),
   clusterProvisioned: z.boolean(),
   findings: z.array(findingSchema),
   documents: z.array(documentStatusSchema),
