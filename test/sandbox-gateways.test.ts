@@ -33,7 +33,8 @@ const inSync = (view: { inSync: boolean }) => view.inSync;
 beforeAll(async () => {
   port = await freePort();
   lbPort = await freePort();
-  group = await startSandboxedGateways({ count: 2, frontends: { myapp: { binds: [`*:${port}`], lbServicePort: lbPort } } });
+  // Every change to both gateways at once: this test is about binds, not staged rollouts (test/staged-rollout.test.ts).
+  group = await startSandboxedGateways({ count: 2, frontends: { myapp: { binds: [`*:${port}`], lbServicePort: lbPort } }, gatewayRollout: 'all-at-once' });
   for (const gateway of group.gateways) await group.waitForVm(gateway.vm, inSync, 'its first document applied');
 }, 90_000);
 
@@ -98,5 +99,5 @@ test('a port two sandboxed gateways both bind fails loudly on the second: its ag
   expect(await get(loser.address)).toBe(`lb kube02 (${group.loadBalancer}:${lbPort})\n`);
   // Taking the clash away brings both back in sync.
   await group.send([{ type: 'frontend.deleted', payload: { name: 'clash' } }]);
-  for (const gateway of group.gateways) await group.waitForVm(gateway.vm, inSync, 'in sync again without the clash');
-}, 60_000);
+  for (const gateway of group.gateways) await group.waitForVm(gateway.vm, inSync, 'in sync again without the clash', 60_000);
+}, 120_000);

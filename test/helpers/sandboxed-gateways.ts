@@ -73,6 +73,8 @@ export interface SandboxedGatewaysOptions {
   readonly resourceGroup?: string;
   /** Loopback slots (see loopbackAddress) for this group's addresses, so parallel tests never share one (default 40). */
   readonly addressSlot?: number;
+  /** How frontend changes reach the gateways (default: the product's, a canary first). */
+  readonly gatewayRollout?: 'canary' | 'all-at-once';
 }
 
 const CLI = `${ROOT}cli/ringmaster.ts`;
@@ -124,7 +126,7 @@ export async function startSandboxedGateways(options: SandboxedGatewaysOptions):
   });
   await send([
     // Agents poll every 2 s (a nudge tells them at once anyway); no dashboard: the server's agent is not run.
-    { type: 'cluster.provisioned', payload: { settings: { dashboard: { enabled: false }, poll: { defaultSeconds: 2 } } } },
+    { type: 'cluster.provisioned', payload: { settings: { dashboard: { enabled: false }, poll: { defaultSeconds: 2 }, ...(options.gatewayRollout ? { gatewayRollout: options.gatewayRollout } : {}) } } },
     vm('kube01', ['k3s-server'], server),
     vm('kube02', ['k3s-agent'], loadBalancer),
     ...names.map((name, i) => vm(name, ['webgateway'], addresses[i]!, { publicAddresses: [addresses[i]!] })),
