@@ -18,10 +18,13 @@
  *   mixes versions) and leaves the file open when it answers 304 (a descriptor leaked per
  *   conditional poll). Reads here take the ETag first, then read the content through one
  *   descriptor and close it: a reader gets one version whole, and never old content under
- *   a new ETag (which would make an agent's conditional GET answer 304 for good).
+ *   a new ETag (which would make an agent's conditional GET answer 304 for good);
+ * - for listings and HEAD, it writes the checksum file when it finds none, from the content it
+ *   read: in the middle of a put, the old content's MD5 over the new one's. Here metadata is
+ *   read the way GET reads, and never written.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -44,6 +47,7 @@ interface FilesystemStore {
   getResourcePath(bucket: string, key: string, resource: string): string;
   putObject(object: StoredObjectInput): Promise<{ size: number; md5: string }>;
   getObject(bucket: string, key: string, options?: GetOptions): Promise<unknown>;
+  getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
 }
 
 type S3ObjectClass = new (bucket: string, key: string, content: Readable | null, metadata: Record<string, string | number>) => { range?: { start: number; end: number } };
@@ -150,30 +154,65 @@ function requireSignature(bucket: string, principalOf: EmbeddedS3Options['princi
   };
 }
 
-function consistentGetObject(store: FilesystemStore): FilesystemStore['getObject'] {
-  return async (bucket, key, options = {}) => {
-    const objectPath = store.getResourcePath(bucket, key, 'object');
-    const md5 = (await readIfExists(`${objectPath}.md5`))?.toString();
-    let content: Buffer;
-    let modified: Date;
+/**
+ * One version of an object, read without writing anything: its ETag first (the checksum file,
+ * else the MD5 of what is read), then its content and time through one descriptor.
+ */
+async function readConsistently(store: FilesystemStore, bucket: string, key: string): Promise<{ content: Buffer; metadata: Record<string, string | number> } | null> {
+  const objectPath = store.getResourcePath(bucket, key, 'object');
+  const md5 = (await readIfExists(`${objectPath}.md5`))?.toString();
+  let content: Buffer;
+  let modified: Date;
+  try {
+    const file = await open(objectPath, 'r');
     try {
-      const file = await open(objectPath, 'r');
-      try {
-        [content, modified] = [await file.readFile(), (await file.stat()).mtime];
-      } finally {
-        await file.close();
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
+      [content, modified] = [await file.readFile(), (await file.stat()).mtime];
+    } finally {
+      await file.close();
     }
-    const stored = JSON.parse((await readIfExists(store.getResourcePath(bucket, key, 'metadata.json')))?.toString() ?? '{}') as Record<string, string>;
-    const metadata = {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const stored = JSON.parse((await readIfExists(store.getResourcePath(bucket, key, 'metadata.json')))?.toString() ?? '{}') as Record<string, string>;
+  return {
+    content,
+    metadata: {
       ...stored,
       etag: JSON.stringify(md5 ?? createHash('md5').update(content).digest('hex')),
       'last-modified': modified.toUTCString(),
       'content-length': content.length,
-    };
+    },
+  };
+}
+
+/**
+ * Metadata for listings and HEAD. s3rver's own writes the checksum file when it is missing,
+ * from the content it read: a listing in the middle of a put (which removes the file first)
+ * would write the old content's MD5 after the put wrote the new one, and the object would keep
+ * an ETag of other content for good.
+ */
+function readOnlyMetadata(store: FilesystemStore): FilesystemStore['getMetadata'] {
+  return async (bucket, key) => {
+    const objectPath = store.getResourcePath(bucket, key, 'object');
+    const md5 = (await readIfExists(`${objectPath}.md5`))?.toString();
+    // The usual case, cheap (a listing of thousands of reports): the checksum and a stat.
+    if (md5) {
+      const [{ mtime, size }, stored] = await Promise.all([stat(objectPath), readIfExists(store.getResourcePath(bucket, key, 'metadata.json'))]);
+      return { ...(JSON.parse(stored?.toString() ?? '{}') as Record<string, string>), etag: JSON.stringify(md5), 'last-modified': mtime.toUTCString(), 'content-length': size };
+    }
+    const object = await readConsistently(store, bucket, key);
+    // s3rver's callers take ENOENT for "no such object".
+    if (!object) throw Object.assign(new Error(`no object ${key}`), { code: 'ENOENT' });
+    return object.metadata;
+  };
+}
+
+function consistentGetObject(store: FilesystemStore): FilesystemStore['getObject'] {
+  return async (bucket, key, options = {}) => {
+    const read = await readConsistently(store, bucket, key);
+    if (!read) return null;
+    const { content, metadata } = read;
     const ranged = options.start !== undefined || options.end !== undefined;
     const last = Math.max(0, content.length - 1);
     const range = { start: options.start ?? 0, end: Math.min(options.end ?? Number.POSITIVE_INFINITY, last) };
@@ -270,6 +309,7 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   (server as unknown as { middleware: unknown[] }).middleware.unshift(count, requireSignature(options.bucket, options.principal), conditionalWrites(options.bucket, store));
   store.putObject = atomicPutObject(store, tempDir);
   store.getObject = consistentGetObject(store);
+  store.getMetadata = readOnlyMetadata(store);
   const address = await server.run();
   return {
     endpoint: `http://127.0.0.1:${address.port}`,

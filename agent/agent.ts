@@ -82,7 +82,7 @@ export interface KubernetesTaskRunner {
   stop(): Promise<void>;
 }
 
-export type LogLevel = 'info' | 'warn';
+export type LogLevel = 'debug' | 'info' | 'warn';
 
 /**
  * The longest wait between polls while the store cannot be reached. A webgateway does not back
@@ -508,6 +508,7 @@ export class Agent {
         onConnected: (connected) => {
           const was = this.#pushConnected;
           this.#pushConnected = connected;
+          if (connected !== was) this.#log(connected ? 'push channel connected' : 'push channel lost; polling at the document\'s interval', {}, connected ? 'debug' : 'info');
           // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
           // interval later. Just cut off: polled now, and at the document's interval from then on.
           if (connected || was) this.nudge(undefined);
@@ -525,6 +526,7 @@ export class Agent {
 
   /** Polls at once (ending any wait or backoff) unless `generation` is the one running already. */
   nudge(generation: number | undefined): void {
+    this.#log('nudged', { generation, applied: this.#applied?.generation, waiting: this.#wakeUp !== undefined }, 'debug');
     if (generation !== undefined && generation === this.#applied?.generation && !this.#failing) return;
     if (this.#wakeUp) this.#wakeUp();
     else this.#nudgedMeanwhile = true;
@@ -623,7 +625,8 @@ export class Agent {
       this.#nudgedMeanwhile = false;
       let wait: number;
       try {
-        await this.poll();
+        const outcome = await this.poll();
+        this.#log('polled', { outcome: outcome.kind, etag: this.#etag }, 'debug');
         if (this.#backendsChanged) {
           this.#backendsChanged = false;
           await this.#reportAgain();

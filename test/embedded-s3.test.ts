@@ -1,6 +1,7 @@
 /** The embedded S3 endpoint under concurrent reads and writes: a reader never sees half an object. */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,33 @@ test('a reader sees the old or the new object whole, never a mix, while it is re
     await reader;
     expect(reads).toBeGreaterThan(5);
     expect((await store.get('desired/rg/vm.json'))?.body).toBe(versions.at(-1));
+  }));
+
+test("a listing while an object is rewritten never leaves it with another content's ETag (an agent's conditional GET would answer 304 for good)", () =>
+  withEndpoint(async (_s3, store) => {
+    const key = 'desired/rg/vm.json';
+    await store.put(key, JSON.stringify({ generation: 0 }));
+    let listing = true;
+    let listings = 0;
+    // The status API lists reports while the reconciler writes documents.
+    const lister = (async () => {
+      while (listing) {
+        await store.list('desired/rg/');
+        listings++;
+      }
+    })();
+    const stale: string[] = [];
+    for (let generation = 1; generation <= 60; generation++) {
+      const body = JSON.stringify({ generation, padding: 'x'.repeat(5000) });
+      const { etag } = await store.put(key, body);
+      const md5 = JSON.stringify(createHash('md5').update(body).digest('hex'));
+      const read = await store.get(key);
+      if (read?.body !== body || read.etag !== md5 || etag !== md5) stale.push(`generation ${generation}: put answered ${etag}, read ${read?.etag} for ${read?.body === body ? 'this' : 'other'} content, its MD5 is ${md5}`);
+    }
+    listing = false;
+    await lister;
+    expect(listings).toBeGreaterThan(10);
+    expect(stale).toEqual([]);
   }));
 
 test('conditional polls answered 304 leave no file open', () =>

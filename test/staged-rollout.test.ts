@@ -112,7 +112,16 @@ async function waitForStatus(until: (view: StatusView) => boolean, what: string,
   for (;;) {
     const view = await group.status();
     if (until(view)) return view;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ rollout: view.rollout, documents: view.documents.map((d) => ({ vm: d.vm, generation: d.generation, inSync: d.inSync, agent: reportOf(d) && { applied: reportOf(d)!.appliedGeneration, outcome: reportOf(d)!.outcome } })) })}`);
+    if (Date.now() > deadline) {
+      const state = JSON.stringify({ rollout: view.rollout, documents: view.documents.map((d) => ({ vm: d.vm, generation: d.generation, inSync: d.inSync, agent: reportOf(d) && { applied: reportOf(d)!.appliedGeneration, outcome: reportOf(d)!.outcome } })) });
+      // What the agents did meanwhile: the only way to tell a lost nudge from a stuck apply.
+      const logs = group.gateways.map((gateway) => `--- ${gateway.vm}'s agent (last lines):\n${gateway.log().split('\n').slice(-25).join('\n')}`);
+      const stored = await Promise.all(group.gateways.map(async (gateway) => {
+        const object = await group.controlPlane.store.get(`desired/${group.resourceGroup}/${gateway.vm}.json`);
+        return `${gateway.vm} stored: ${object?.etag} ${object?.body.match(/"generation":\d+/)?.[0]}`;
+      }));
+      throw new Error(`timed out waiting for ${what}: ${state}\n${stored.join('\n')}\n${logs.join('\n')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

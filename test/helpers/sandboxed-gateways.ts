@@ -168,7 +168,8 @@ export async function startSandboxedGateways(options: SandboxedGatewaysOptions):
       const fd = openSync(log, 'a');
       const agent = spawn(process.execPath, [CLI, 'agent', '--endpoint', info.s3Endpoint, '--root', root, '--service-manager', 'sandbox'], {
         stdio: ['ignore', fd, fd],
-        env: { ...process.env, ...agentEnvironment(masterKey, rg, name, info.trustedRoots, info.apiUrl) },
+        // Its log goes to a file of its own, read when a test fails: all of it.
+        env: { ...process.env, ...agentEnvironment(masterKey, rg, name, info.trustedRoots, info.apiUrl), RINGMASTER_LOG_LEVEL: 'DEBUG' },
       });
       closeSync(fd);
       agent.on('exit', () => (outputs[i] = readFileSync(log, 'utf8')));
