@@ -38,14 +38,32 @@ const options = {
   'safety-gateway': { type: 'string', default: '60' },
   'safety-other': { type: 'string', default: '300' },
   'pushed-others-per-group': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
-const { values } = parseArgs({ options });
+const USAGE = `usage: npm run cost -- [--resource-groups 10000] [--vms-per-group 10] [--gateways-per-group 1]
+  [--endpoint-changes-per-hour 6] [--portal-changes-per-hour 0.1] [--gateway-poll 1] [--other-poll 30]
+  [--safety-gateway 60] [--safety-other 300] [--pushed-others-per-group N]
+Polls and safety intervals are in seconds; --pushed-others-per-group defaults to every non-gateway VM.
+`;
+let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
+try {
+  parsed = parseArgs({ options });
+} catch (error) {
+  // An unknown flag or one without its value: said plainly, with the usage, not as a stack trace.
+  process.stderr.write(`${(error as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const { help: _help, ...values } = parsed.values;
 const given = Object.fromEntries(Object.entries(values).map(([name, text]) => [name, Number(text)])) as Partial<Record<keyof typeof options, number>>;
 const settings = { ...given, 'pushed-others-per-group': given['pushed-others-per-group'] ?? given['vms-per-group']! - given['gateways-per-group']! } as Record<keyof typeof options, number>;
 for (const [name, value] of Object.entries(settings)) {
   const mayBeZero = name.endsWith('per-hour') || name === 'pushed-others-per-group';
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !mayBeZero)) {
-    process.stderr.write(`--${name}: must be a positive number (got ${values[name as keyof typeof options]})\n`);
+    process.stderr.write(`--${name}: must be a positive number (got ${values[name as keyof typeof values]})\n`);
     process.exit(2);
   }
 }
@@ -57,6 +75,9 @@ if (settings['pushed-others-per-group'] > settings['vms-per-group'] - settings['
   process.stderr.write('--pushed-others-per-group: must not be more than the non-gateway VMs of a group (--vms-per-group minus --gateways-per-group)\n');
   process.exit(2);
 }
+
+// The local control plane's own logs would bury the table (RINGMASTER_LOG_LEVEL=INFO shows them).
+process.env.RINGMASTER_LOG_LEVEL ??= 'ERROR';
 
 const MONTH_SECONDS = 30 * 24 * 3600;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
