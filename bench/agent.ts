@@ -7,6 +7,10 @@
  *   (1 s, jittered), over --changes changes arriving at random moments;
  * - push: the same with the agent nudged when its document is written (polling slowed to 60 s),
  *   over --push-changes changes;
+ * - the push channel failing, over MQTT with Debian's mosquitto: --lost-nudges changes whose
+ *   nudges never come while the agent is subscribed (served by the safety poll, --safety-seconds,
+ *   default 60), then the broker stopped (how soon the agent notices, a change served by its 1 s
+ *   poll) and started again (how soon it subscribes by itself, a nudged change);
  * - --load-changes backend changes under a bounded load loop: failed requests and reloads;
  * - --outages (default 5,30,120 seconds): the control plane and its store stopped that long,
  *   started again on the same ports, then one endpoint change: how soon haproxy serves it after
@@ -14,19 +18,21 @@
  * - the agent process (`ringmaster agent`) idle-polling: CPU and resident memory, run from the
  *   sources and as the bundle shipped to VMs (`npm run build:agent`).
  *
- * `npm run bench` runs it last. Needs haproxy and socat (the test setup installs them).
+ * `npm run bench` runs it last. Needs haproxy, socat and mosquitto (the test setup installs them).
  */
 import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
+import { listenForMqttNudges } from '../agent/mqtt-nudge-listener.ts';
 import { listenForNudges } from '../agent/nudge-listener.ts';
 import { buildAgent } from '../scripts/build-agent.ts';
 import { runtimeCommand, serversState } from '../agent/haproxy-runtime.ts';
@@ -38,8 +44,25 @@ import { freePort } from '../test/helpers/servers.ts';
 import { vmInFolder } from '../test/helpers/vm-in-a-folder.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
 
-const { values } = parseArgs({ options: { changes: { type: 'string', default: '60' }, 'push-changes': { type: 'string', default: '100' }, 'load-changes': { type: 'string', default: '100' }, 'idle-seconds': { type: 'string', default: '20' }, outages: { type: 'string', default: '5,30,120' } } });
-const settings = { changes: Number(values.changes), pushChanges: Number(values['push-changes']), loadChanges: Number(values['load-changes']), idleSeconds: Number(values['idle-seconds']) };
+const { values } = parseArgs({
+  options: {
+    changes: { type: 'string', default: '60' },
+    'push-changes': { type: 'string', default: '100' },
+    'load-changes': { type: 'string', default: '100' },
+    'idle-seconds': { type: 'string', default: '20' },
+    outages: { type: 'string', default: '5,30,120' },
+    'lost-nudges': { type: 'string', default: '3' },
+    'safety-seconds': { type: 'string', default: '60' },
+  },
+});
+const settings = {
+  changes: Number(values.changes),
+  pushChanges: Number(values['push-changes']),
+  loadChanges: Number(values['load-changes']),
+  idleSeconds: Number(values['idle-seconds']),
+  lostNudges: Number(values['lost-nudges']),
+  safetySeconds: Number(values['safety-seconds']),
+};
 for (const [name, value] of Object.entries(settings)) {
   if (!Number.isInteger(value) || value < 1) {
     process.stderr.write(`--${name} must be a positive whole number\n`);
@@ -56,6 +79,117 @@ if (outages.some((seconds) => !Number.isInteger(seconds) || seconds < 1)) {
 const POD_ADDRESSES = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5', '127.0.3.6'];
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** mosquitto on 127.0.0.1 (anonymous: the ACLs are tested in test/mqtt-nudges.test.ts), stopped by the caller. */
+async function startBroker(directory: string, port: number): Promise<{ stop: () => Promise<void> }> {
+  mkdirSync(directory, { recursive: true });
+  // mosquitto started as root runs as its own user: it must be able to read its config.
+  chmodSync(directory, 0o755);
+  const config = join(directory, 'mosquitto.conf');
+  writeFileSync(config, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const broker = spawn('mosquitto', ['-c', config], { stdio: 'ignore' });
+  // Up when it takes connections.
+  for (const deadline = Date.now() + 10_000; ; await sleep(50)) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      }).on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || broker.exitCode !== null) throw new Error('mosquitto did not start (is it installed?)');
+  }
+  return {
+    stop: async () => {
+      if (broker.exitCode !== null) return;
+      const exited = new Promise((resolve) => broker.once('exit', resolve));
+      broker.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+interface LostNudgesSetup {
+  readonly root: string;
+  /** Starts the control plane again on its ports with these options added. */
+  readonly restart: (more: Partial<LocalOptions>) => Promise<void>;
+  readonly agentOf: (push: NonNullable<ConstructorParameters<typeof Agent>[0]['push']>) => Agent;
+  readonly sendEndpoints: (addresses: string[]) => Promise<{ acceptedAt: number }>;
+  readonly untilServing: (addresses: string[]) => Promise<number>;
+}
+
+/**
+ * The push channel failing, over MQTT with Debian's mosquitto: nudges lost while the agent is
+ * subscribed (the control plane publishes nothing: a publisher that fails never fails a
+ * reconcile), then the broker down and back.
+ */
+async function measureLostNudges(setup: LostNudgesSetup): Promise<{ lostMs: number[]; noticedMs: number; downServingMs: number; reconnectMs: number; backServingMs: number }> {
+  const brokerPort = await freePort();
+  let broker = await startBroker(join(setup.root, 'mosquitto'), brokerPort);
+  const connections: Array<{ connected: boolean; at: number }> = [];
+  const untilConnection = async (connected: boolean) => {
+    for (const deadline = Date.now() + 30_000; connections.at(-1)?.connected !== connected; await sleep(10)) {
+      if (Date.now() > deadline) throw new Error(`the agent never saw the broker ${connected ? 'up' : 'down'}`);
+    }
+    return connections.at(-1)!.at;
+  };
+  const stop = new AbortController();
+  const agent = setup.agentOf({
+    listen: (handlers, signal) =>
+      listenForMqttNudges(
+        {
+          url: `mqtt://127.0.0.1:${brokerPort}`,
+          resourceGroup: 'demo',
+          vm: 'web01',
+          onNudge: handlers.onNudge,
+          onConnected: (connected) => {
+            connections.push({ connected, at: performance.now() });
+            handlers.onConnected(connected);
+          },
+        },
+        signal,
+      ),
+    safetyPollSeconds: { gateway: settings.safetySeconds, other: settings.safetySeconds },
+  });
+  const running = agent.run(stop.signal);
+  const change = async (i: number) => {
+    const set = [POD_ADDRESSES[i % 6]!, POD_ADDRESSES[(i + 5) % 6]!];
+    const { acceptedAt } = await setup.sendEndpoints(set);
+    return (await setup.untilServing(set)) - acceptedAt;
+  };
+  try {
+    await untilConnection(true);
+    // The poll that follows the connection, done.
+    await sleep(1000);
+    const lostMs: number[] = [];
+    for (let i = 0; i < settings.lostNudges; i++) {
+      // At a random moment of the agent's wait.
+      await sleep(Math.random() * 1000);
+      lostMs.push(await change(i));
+    }
+    // Now the control plane publishes on the broker too.
+    await setup.restart({ mqtt: { url: `mqtt://127.0.0.1:${brokerPort}` } });
+    await sleep(2000);
+    // From the broker told to stop (it drops its clients as it goes).
+    const downAt = performance.now();
+    await broker.stop();
+    const noticedMs = (await untilConnection(false)) - downAt;
+    const downServingMs = await change(10);
+    const upAt = performance.now();
+    broker = await startBroker(join(setup.root, 'mosquitto'), brokerPort);
+    const reconnectMs = (await untilConnection(true)) - upAt;
+    // The control plane's own client reconnects a second apart too.
+    await sleep(2000);
+    const backServingMs = await change(11);
+    return { lostMs, noticedMs, downServingMs, reconnectMs, backServingMs };
+  } finally {
+    stop.abort();
+    await running;
+    await broker.stop();
+    // The control plane as it was, with no broker to publish to.
+    await setup.restart({});
+  }
+}
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(os.tmpdir(), 'ringmaster-agent-bench-'));
@@ -221,6 +355,11 @@ async function main(): Promise<void> {
     pushStop.abort();
     await pushRunning;
 
+    const lost = await measureLostNudges({ root, restart: async (more) => {
+      await cp.stop();
+      cp = await startLocalControlPlane({ ...options, ...ports, ...more });
+    }, agentOf: (push) => new Agent({ client, identity: { bucket: cp.info.bucket, resourceGroup: 'demo', vm: 'web01' }, trustedKeys: cp.info.trustedRoots.map((text) => trustedRoot(text)), root: '/', layout, stateDir: join(root, 'agent-state'), push }), sendEndpoints, untilServing });
+
     // The agent as a process, idle-polling its unchanged document: from the sources, and as the bundle shipped to VMs.
     const bundleDir = join(root, 'agent-bundle');
     await buildAgent(bundleDir);
@@ -257,6 +396,10 @@ async function main(): Promise<void> {
       `  goal webhook -> serving p50 <= 1 s, p99 <= 2 s: ${quantile(fromWebhook, 0.5) <= 1000 && quantile(fromWebhook, 0.99) <= 2000 ? 'met' : 'NOT met'}`,
       `With push (nudged when the document is written; safety poll 60 s), webhook 202 -> serving (${settings.pushChanges} changes): ${ms(pushFromWebhook)}`,
       `  goal p99 <= 250 ms: ${quantile(pushFromWebhook, 0.99) <= 250 ? 'met' : 'NOT met'}`,
+      `Nudges lost (mosquitto up, the agent subscribed, the control plane publishing nothing; safety poll ${settings.safetySeconds} s), webhook 202 -> serving (${settings.lostNudges} changes): ${lost.lostMs.map((v) => `${(v / 1000).toFixed(1)} s`).join(', ')}`,
+      `  goal within one safety interval (+10 % jitter): ${Math.max(...lost.lostMs) <= settings.safetySeconds * 1100 ? 'met' : 'NOT met'}`,
+      `Broker stopped: the agent noticed in ${lost.noticedMs.toFixed(0)} ms and polls at the document's 1 s; a change then served in ${lost.downServingMs.toFixed(0)} ms`,
+      `Broker started again: the agent subscribed again by itself in ${lost.reconnectMs.toFixed(0)} ms; the next change, nudged, served in ${lost.backServingMs.toFixed(0)} ms`,
       '',
       `${settings.loadChanges} backend changes under a load loop (4 clients): ${requests} requests, ${failures} failed, ${reloads} haproxy reloads`,
       '',
@@ -267,7 +410,7 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     process.stdout.write(
-      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, pushWebhookToServing: { p50: quantile(pushFromWebhook, 0.5), p99: quantile(pushFromWebhook, 0.99) }, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, recoveries, idle, idleBundle })}\n`,
+      `BENCH_JSON ${JSON.stringify({ settings, webhookToServing: { p50: quantile(fromWebhook, 0.5), p99: quantile(fromWebhook, 0.99) }, pushWebhookToServing: { p50: quantile(pushFromWebhook, 0.5), p99: quantile(pushFromWebhook, 0.99) }, lostNudges: lost, documentToServing: { p50: quantile(fromDocument, 0.5), p99: quantile(fromDocument, 0.99) }, underLoad: { requests, failures, reloads }, recoveries, idle, idleBundle })}\n`,
     );
   } finally {
     await folder.stopHaproxy();
