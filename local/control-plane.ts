@@ -31,7 +31,7 @@ import { type DocumentSigner, signingEpoch } from '../shared/contract/document-e
 import { delegationStale, documentSignerOf } from '../shared/contract/signing-credentials.ts';
 import { createApiServer, servedToThisMachine } from './http-server.ts';
 import { NudgeHub, serveNudgeStream } from './nudges.ts';
-import { nudgingStore } from '../functions/shared/nudging-store.ts';
+import { nudgeFanOut } from '../functions/shared/nudge-fan-out.ts';
 import { MqttNudgePublisher } from '../adapters/mqtt-nudge-publisher.ts';
 import { buildPageAssets } from '../page/assets.ts';
 import { startWorker } from './worker.ts';
@@ -169,7 +169,8 @@ export async function startLocalControlPlane(options: LocalOptions): Promise<Loc
   const renewSigning = () => (renewing ??= renew().finally(() => (renewing = undefined)));
   const reconciler = createReconcilerHandler({
     // Every document written is announced to its VM's agent (the push channels).
-    store: nudgingStore(store, mqtt ? [hub, mqtt] : [hub], (error) => logger.warn('nudge not published', { error: (error as Error).message })),
+    store,
+    nudges: nudgeFanOut(mqtt ? [hub, mqtt] : [hub], (error) => logger.warn('nudge not published', { error: (error as Error).message })),
     masterKey: credentials.masterKey,
     signer: async () => {
       // A day-old delegation is renewed before it signs anything more (a quiet machine's timer may lag).

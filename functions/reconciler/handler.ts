@@ -15,7 +15,7 @@ import type { AcmeSettings } from '../../shared/certificates/acme-settings.ts';
 import type { VmLayouts } from '../../shared/layout.ts';
 import { type DocumentSigner, signDocument, signingEpoch } from '../../shared/contract/document-envelope.ts';
 import { storeKeys } from '../../shared/contract/store-layout.ts';
-import { type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../../shared/ports.ts';
+import { type NudgePublisher, type ObjectStore, type OutgoingMessage, PreconditionFailed } from '../../shared/ports.ts';
 import { fieldErrors, formatFieldErrors } from '../../shared/schema/errors.ts';
 import { reconcile, type ReconcilePlan } from '../../shared/state/reconcile.ts';
 import { emptyState, rgStateSchema } from '../../shared/state/rg-state.ts';
@@ -53,6 +53,11 @@ export interface ReconcilerDependencies {
   readonly maxReceives?: number;
   /** Generations of each VM's document kept in the audit trail (default DEFAULT_HISTORY_DEPTH). */
   readonly historyDepth?: number;
+  /**
+   * Told of each document once it is written (its VM's agent fetches at once), never awaited:
+   * see functions/shared/nudge-fan-out.ts. Without it agents find changes by polling.
+   */
+  readonly nudges?: NudgePublisher;
   /** Called after a group's writes, with the plan (the local runtime measures latency with it). */
   readonly onReconciled?: (plan: ReconcilePlan, events: readonly ControlPlaneEvent[]) => void;
 }
@@ -139,6 +144,7 @@ export function createReconcilerHandler(deps: ReconcilerDependencies) {
     await inParallel(found?.strays.filter((key) => !rewritten.has(key)) ?? [], MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));
     await inParallel(plan.writes, MAX_PARALLEL_WRITES, async (document) => {
       await deps.store.put(storeKeys.desired(group, document.vm), JSON.stringify(signDocument(document, signer)));
+      deps.nudges?.publish({ resourceGroup: group, vm: document.vm, generation: document.generation });
     });
     await inParallel(plan.deletes, MAX_PARALLEL_WRITES, (vm) => deps.store.delete(storeKeys.desired(group, vm)));
     await inParallel(plan.kubeconfigDeletes, MAX_PARALLEL_WRITES, (key) => deps.store.delete(key));

@@ -4,7 +4,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { awsDocumentSigner, awsEnvironment, awsQueue, awsStore, masterKey } from '../shared/aws-environment.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createReconcilerHandler } from './handler.ts';
-import { nudgingStore } from '../shared/nudging-store.ts';
+import { nudgeFanOut } from '../shared/nudge-fan-out.ts';
 import { IotNudgePublisher } from '../../adapters/iot-nudge-publisher.ts';
 import { parseAcmeSettings } from '../../shared/certificates/acme-settings.ts';
 
@@ -12,16 +12,15 @@ const env = awsEnvironment();
 const queue = awsQueue(env);
 const logger = createLogger('ringmaster-reconciler');
 // With IoT Core, each document written nudges its VM's agent at once (polling stays the safety net).
-const store = env.RINGMASTER_IOT_ENDPOINT
-  ? nudgingStore(awsStore(env), [new IotNudgePublisher({ endpoint: env.RINGMASTER_IOT_ENDPOINT })], (error) => logger.warn('nudge not published', { error: (error as Error).message }))
-  : awsStore(env);
+const nudges = env.RINGMASTER_IOT_ENDPOINT ? nudgeFanOut([new IotNudgePublisher({ endpoint: env.RINGMASTER_IOT_ENDPOINT })], (error) => logger.warn('nudge not published', { error: (error as Error).message })) : undefined;
 const metrics = new Metrics({ namespace: 'Ringmaster', serviceName: 'reconciler' });
 let reconciler: ReturnType<typeof createReconcilerHandler> | undefined;
 
 async function build(): Promise<ReturnType<typeof createReconcilerHandler>> {
   const key = await masterKey(env);
   return createReconcilerHandler({
-    store,
+    store: awsStore(env),
+    ...(nudges ? { nudges } : {}),
     masterKey: key,
     signer: () => awsDocumentSigner(env),
     logger,
