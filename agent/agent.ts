@@ -25,6 +25,7 @@ import { DEFAULT_LAYOUT, type Layout } from '../shared/layout.ts';
 import { missingPrerequisitesReason, type PrerequisitePaths } from '../shared/prerequisites.ts';
 import { beyondRoles } from '../shared/services.ts';
 import type { ServiceManager } from './service-manager/service-manager.ts';
+import { PollAlarm } from './poll-alarm.ts';
 import { type Nudge, safetyPollSeconds } from '../shared/contract/nudges.ts';
 import { MAX_ROLLOUT_REASON } from '../shared/events/rollout-events.ts';
 import { CanaryReporter } from './canary-reporter.ts';
@@ -170,10 +171,8 @@ export class Agent {
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
   /** The push channel is up: polling can slow to the safety interval. */
   #pushConnected = false;
-  /** Ends the wait between polls at once (a nudge); set while the agent waits. */
-  #wakeUp: (() => void) | undefined;
-  /** A nudge came while a poll ran: the next wait is skipped. */
-  #nudgedMeanwhile = false;
+  /** The wait between polls, which a nudge ends. */
+  readonly #alarm = new PollAlarm();
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -526,35 +525,15 @@ export class Agent {
 
   /** Polls at once (ending any wait or backoff) unless `generation` is the one running already. */
   nudge(generation: number | undefined): void {
-    this.#log('nudged', { generation, applied: this.#applied?.generation, waiting: this.#wakeUp !== undefined }, 'debug');
+    this.#log('nudged', { generation, applied: this.#applied?.generation, waiting: this.#alarm.waiting }, 'debug');
     if (generation !== undefined && generation === this.#applied?.generation && !this.#failing) return;
-    if (this.#wakeUp) this.#wakeUp();
-    else this.#nudgedMeanwhile = true;
+    this.#alarm.ring();
   }
 
   /** The wait between polls: the document's interval, or the safety interval while nudges can reach the agent. */
   #pollWait(): number {
     if (!this.#pushConnected) return this.intervalSeconds;
     return Math.max(this.intervalSeconds, safetyPollSeconds(this.#applied?.roles, this.#options.push?.safetyPollSeconds));
-  }
-
-  #sleepUnlessNudged(seconds: number, signal: AbortSignal): Promise<void> {
-    // Stopped while a poll ran: an aborted signal never fires again, so no wait at all.
-    if (this.#nudgedMeanwhile || signal.aborted) {
-      this.#nudgedMeanwhile = false;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.#wakeUp = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, seconds * 1000);
-      signal.addEventListener('abort', done, { once: true });
-      this.#wakeUp = done;
-    });
   }
 
   /** A webgateway's haproxy servers, asked for every few seconds, on a timer of their own (polls may be far apart while nudges arrive). */
@@ -622,7 +601,7 @@ export class Agent {
 
   async #runPolls(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      this.#nudgedMeanwhile = false;
+      this.#alarm.pollStarting();
       let wait: number;
       try {
         const outcome = await this.poll();
@@ -639,7 +618,7 @@ export class Agent {
         wait = Math.min(retryCapSeconds(this.#applied?.roles), this.intervalSeconds * 2 ** Math.min(outage.failures, 6));
         this.#log('poll failed; keeping the last good state', { error: (error as Error).message, attempt: outage.failures, nextRetryAt: new Date(this.#now().getTime() + wait * 1000).toISOString() }, 'warn');
       }
-      await this.#sleepUnlessNudged(jittered(wait), signal);
+      await this.#alarm.wait(jittered(wait), signal);
     }
   }
 
