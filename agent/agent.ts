@@ -507,7 +507,8 @@ export class Agent {
         onConnected: (connected) => {
           const was = this.#pushConnected;
           this.#pushConnected = connected;
-          if (connected !== was) this.#log(connected ? 'push channel connected' : 'push channel lost; polling at the document\'s interval', {}, connected ? 'debug' : 'info');
+          // The listener itself warns when the channel cannot be had (once, then now and then).
+          if (connected !== was) this.#log(connected ? 'push channel connected' : 'push channel down; polling at the document\'s interval', {}, 'debug');
           // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
           // interval later. Just cut off: polled now, and at the document's interval from then on.
           if (connected || was) this.nudge(undefined);
