@@ -115,7 +115,7 @@ interface LostNudgesSetup {
   readonly restart: (more: Partial<LocalOptions>) => Promise<void>;
   readonly agentOf: (push: NonNullable<ConstructorParameters<typeof Agent>[0]['push']>) => Agent;
   readonly sendEndpoints: (addresses: string[]) => Promise<{ acceptedAt: number }>;
-  readonly untilServing: (addresses: string[]) => Promise<number>;
+  readonly untilServing: (addresses: string[], timeoutMs?: number) => Promise<number>;
 }
 
 /**
@@ -155,7 +155,8 @@ async function measureLostNudges(setup: LostNudgesSetup): Promise<{ lostMs: numb
   const change = async (i: number) => {
     const set = [POD_ADDRESSES[i % 6]!, POD_ADDRESSES[(i + 5) % 6]!];
     const { acceptedAt } = await setup.sendEndpoints(set);
-    return (await setup.untilServing(set)) - acceptedAt;
+    // A lost nudge waits out the safety poll (with its jitter): more than the usual 30 s.
+    return (await setup.untilServing(set, settings.safetySeconds * 1100 + 30_000)) - acceptedAt;
   };
   try {
     await untilConnection(true);
@@ -242,8 +243,8 @@ async function main(): Promise<void> {
       const ready = (await serversState(socket)).filter((s) => s.backend === 'be_myapp' && /^pod/.test(s.server) && (s.adminState & 1) === 0).map((s) => s.address).sort();
       return JSON.stringify(ready) === JSON.stringify([...addresses].sort());
     };
-    const untilServing = async (addresses: string[]) => {
-      const deadline = Date.now() + 30_000;
+    const untilServing = async (addresses: string[], timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
       while (!(await serving(addresses))) {
         if (Date.now() > deadline) throw new Error(`haproxy never served ${addresses.join(', ')}`);
         await sleep(5);
