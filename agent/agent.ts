@@ -171,6 +171,9 @@ export class Agent {
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
   /** The push channel is up: polling can slow to the safety interval. */
   #pushConnected = false;
+  /** The push channel's state as reported (when the agent has one), and whether the last report has it. */
+  #push: { connected: boolean; since: string } | undefined;
+  #pushChanged = false;
   /** The wait between polls, which a nudge ends. */
   readonly #alarm = new PollAlarm();
 
@@ -309,6 +312,8 @@ export class Agent {
     // is the one that stays, and each has every field as of its turn.
     const write = this.#reporting.catch(() => undefined).then(async () => {
       this.#backends = await this.#readBackends();
+      // This report says where the push channel stands.
+      this.#pushChanged = false;
       // A routine "unchanged" of the generation already remembered says nothing new about it.
       if (attempted !== undefined && attempted > 0 && !(outcome === 'unchanged' && this.#recent[0]?.generation === attempted)) {
         this.#recent = withOutcome(this.#recent, { generation: attempted, outcome, at, ...(error ? { error: error.slice(0, 500) } : {}) });
@@ -327,6 +332,7 @@ export class Agent {
         ...(this.#certificateReport ? { certificates: this.#certificateReport } : {}),
         ...(this.#lastContact ? { lastContact: this.#lastContact } : {}),
         ...(this.#lastOutage ? { lastOutage: this.#lastOutage } : {}),
+        ...(this.#push ? { push: this.#push } : {}),
         ...(this.#recent.length > 0 ? { recent: this.#recent } : {}),
         ...(this.#backends ? { backends: this.#backends } : {}),
         ...this.#notices(),
@@ -508,7 +514,12 @@ export class Agent {
           const was = this.#pushConnected;
           this.#pushConnected = connected;
           // The listener itself warns when the channel cannot be had (once, then now and then).
-          if (connected !== was) this.#log(connected ? 'push channel connected' : 'push channel down; polling at the document\'s interval', {}, 'debug');
+          if (connected !== this.#push?.connected) {
+            this.#log(connected ? 'push channel connected' : 'push channel down; polling at the document\'s interval', {}, 'debug');
+            // Said in the next poll's report: the status shows which VMs nudges reach.
+            this.#push = { connected, since: this.#now().toISOString() };
+            this.#pushChanged = true;
+          }
           // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
           // interval later. Just cut off: polled now, and at the document's interval from then on.
           if (connected || was) this.nudge(undefined);
@@ -607,7 +618,8 @@ export class Agent {
       try {
         const outcome = await this.poll();
         this.#log('polled', { outcome: outcome.kind, etag: this.#etag }, 'debug');
-        if (this.#backendsChanged) {
+        // Before its first report (no document yet) there is nothing to say it in.
+        if (this.#backendsChanged || (this.#pushChanged && this.#lastReport)) {
           this.#backendsChanged = false;
           await this.#reportAgain();
         }

@@ -182,6 +182,15 @@ function noticesOf(view: StatusView): Child {
   return lines.length > 0 && h('ul', { class: 'notices', 'aria-label': 'Notices from the agents' }, ...lines.map((line) => h('li', {}, line)));
 }
 
+/** When the agent last reached the store, its last outage, and whether nudges reach it. */
+function contactCell(v: VmGlance): Child {
+  const notes: Child[] = [];
+  if (v.lastOutage) notes.push(h('small', { class: 'muted' }, `back from a ${v.lastOutage.seconds} s outage `, timeAgo(v.lastOutage.endedAt)));
+  if (v.push) notes.push(v.push.connected ? h('small', { class: 'muted' }, 'push connected') : h('small', { class: 'push-down' }, 'push down ', timeAgo(v.push.since), ': polling'));
+  if (notes.length === 0) return timeAgo(v.lastContact);
+  return h('span', {}, timeAgo(v.lastContact), ...notes.flatMap((note) => [h('br'), note]));
+}
+
 function drawGroup(view: StatusView): HTMLElement {
   const glance = statusGlance(view, new Date());
   const byVm = new Map(glance.vms.map((v) => [v.vm, v]));
@@ -195,7 +204,7 @@ function drawGroup(view: StatusView): HTMLElement {
       report ? String(report.appliedGeneration) : '—',
       v.lag === undefined ? '—' : String(v.lag),
       h('span', { class: `sync sync-${v.sync.replace(/ /g, '-')}` }, v.sync),
-      v.lastOutage ? h('span', {}, timeAgo(v.lastContact), h('br'), h('small', { class: 'muted' }, `back from a ${v.lastOutage.seconds} s outage `, timeAgo(v.lastOutage.endedAt))) : timeAgo(v.lastContact),
+      contactCell(v),
       outcomeCell(document, v),
       v.error ? expandable(`error:${document.vm}`, v.error) : document.blockedBy.length > 0 ? `blocked by ${document.blockedBy.join(', ')}` : '—',
       storedCell(document),

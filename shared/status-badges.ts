@@ -37,6 +37,8 @@ export interface VmGlance {
   readonly lastContact: string | undefined;
   /** The last time the agent could not reach the store, and for how long (seconds), when it had such an outage. */
   readonly lastOutage: { readonly endedAt: string; readonly seconds: number } | undefined;
+  /** The agent's push channel, when it has one: connected or down, since when (ISO time). */
+  readonly push: { readonly connected: boolean; readonly since: string } | undefined;
   /** The report's error, when its last apply failed or the report cannot be read. */
   readonly error: string | undefined;
 }
@@ -81,6 +83,7 @@ export function vmGlance(document: DocumentView, now: Date): VmGlance {
     lag: report && document.generation !== undefined ? Math.max(0, document.generation - report.appliedGeneration) : undefined,
     lastContact: report ? (report.lastContact ?? report.at) : undefined,
     lastOutage: report?.lastOutage ? { endedAt: report.lastOutage.endedAt, seconds: report.lastOutage.seconds } : undefined,
+    push: report?.push ? { connected: report.push.connected, since: report.push.since } : undefined,
     error: unreadable ?? (report?.outcome === 'failed' ? (report.error ?? 'the apply failed (no error given)') : undefined),
   };
 }

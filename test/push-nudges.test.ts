@@ -25,7 +25,7 @@ import { waitFor } from './helpers/control-plane-process.ts';
 const work = mkdtempSync(join(tmpdir(), 'ringmaster-push-'));
 const dataDir = join(work, 'data');
 let cp: LocalControlPlane;
-const { send, changeGateway, attempted } = gatewayChanges(() => cp, 'push');
+const { send, changeGateway, attempted, report } = gatewayChanges(() => cp, 'push');
 const events = REFERENCE_EVENTS;
 let masterKey: string;
 let agent: Agent;
@@ -89,6 +89,8 @@ describe('the agent is nudged when its document changes', () => {
     const before = await attempted();
     await changeGateway();
     await waitFor('the new generation fetched and tried', async () => ((await attempted()) > before ? true : undefined), 10_000);
+    // Its report says nudges reach it (the status shows it per VM).
+    expect((await report())?.push).toEqual({ connected: true, since: expect.any(String) });
   }, 20_000);
 
   test('a nudge stream is only for the VM whose key signs for it: another VM\'s key 403, no or a bad signature 401', async () => {
@@ -114,8 +116,15 @@ describe('the agent is nudged when its document changes', () => {
     const s3 = Number(new URL(cp.info.s3Endpoint).port);
     await cp.stop();
     await waitFor('the agent to notice', async () => (connections.at(-1) === false ? true : undefined), 10_000);
+    const restartedAt = new Date();
     cp = await startLocalControlPlane({ dataDir, apiPort: api, s3Port: s3 });
     await waitFor('the push channel up again', async () => (cp.nudges.listeners('demo', 'web01') === 1 ? true : undefined), 15_000);
+    // Reported at once (its poll on reconnecting), not at the next change: connected again since the restart.
+    const again = await waitFor('the report of the channel back', async () => {
+      const push = (await report())?.push;
+      return push?.connected && Date.parse(push.since) >= restartedAt.getTime() ? push : undefined;
+    }, 10_000);
+    expect(again.connected).toBe(true);
     const before = await attempted();
     await changeGateway();
     await waitFor('the change after the restart fetched', async () => ((await attempted()) > before ? true : undefined), 10_000);

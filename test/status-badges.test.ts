@@ -1,6 +1,7 @@
 /** The status page's badges (shared/status-badges.ts): what an operator reads at a glance. */
 import type { AgentReport } from '../shared/contract/agent-report.ts';
 import type { DocumentView, StatusView } from '../shared/contract/status-view.ts';
+import { statusText } from '../cli/commands/operator.ts';
 import { ago, shortText, statusGlance, vmGlance } from '../shared/status-badges.ts';
 
 const now = new Date('2026-12-04T12:00:00Z');
@@ -88,6 +89,19 @@ describe('a VM line', () => {
     expect(vmGlance(vm('web01', report('web01', { lastContact: '2026-12-04T11:59:55Z' })), now).lastContact).toBe('2026-12-04T11:59:55Z');
     expect(vmGlance(vm('web01', report('web01')), now).lastContact).toBe('2026-12-04T11:59:00Z');
     expect(vmGlance(vm('web01', null), now).lastContact).toBeUndefined();
+  });
+
+  test('the push channel: connected, down since when, or nothing for an agent without one; the CLI names the VMs it cannot reach', () => {
+    const up = vm('web01', report('web01', { push: { connected: true, since: '2026-12-04T11:00:00Z' } }));
+    const down = vm('kube01', report('kube01', { push: { connected: false, since: '2026-12-04T11:55:00Z' } }));
+    const without = vm('kube02', report('kube02'));
+    expect(vmGlance(up, now).push).toEqual({ connected: true, since: '2026-12-04T11:00:00Z' });
+    expect(vmGlance(down, now).push).toEqual({ connected: false, since: '2026-12-04T11:55:00Z' });
+    expect(vmGlance(without, now).push).toBeUndefined();
+    const printed = statusText(view([up, down, without]), { wide: false, columns: 120, now });
+    expect(printed).toContain("Push channel down (polling at the document's interval): kube01 since 2026-12-04T11:55:00Z");
+    expect(printed).not.toMatch(/Push channel down.*(web01|kube02)/);
+    expect(statusText(view([up, without]), { wide: false, columns: 120, now })).not.toContain('Push channel down');
   });
 
   test('errors are cut to one short line with …; times read as "ago"', () => {

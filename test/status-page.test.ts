@@ -133,6 +133,22 @@ test('an agent back from an outage says how long it lasted: the VM table shows i
   expect((await vmTable(page)).find((r) => r.VM === 'kube02')!['Last contact']).toMatch(/s ago\s*back from a 34 s outage \d+ s ago$/);
 }, 30000);
 
+test('whether nudges reach each agent: "push connected", or "push down" since when while it polls', async () => {
+  const at = new Date().toISOString();
+  for (const [vm, connected] of [['kube01', true], ['kube03', false]] as const) {
+    const agent = agentOf(vm);
+    const { generation, hash } = await agent.document();
+    await agent.report({ appliedGeneration: generation, appliedHash: hash, attemptedGeneration: generation, outcome: 'applied', at, lastContact: at, push: { connected, since: new Date(Date.now() - 90_000).toISOString() } });
+  }
+  await waitFor('the push channels on the page', async () => ((await vmTable(page)).find((r) => r.VM === 'kube03')?.['Last contact']?.includes('push') ? true : undefined));
+  const rows = await vmTable(page);
+  expect(rows.find((r) => r.VM === 'kube01')!['Last contact']).toMatch(/s ago\s*push connected$/);
+  expect(rows.find((r) => r.VM === 'kube03')!['Last contact']).toMatch(/s ago\s*push down \d+ (s|min) ago: polling$/);
+  // An agent without a push channel says nothing of one.
+  expect(rows.find((r) => r.VM === 'nfs01')!['Last contact']).not.toContain('push');
+  await page.screenshot({ path: join(SCREENSHOTS, 'push-channels.png'), fullPage: true });
+}, 30000);
+
 test("the webgateway's certificates as its agent reports them: a Certificates table per host, and a failing one turns the health badge amber", async () => {
   const web01 = agentOf('web01');
   const { generation, hash } = await web01.document();

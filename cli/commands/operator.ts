@@ -102,6 +102,9 @@ export function statusText(status: StatusView, options: { readonly wide: boolean
   const withoutErrors = widest(table(header, rows(0)));
   lines.push(table(header, rows(options.wide ? Number.POSITIVE_INFINITY : Math.max(20, options.columns - withoutErrors - 2))));
   if (status.strayDocuments.length > 0) lines.push(`\nStored but wanted by no VM: ${status.strayDocuments.join(', ')}`);
+  // A VM nudges cannot reach learns of changes only by polling: slower, and paid per poll.
+  const pushDown = glance.vms.filter((v) => v.push?.connected === false);
+  if (pushDown.length > 0) lines.push('', line(`Push channel down (polling at the document's interval): ${pushDown.map((v) => `${v.vm} since ${v.push!.since}`).join(', ')}`));
   if (status.rollout) {
     const { rollout } = status;
     lines.push(`\nGateway rollout (${rollout.phase}, since ${rollout.startedAt}):`);

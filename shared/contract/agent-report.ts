@@ -109,6 +109,11 @@ export const agentReportSchema = z.strictObject({
   lastContact: z.iso.datetime({ offset: true }).optional(),
   /** The last time it could not, for how long. */
   lastOutage: z.strictObject({ startedAt: z.iso.datetime({ offset: true }), endedAt: z.iso.datetime({ offset: true }), seconds: z.number().min(0) }).optional(),
+  /**
+   * The push channel, when the agent has one: connected (nudges reach it, it polls at the safety
+   * interval) or down (it polls at the document's interval), since when.
+   */
+  push: z.strictObject({ connected: z.boolean(), since: z.iso.datetime({ offset: true }) }).optional(),
   /** Each TLS host's certificate, as of the last certificate round. */
   certificates: boundedList(certificateReportSchema, REPORTED_CERTIFICATES).optional(),
   /** The last outcome per generation the agent tried since it started, newest first (the audit trail joins them). */

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { LocalControlPlane } from '../../local/control-plane.ts';
+import type { AgentReport } from '../../shared/contract/agent-report.ts';
 import { ROOT } from './fixtures.ts';
 
 type PortalEvent = { id: string; type: string; occurredAt: string; payload: Record<string, unknown> };
@@ -19,6 +20,10 @@ export function gatewayChanges(controlPlane: () => LocalControlPlane, idPrefix: 
     const response = await fetch(`${apiUrl}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify(event) });
     if (response.status !== 202) throw new Error(`events refused: ${response.status} ${await response.text()}`);
   };
+  const report = async (): Promise<AgentReport | undefined> => {
+    const stored = await controlPlane().store.get('reports/demo/web01.json');
+    return stored ? (JSON.parse(stored.body) as AgentReport) : undefined;
+  };
   return {
     send,
     /** A change to web01's document: the frontend's pod count (its haproxy config). */
@@ -30,9 +35,8 @@ export function gatewayChanges(controlPlane: () => LocalControlPlane, idPrefix: 
       await send({ ...frontend, id: `${idPrefix}-${seq}`, occurredAt: new Date(Date.parse(frontend.occurredAt) + seq * 60_000).toISOString(), payload });
     },
     /** The newest generation web01's agent fetched and tried (its report says), applied or not. */
-    attempted: async (): Promise<number> => {
-      const report = await controlPlane().store.get('reports/demo/web01.json');
-      return report ? ((JSON.parse(report.body) as { attemptedGeneration?: number }).attemptedGeneration ?? 0) : 0;
-    },
+    attempted: async (): Promise<number> => (await report())?.attemptedGeneration ?? 0,
+    /** web01's agent's last report, as stored. */
+    report,
   };
 }
