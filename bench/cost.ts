@@ -38,12 +38,14 @@ const options = {
   'safety-gateway': { type: 'string', default: '60' },
   'safety-other': { type: 'string', default: '300' },
   'pushed-others-per-group': { type: 'string' },
+  'what-if-puts-per-event': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 const USAGE = `usage: npm run cost -- [--resource-groups 10000] [--vms-per-group 10] [--gateways-per-group 1]
   [--endpoint-changes-per-hour 6] [--portal-changes-per-hour 0.1] [--gateway-poll 1] [--other-poll 30]
-  [--safety-gateway 60] [--safety-other 300] [--pushed-others-per-group N]
+  [--safety-gateway 60] [--safety-other 300] [--pushed-others-per-group N] [--what-if-puts-per-event N]
 Polls and safety intervals are in seconds; --pushed-others-per-group defaults to every non-gateway VM.
+--what-if-puts-per-event prices a design that writes N S3 objects per event instead of the counted figure.
 `;
 let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
 try {
@@ -59,9 +61,9 @@ if (parsed.values.help) {
 }
 const { help: _help, ...values } = parsed.values;
 const given = Object.fromEntries(Object.entries(values).map(([name, text]) => [name, Number(text)])) as Partial<Record<keyof typeof options, number>>;
-const settings = { ...given, 'pushed-others-per-group': given['pushed-others-per-group'] ?? given['vms-per-group']! - given['gateways-per-group']! } as Record<keyof typeof options, number>;
+const settings = { ...given, 'pushed-others-per-group': given['pushed-others-per-group'] ?? given['vms-per-group']! - given['gateways-per-group']! } as Record<Exclude<keyof typeof options, 'help' | 'what-if-puts-per-event'>, number> & { 'what-if-puts-per-event'?: number };
 for (const [name, value] of Object.entries(settings)) {
-  const mayBeZero = name.endsWith('per-hour') || name === 'pushed-others-per-group';
+  const mayBeZero = name.endsWith('per-hour') || name === 'pushed-others-per-group' || name === 'what-if-puts-per-event';
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !mayBeZero)) {
     process.stderr.write(`--${name}: must be a positive number (got ${values[name as keyof typeof values]})\n`);
     process.exit(2);
@@ -137,7 +139,10 @@ async function countPerEvent(): Promise<{ endpoint: Counted; portal: Counted }> 
   }
 }
 
-const counted = await countPerEvent();
+const measured = await countPerEvent();
+/** What is priced: the counted requests, or the what-if's PUTs per event. */
+const whatIfPuts = settings['what-if-puts-per-event'];
+const counted = whatIfPuts === undefined ? measured : { endpoint: { ...measured.endpoint, s3PutOrList: whatIfPuts }, portal: { ...measured.portal, s3PutOrList: whatIfPuts } };
 const groups = settings['resource-groups'];
 const gateways = groups * settings['gateways-per-group'];
 const others = groups * (settings['vms-per-group'] - settings['gateways-per-group']);
@@ -185,7 +190,8 @@ const lines = [
   'Cost model: monthly AWS request costs (prices: bench/prices.ts, US East, read 2026-12-04)',
   `settings ${JSON.stringify(settings)}`,
   `fleet: ${groups.toLocaleString('en-US')} groups, ${(gateways + others).toLocaleString('en-US')} VMs (${gateways.toLocaleString('en-US')} gateways); ${Math.round(events).toLocaleString('en-US')} events a month, ${Math.round(documentsWritten).toLocaleString('en-US')} documents written`,
-  `counted per event on the local control plane (5 each, alone): endpoint change ${counted.endpoint.s3Get.toFixed(1)} S3 GET/LIST, ${counted.endpoint.s3PutOrList.toFixed(1)} PUT, ${counted.endpoint.documentsWritten.toFixed(1)} documents; portal change ${counted.portal.s3Get.toFixed(1)} GET/LIST, ${counted.portal.s3PutOrList.toFixed(1)} PUT, ${counted.portal.documentsWritten.toFixed(1)} documents`,
+  `counted per event on the local control plane (5 each, alone): endpoint change ${measured.endpoint.s3Get.toFixed(1)} S3 GET/LIST, ${measured.endpoint.s3PutOrList.toFixed(1)} PUT, ${measured.endpoint.documentsWritten.toFixed(1)} documents; portal change ${measured.portal.s3Get.toFixed(1)} GET/LIST, ${measured.portal.s3PutOrList.toFixed(1)} PUT, ${measured.portal.documentsWritten.toFixed(1)} documents`,
+  ...(whatIfPuts === undefined ? [] : [`WHAT-IF: priced with ${whatIfPuts} S3 PUTs per event instead of the counted ones (a design that writes less; not what the code does today)`]),
   '',
   `${'service'.padEnd(42)}${'polling only'.padStart(14)}${'with push'.padStart(14)}`,
   ...rows.map(([label, key]) => `${label.padEnd(42)}${money(pollingOnly[key]).padStart(14)}${money(withPush[key]).padStart(14)}`),
