@@ -169,10 +169,9 @@ export class Agent {
   /** Applies and certificate installs take turns: nginx is never reloaded half-way through an apply. */
   #turn: Promise<unknown> = Promise.resolve();
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
-  /** The push channel is up: polling can slow to the safety interval. */
-  #pushConnected = false;
-  /** The push channel's state as reported (when the agent has one), and whether the last report has it. */
+  /** The push channel, when the agent has one: while connected, polling slows to the safety interval. */
   #push: { connected: boolean; since: string } | undefined;
+  /** The push channel changed since the last report said where it stands. */
   #pushChanged = false;
   /** The wait between polls, which a nudge ends. */
   readonly #alarm = new PollAlarm();
@@ -511,8 +510,7 @@ export class Agent {
       {
         onNudge: (nudge) => this.nudge(nudge.generation),
         onConnected: (connected) => {
-          const was = this.#pushConnected;
-          this.#pushConnected = connected;
+          const was = this.#push?.connected ?? false;
           // The listener itself warns when the channel cannot be had (once, then now and then).
           if (connected !== this.#push?.connected) {
             this.#log(connected ? 'push channel connected' : 'push channel down; polling at the document\'s interval', {}, 'debug');
@@ -544,7 +542,7 @@ export class Agent {
 
   /** The wait between polls: the document's interval, or the safety interval while nudges can reach the agent. */
   #pollWait(): number {
-    if (!this.#pushConnected) return this.intervalSeconds;
+    if (!this.#push?.connected) return this.intervalSeconds;
     return Math.max(this.intervalSeconds, safetyPollSeconds(this.#applied?.roles, this.#options.push?.safetyPollSeconds));
   }
 
