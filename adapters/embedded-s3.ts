@@ -19,9 +19,9 @@
  *   conditional poll). Reads here take the ETag first, then read the content through one
  *   descriptor and close it: a reader gets one version whole, and never old content under
  *   a new ETag (which would make an agent's conditional GET answer 304 for good);
- * - for listings and HEAD, it writes the checksum file when it finds none, from the content it
- *   read: in the middle of a put, the old content's MD5 over the new one's. Here metadata is
- *   read the way GET reads, and never written.
+ * - for listings, it writes the checksum file when it finds none, from the content it read:
+ *   in the middle of a put, the old content's MD5 over the new one's. Here metadata is read
+ *   the way GET reads, and never written.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -187,7 +187,7 @@ async function readConsistently(store: FilesystemStore, bucket: string, key: str
 }
 
 /**
- * Metadata for listings and HEAD. s3rver's own writes the checksum file when it is missing,
+ * Metadata for listings (and copies). s3rver's own writes the checksum file when it is missing,
  * from the content it read: a listing in the middle of a put (which removes the file first)
  * would write the old content's MD5 after the put wrote the new one, and the object would keep
  * an ETag of other content for good.

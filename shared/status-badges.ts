@@ -111,6 +111,12 @@ function syncBadge(vms: readonly VmGlance[], rollout: StatusView['rollout']): Ba
 /** A canary that has not reported this long after its round began is probably not running: someone should look. */
 export const ROLLOUT_STUCK_AFTER_MS = 10 * 60 * 1000;
 
+/**
+ * A push channel down this long is no blip (the agent reconnects within seconds): its VM polls
+ * at its document's interval meanwhile, later and at a cost, so someone should look.
+ */
+export const PUSH_DOWN_WARNS_AFTER_MS = 10 * 60 * 1000;
+
 /** A valid certificate this close to its end has missed its renewal (due with 30 days left). */
 export const CERTIFICATE_EXPIRING_WITHIN_MS = 14 * 24 * 3600 * 1000;
 
@@ -137,8 +143,10 @@ function healthBadge(status: StatusView, vms: readonly VmGlance[], now: Date): B
   const certificates = certificateWarnings(status.certificates, now);
   const { rollout } = status;
   const stuck = rollout?.phase === 'waiting' && now.getTime() - Date.parse(rollout.since) > ROLLOUT_STUCK_AFTER_MS ? [`rollout waiting since ${rollout.since}: ${rollout.canary} (canary) has not reported; is its agent running?`] : [];
-  if (warnings.length > 0 || expiring.length > 0 || certificates.length > 0 || stuck.length > 0) {
-    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : []), ...certificates, ...stuck];
+  const unpushed = vms.filter((v) => v.push?.connected === false && now.getTime() - Date.parse(v.push.since) > PUSH_DOWN_WARNS_AFTER_MS);
+  const pushDown = unpushed.length > 0 ? [`push channel down, polling instead: ${unpushed.map((v) => `${v.vm} (since ${v.push!.since})`).join(', ')}`] : [];
+  if (warnings.length > 0 || expiring.length > 0 || certificates.length > 0 || stuck.length > 0 || pushDown.length > 0) {
+    const reasons = [...(warnings.length > 0 ? [count(warnings.length, 'warning')] : []), ...(expiring.length > 0 ? [`signature about to expire: ${expiring.map((v) => v.vm).join(', ')}`] : []), ...certificates, ...stuck, ...pushDown];
     return { tone: 'warning', label: 'warning', detail: reasons.join('; ') };
   }
   const silent = vms.filter((v) => v.health === 'no report');

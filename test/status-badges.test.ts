@@ -104,6 +104,15 @@ describe('a VM line', () => {
     expect(statusText(view([up, without]), { wide: false, columns: 120, now })).not.toContain('Push channel down');
   });
 
+  test('a push channel down for more than 10 minutes warns, naming the VM; a shorter blip does not', () => {
+    const since = (minutesAgo: number) => new Date(now.getTime() - minutesAgo * 60_000).toISOString();
+    const blip = statusGlance(view([vm('web01', report('web01', { push: { connected: false, since: since(2) } }))]), now);
+    expect(blip.health.label).toBe('healthy');
+    const long = statusGlance(view([vm('web01', report('web01', { push: { connected: false, since: since(11) } })), vm('kube01', report('kube01', { push: { connected: true, since: since(60) } }))]), now);
+    expect(long.health).toMatchObject({ tone: 'warning', label: 'warning' });
+    expect(long.health.detail).toBe(`push channel down, polling instead: web01 (since ${since(11)})`);
+  });
+
   test('errors are cut to one short line with …; times read as "ago"', () => {
     expect(shortText('short', 20)).toBe('short');
     expect(shortText('a'.repeat(30), 10)).toBe(`${'a'.repeat(9)}…`);
