@@ -67,11 +67,19 @@ function mqttUrl(value: string): string {
 const ACME_DIRECTORY_OPTION = ['--acme-directory <url>', "ACME directory VMs order TLS certificates from: a URL, or production / staging (Let's Encrypt) (default: $RINGMASTER_ACME_DIRECTORY, else production)"] as const;
 const ACME_EMAIL_OPTION = ['--acme-email <address>', "the ACME account's contact e-mail (default: $RINGMASTER_ACME_EMAIL)"] as const;
 
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
+
 const program = new Command()
   .name('ringmaster')
   .description('Control plane for per-resource-group k3s clusters')
+  .addOption(new Option('--log-level <level>', 'what the control plane and the agent log (default: $RINGMASTER_LOG_LEVEL, else info); debug adds every nudge and poll').choices(LOG_LEVELS))
   .exitOverride()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+  // Before any command makes its logger (they read the level when they are made).
+  .hook('preAction', (command) => {
+    const level = command.opts<{ logLevel?: string }>().logLevel;
+    if (level) process.env.RINGMASTER_LOG_LEVEL = level.toUpperCase();
+  });
 
 program
   .command('plan')
