@@ -157,8 +157,11 @@ export class Agent {
   readonly #redact = new Redactor();
   /** A webgateway's haproxy servers as last reported, and when haproxy was last asked. */
   #backends: BackendServer[] | undefined;
-  /** haproxy's servers changed since the last report: the poll loop reports, right after the store answered. */
-  #backendsChanged = false;
+  /**
+   * Something a report shows changed since the last one (haproxy's servers, the push channel):
+   * the poll loop reports again, right after the store answered. Any report clears it.
+   */
+  #reportDue = false;
   /** Orders and renews the TLS hosts' certificates, after applies and on a daily timer. */
   readonly #certificates: CertificateManager;
   #certificateReport: CertificateReport[] | undefined;
@@ -171,8 +174,6 @@ export class Agent {
   #lastReport: { outcome: 'applied' | 'unchanged' | 'failed'; attempted: number | undefined; error?: string; extraServers?: Record<string, number> } | undefined;
   /** The push channel, when the agent has one: while connected, polling slows to the safety interval. */
   #push: { connected: boolean; since: string } | undefined;
-  /** The push channel changed since the last report said where it stands. */
-  #pushChanged = false;
   /** The wait between polls, which a nudge ends. */
   readonly #alarm = new PollAlarm();
 
@@ -311,8 +312,8 @@ export class Agent {
     // is the one that stays, and each has every field as of its turn.
     const write = this.#reporting.catch(() => undefined).then(async () => {
       this.#backends = await this.#readBackends();
-      // This report says where the push channel stands.
-      this.#pushChanged = false;
+      // This report has everything as of now.
+      this.#reportDue = false;
       // A routine "unchanged" of the generation already remembered says nothing new about it.
       if (attempted !== undefined && attempted > 0 && !(outcome === 'unchanged' && this.#recent[0]?.generation === attempted)) {
         this.#recent = withOutcome(this.#recent, { generation: attempted, outcome, at, ...(error ? { error: error.slice(0, 500) } : {}) });
@@ -516,7 +517,7 @@ export class Agent {
             this.#log(connected ? 'push channel connected' : 'push channel down; polling at the document\'s interval', {}, 'debug');
             // Said in the next poll's report: the status shows which VMs nudges reach.
             this.#push = { connected, since: this.#now().toISOString() };
-            this.#pushChanged = true;
+            this.#reportDue = true;
           }
           // Connected again: what changed meanwhile is fetched now (ending any backoff), not a safety
           // interval later. Just cut off: polled now, and at the document's interval from then on.
@@ -556,7 +557,7 @@ export class Agent {
       // left hanging on a store that went away, to land later over a newer report).
       const now = await this.#readBackends();
       if (now !== undefined && JSON.stringify(now) !== JSON.stringify(this.#backends)) {
-        this.#backendsChanged = true;
+        this.#reportDue = true;
         // While the store is away the poll loop keeps its own pace; the next poll that reaches it reports.
         if (!this.#outage) this.nudge(undefined);
       }
@@ -617,10 +618,7 @@ export class Agent {
         const outcome = await this.poll();
         this.#log('polled', { outcome: outcome.kind, etag: this.#etag }, 'debug');
         // Before its first report (no document yet) there is nothing to say it in.
-        if (this.#backendsChanged || (this.#pushChanged && this.#lastReport)) {
-          this.#backendsChanged = false;
-          await this.#reportAgain();
-        }
+        if (this.#reportDue && this.#lastReport) await this.#reportAgain();
         // The interval of the document that runs now: after the first apply, a webgateway's 1 s, not the 5 s of no document.
         wait = this.#pollWait();
       } catch (error) {
