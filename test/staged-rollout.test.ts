@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { StatusView } from '../shared/contract/status-view.ts';
+import { storeKeys } from '../shared/contract/store-layout.ts';
 import { reportOf, type SandboxedGateway, type SandboxedGroup, startSandboxedGateways } from './helpers/sandboxed-gateways.ts';
 import { freePort } from './helpers/servers.ts';
 
@@ -117,7 +118,7 @@ async function waitForStatus(until: (view: StatusView) => boolean, what: string,
       // What the agents did meanwhile: the only way to tell a lost nudge from a stuck apply.
       const logs = group.gateways.map((gateway) => `--- ${gateway.vm}'s agent (last lines):\n${gateway.log().split('\n').slice(-25).join('\n')}`);
       const stored = await Promise.all(group.gateways.map(async (gateway) => {
-        const object = await group.controlPlane.store.get(`desired/${group.resourceGroup}/${gateway.vm}.json`);
+        const object = await group.controlPlane.store.get(storeKeys.desired(group.resourceGroup, gateway.vm));
         return `${gateway.vm} stored: ${object?.etag} ${object?.body.match(/"generation":\d+/)?.[0]}`;
       }));
       throw new Error(`timed out waiting for ${what}: ${state}\n${stored.join('\n')}\n${logs.join('\n')}`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { LocalControlPlane } from '../../local/control-plane.ts';
 import type { AgentReport } from '../../shared/contract/agent-report.ts';
+import { storeKeys } from '../../shared/contract/store-layout.ts';
 import { ROOT } from './fixtures.ts';
 
 type PortalEvent = { id: string; type: string; occurredAt: string; payload: Record<string, unknown> };
@@ -21,7 +22,7 @@ export function gatewayChanges(controlPlane: () => LocalControlPlane, idPrefix: 
     if (response.status !== 202) throw new Error(`events refused: ${response.status} ${await response.text()}`);
   };
   const report = async (): Promise<AgentReport | undefined> => {
-    const stored = await controlPlane().store.get('reports/demo/web01.json');
+    const stored = await controlPlane().store.get(storeKeys.report('demo', 'web01'));
     return stored ? (JSON.parse(stored.body) as AgentReport) : undefined;
   };
   return {
