@@ -24,8 +24,7 @@ import { trustedRoot } from '../shared/contract/document-signing.ts';
 import { routeUrl } from '../shared/contract/routes.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +39,7 @@ import { type LocalOptions, startLocalControlPlane } from '../local/control-plan
 import { agentCredentials } from '../shared/agent-identity.ts';
 import { loadSettledState } from '../functions/shared/state-store.ts';
 import type { RgState } from '../shared/state/rg-state.ts';
+import { startMosquitto } from '../test/helpers/mosquitto.ts';
 import { freePort } from '../test/helpers/servers.ts';
 import { vmInFolder } from '../test/helpers/vm-in-a-folder.ts';
 import { signedHeaders, sliceChangeBody } from './webhook.ts';
@@ -80,35 +80,6 @@ const POD_ADDRESSES = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mosquitto on 127.0.0.1 (anonymous: the ACLs are tested in test/mqtt-nudges.test.ts), stopped by the caller. */
-async function startBroker(directory: string, port: number): Promise<{ stop: () => Promise<void> }> {
-  mkdirSync(directory, { recursive: true });
-  // mosquitto started as root runs as its own user: it must be able to read its config.
-  chmodSync(directory, 0o755);
-  const config = join(directory, 'mosquitto.conf');
-  writeFileSync(config, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const broker = spawn('mosquitto', ['-c', config], { stdio: 'ignore' });
-  // Up when it takes connections.
-  for (const deadline = Date.now() + 10_000; ; await sleep(50)) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.end();
-        resolve(true);
-      }).on('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || broker.exitCode !== null) throw new Error('mosquitto did not start (is it installed?)');
-  }
-  return {
-    stop: async () => {
-      if (broker.exitCode !== null) return;
-      const exited = new Promise((resolve) => broker.once('exit', resolve));
-      broker.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 interface LostNudgesSetup {
   readonly root: string;
   /** Starts the control plane again on its ports with these options added. */
@@ -125,7 +96,8 @@ interface LostNudgesSetup {
  */
 async function measureLostNudges(setup: LostNudgesSetup): Promise<{ lostMs: number[]; noticedMs: number; downServingMs: number; reconnectMs: number; backServingMs: number }> {
   const brokerPort = await freePort();
-  let broker = await startBroker(join(setup.root, 'mosquitto'), brokerPort);
+  // Anonymous: the ACLs are tested in test/mqtt-nudges.test.ts.
+  let broker = await startMosquitto(join(setup.root, 'mosquitto'), brokerPort);
   const connections: Array<{ connected: boolean; at: number }> = [];
   const untilConnection = async (connected: boolean) => {
     for (const deadline = Date.now() + 30_000; connections.at(-1)?.connected !== connected; await sleep(10)) {
@@ -177,7 +149,7 @@ async function measureLostNudges(setup: LostNudgesSetup): Promise<{ lostMs: numb
     const noticedMs = (await untilConnection(false)) - downAt;
     const downServingMs = await change(10);
     const upAt = performance.now();
-    broker = await startBroker(join(setup.root, 'mosquitto'), brokerPort);
+    broker = await startMosquitto(join(setup.root, 'mosquitto'), brokerPort);
     const reconnectMs = (await untilConnection(true)) - upAt;
     // The control plane's own client reconnects a second apart too.
     await sleep(2000);

@@ -6,7 +6,7 @@
  * `mqtt` client. Polling is slowed to ten minutes, so only a nudge explains a change arriving in
  * seconds. The daemons' commands are stood in for: what is tested is when the agent fetches.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ import { deviceName, nudgeTopic } from '../shared/contract/nudges.ts';
 import { type LocalControlPlane, type LocalOptions, startLocalControlPlane } from '../local/control-plane.ts';
 import { gatewayChanges, REFERENCE_EVENTS } from './helpers/gateway-changes.ts';
 import { waitFor } from './helpers/control-plane-process.ts';
+import { type Mosquitto, startMosquitto } from './helpers/mosquitto.ts';
 import { freePort } from './helpers/servers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'ringmaster-mqtt-'));
@@ -28,7 +29,7 @@ const work = mkdtempSync(join(tmpdir(), 'ringmaster-mqtt-'));
 chmodSync(work, 0o755);
 // Made for this run, never committed.
 const PASSWORDS = { controlPlane: randomBytes(18).toString('base64url'), web01: randomBytes(18).toString('base64url'), kube02: randomBytes(18).toString('base64url') };
-let broker: ChildProcess | undefined;
+let broker: Mosquitto | undefined;
 let brokerPort: number;
 let cp: LocalControlPlane;
 const { send, changeGateway, attempted } = gatewayChanges(() => cp, 'mqtt');
@@ -39,34 +40,24 @@ let running: Promise<void>;
 const connections: boolean[] = [];
 
 /** mosquitto with users (mosquitto_passwd hashes the passwords) and a per-user topic ACL. */
-function startBroker(): void {
+async function startBroker(): Promise<void> {
   const passwords = join(work, 'passwd');
   writeFileSync(passwords, '');
   execFileSync('mosquitto_passwd', ['-b', passwords, 'control-plane', PASSWORDS.controlPlane]);
   execFileSync('mosquitto_passwd', ['-b', passwords, deviceName('demo', 'web01'), PASSWORDS.web01]);
   execFileSync('mosquitto_passwd', ['-b', passwords, deviceName('demo', 'kube02'), PASSWORDS.kube02]);
   writeFileSync(join(work, 'acl'), ['user control-plane', 'topic write ringmaster/nudges/#', '', '# every VM reads its own topic only (%u: its user, the device name)', 'pattern read ringmaster/nudges/%u', ''].join('\n'));
-  writeFileSync(
-    join(work, 'mosquitto.conf'),
-    [`listener ${brokerPort} 127.0.0.1`, 'allow_anonymous false', `password_file ${passwords}`, `acl_file ${join(work, 'acl')}`, 'persistence false', ''].join('\n'),
-  );
   chmodSync(passwords, 0o644);
-  broker = spawn('mosquitto', ['-c', join(work, 'mosquitto.conf')], { stdio: 'ignore' });
+  broker = await startMosquitto(work, brokerPort, ['allow_anonymous false', `password_file ${passwords}`, `acl_file ${join(work, 'acl')}`]);
 }
 
 async function stopBroker(): Promise<void> {
-  if (!broker || broker.exitCode !== null) return;
-  const exited = new Promise((resolve) => broker!.once('exit', resolve));
-  broker.kill('SIGTERM');
-  await exited;
+  await broker?.stop();
 }
-
-
-
 
 beforeAll(async () => {
   brokerPort = await freePort();
-  startBroker();
+  await startBroker();
   const options: LocalOptions = { dataDir: join(work, 'data'), apiPort: 0, s3Port: 0, mqtt: { url: `mqtt://127.0.0.1:${brokerPort}`, username: 'control-plane', password: PASSWORDS.controlPlane } };
   cp = await startLocalControlPlane(options);
   await send(events);
@@ -146,7 +137,7 @@ describe('nudges over MQTT (mosquitto)', () => {
   test('the broker down: polling carries on; back: the agent subscribes again by itself and is nudged', async () => {
     await stopBroker();
     await waitFor('the agent to notice the broker gone', async () => (connections.at(-1) === false ? true : undefined), 10_000);
-    startBroker();
+    await startBroker();
     await waitFor('the subscription back', async () => (connections.at(-1) === true ? true : undefined), 20_000);
     const before = await attempted();
     // The control plane's own client reconnects too (a second apart).
