@@ -142,21 +142,21 @@ async function countPerEvent(): Promise<{ endpoint: Counted; portal: Counted }> 
 const measured = await countPerEvent();
 /** What is priced: the counted requests, or the what-if's PUTs per event. */
 const whatIfPuts = settings['what-if-puts-per-event'];
-const counted = whatIfPuts === undefined ? measured : { endpoint: { ...measured.endpoint, s3PutOrList: whatIfPuts }, portal: { ...measured.portal, s3PutOrList: whatIfPuts } };
+const priced = whatIfPuts === undefined ? measured : { endpoint: { ...measured.endpoint, s3PutOrList: whatIfPuts }, portal: { ...measured.portal, s3PutOrList: whatIfPuts } };
 const groups = settings['resource-groups'];
 const gateways = groups * settings['gateways-per-group'];
 const others = groups * (settings['vms-per-group'] - settings['gateways-per-group']);
 const endpointEvents = (groups * settings['endpoint-changes-per-hour'] * MONTH_SECONDS) / 3600;
 const portalEvents = (groups * settings['portal-changes-per-hour'] * MONTH_SECONDS) / 3600;
 const events = endpointEvents + portalEvents;
-const documentsWritten = endpointEvents * counted.endpoint.documentsWritten + portalEvents * counted.portal.documentsWritten;
+const documentsWritten = endpointEvents * priced.endpoint.documentsWritten + portalEvents * priced.portal.documentsWritten;
 
 /** Per month, by service: the control plane's own requests (the same with or without push). */
 const controlPlane = {
   // Each event: one SQS send, one receive, one delete (batches make this an upper bound); one invocation of ingest or cluster, one of the reconciler (~300 ms at 512 MB, measured p50 ~11-15 ms of work; the rest is start-up and S3 latency).
   sqs: events * 3 * PRICES.sqsFifoRequest,
   lambda: events * 2 * PRICES.lambdaInvocation + events * 0.3 * 0.5 * PRICES.lambdaArmGbSecond,
-  s3Events: endpointEvents * (counted.endpoint.s3Get * PRICES.s3Get + counted.endpoint.s3PutOrList * PRICES.s3PutOrList) + portalEvents * (counted.portal.s3Get * PRICES.s3Get + counted.portal.s3PutOrList * PRICES.s3PutOrList),
+  s3Events: endpointEvents * (priced.endpoint.s3Get * PRICES.s3Get + priced.endpoint.s3PutOrList * PRICES.s3PutOrList) + portalEvents * (priced.portal.s3Get * PRICES.s3Get + priced.portal.s3PutOrList * PRICES.s3PutOrList),
   // Each VM fetches each new document once (a 200 GET) and writes a report after applying it (a PUT).
   s3Fetches: documentsWritten * (PRICES.s3Get + PRICES.s3PutOrList),
   // The renewer's one Sign a day, and the status function's reads are left out (small, and on demand).
