@@ -3,7 +3,7 @@
  * is; the secrets stay in the data folder's credentials file (mode 0600) unless asked for.
  */
 import { routeUrl } from '../../shared/contract/routes.ts';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ConnectionInfo, LOCAL_BUCKET, LOCAL_REGION, startLocalControlPlane } from '../../local/control-plane.ts';
 import { loadOrCreateCredentials } from '../../local/credentials.ts';
@@ -13,6 +13,7 @@ import { addLocalRoot, localRoots, localTrustedRoots, retireLocalRoot } from '..
 import { readSigningCredentials } from '../../shared/contract/signing-credentials.ts';
 import { readFileSync } from 'node:fs';
 import { dnsLabel } from '../../shared/schema/primitives.ts';
+import { writeAtomically } from '../../agent/files.ts';
 import { sandboxLayouts } from '../../shared/layout.ts';
 import { acmeSettingsFrom, InputError } from '../input.ts';
 
@@ -76,7 +77,8 @@ export async function serve(options: ServeOptions): Promise<void> {
         }
       : {}),
   });
-  if (options.readyFile) writeFileSync(options.readyFile, `${JSON.stringify(controlPlane.info)}\n`, { mode: 0o600 });
+  // Whole or not at all: whoever waits for the file reads it the moment it appears.
+  if (options.readyFile) await writeAtomically(options.readyFile, `${JSON.stringify(controlPlane.info)}\n`, 0o600);
   process.stdout.write(`${describeConnection(controlPlane.info, options.showCredentials ?? false)}\n`);
   await new Promise<void>((done) => {
     const stop = () => {
